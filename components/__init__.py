@@ -1,0 +1,1 @@
+"""Reusable pieces of the private LLM serving platform (see ../shared/DESIGN.md)."""

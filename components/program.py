@@ -1,0 +1,31 @@
+"""The Pulumi program: read the stack's config, validate it, build the platform.
+
+`pulumi up` runs it through __main__.py; `python -m tools` runs the very same function
+under Pulumi's mock runtime.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.platform import Platform
+from components.spec import SpecError, load_platform
+
+PROJECT = "private-llm-serving"
+
+
+def stack_file(stack: str) -> str:
+    return f"stacks/Pulumi.{stack}.yaml"
+
+
+def run() -> Platform:
+    config = pulumi.Config(PROJECT)
+    source = stack_file(pulumi.get_stack())
+    try:
+        spec = load_platform(config.require_object("platform"), source)
+    except SpecError as error:
+        # RunError prints the message alone: one line per problem, no traceback.
+        raise pulumi.RunError(str(error)) from None
+    platform = Platform("platform", spec)
+    pulumi.export("pools", {name: {"url": pool.url, "model": pool.spec.model} for name, pool in platform.pools.items()})
+    return platform

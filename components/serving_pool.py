@@ -1,0 +1,208 @@
+"""`ServingPool`: one model, one vLLM engine configuration, one workload class.
+
+A pool is a KServe `ServingRuntime` (the pinned vLLM image) and an `InferenceService`
+in `Standard` (Deployment, KEDA on vLLM's queue or KV-cache gauge) or `Knative` mode
+(concurrency autoscaling, may scale to zero behind the activator). DESIGN.md section 4.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+from pulumi_kubernetes.apiextensions import CustomResource
+
+from components import conventions, versions, vllm_args
+from components.spec import ModelSpec, NodePoolSpec, PoolSpec
+
+KSERVE_CONTAINER = "kserve-container"  # KServe merges the predictor into the container of this name
+MODEL_FORMAT = "vllm"
+PORT_NAME = "http1"  # Knative accepts only http1 or h2c as the serving port's name
+SHM_VOLUME = "dshm"
+PROBE_PERIOD_SECONDS = 10
+
+_DEPLOYMENT_MODES = {"standard": "Standard", "knative": "Knative"}
+_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
+_QUERIES = {
+    # KEDA divides the query by the replica count (AverageValue), so both are sums.
+    "queue": "sum(vllm:num_requests_waiting{{namespace=\"{ns}\",pod=~\"{isvc}-predictor-.*\"}})",
+    "kvCache": "sum(vllm:kv_cache_usage_perc{{namespace=\"{ns}\",pod=~\"{isvc}-predictor-.*\"}})",
+}
+
+
+@dataclass(frozen=True)
+class ServingPoolArgs:
+    pool: PoolSpec
+    model: ModelSpec
+    node_pool: NodePoolSpec
+    namespace: str
+    model_cache_claim: str
+    prometheus_url: str
+    image: str = versions.VLLM_IMAGE
+
+
+class ServingPool(pulumi.ComponentResource):
+    """The KServe objects of one pool; exposes `runtime`, `inference_service`, `args`, `url`."""
+
+    def __init__(self, name: str, args: ServingPoolArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("llmserving:serving:ServingPool", name, None, opts)
+        self.spec = args.pool
+        self.args = vllm_args.serve_args(args.pool, args.model)
+        self.pod_labels = pool_labels(args.pool, args.model)
+        self.runtime = CustomResource(
+            f"{name}-runtime",
+            api_version="serving.kserve.io/v1alpha1",
+            kind="ServingRuntime",
+            metadata=_metadata(runtime_name(args.pool), args.namespace, self.pod_labels),
+            spec=runtime_spec(args.image),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.inference_service = CustomResource(
+            name,
+            api_version="serving.kserve.io/v1beta1",
+            kind="InferenceService",
+            metadata={
+                **_metadata(args.pool.name, args.namespace, self.pod_labels),
+                "annotations": inference_service_annotations(args.pool),
+            },
+            spec={"predictor": predictor_spec(args, self.args, self.pod_labels)},
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[self.runtime],
+                # KServe rejects a change of deployment mode on an existing InferenceService.
+                replace_on_changes=[f'metadata.annotations["{_MODE_ANNOTATION}"]'],
+                delete_before_replace=True,
+            ),
+        )
+        self.url = f"https://{args.pool.hostname}/v1"
+        self.register_outputs({"url": self.url, "inferenceService": args.pool.name})
+
+
+def runtime_name(pool: PoolSpec) -> str:
+    return f"{pool.name}-vllm"
+
+
+def pool_labels(pool: PoolSpec, model: ModelSpec) -> dict[str, str]:
+    return {
+        **conventions.standard_labels("vllm", pool.name, "serving-pool"),
+        conventions.POOL_LABEL: pool.name,
+        conventions.CLASS_LABEL: pool.workload_class,
+        conventions.MODEL_LABEL: model.name,
+    }
+
+
+def _metadata(name: str, namespace: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, "labels": labels}
+
+
+def runtime_spec(image: str) -> dict[str, Any]:
+    return {
+        "supportedModelFormats": [{"name": MODEL_FORMAT, "autoSelect": False}],
+        "multiModel": False,
+        "containers": [
+            {
+                "name": KSERVE_CONTAINER,
+                "image": image,
+                "command": list(vllm_args.SERVE_COMMAND),
+                "ports": [{"name": PORT_NAME, "containerPort": vllm_args.HTTP_PORT, "protocol": "TCP"}],
+            }
+        ],
+    }
+
+
+def inference_service_annotations(pool: PoolSpec) -> dict[str, str]:
+    annotations = {_MODE_ANNOTATION: _DEPLOYMENT_MODES[pool.mode]}
+    if pool.mode == "standard":
+        annotations["serving.kserve.io/autoscalerClass"] = "keda"
+    return annotations
+
+
+def predictor_spec(args: ServingPoolArgs, serve_args: list[str], labels: dict[str, str]) -> dict[str, Any]:
+    pool = args.pool
+    predictor: dict[str, Any] = {
+        "minReplicas": pool.replicas.min,
+        "maxReplicas": pool.replicas.max,
+        "timeout": pool.timeout_seconds,
+        "labels": labels,
+        "nodeSelector": conventions.gpu_node_selector(args.node_pool.name),
+        "tolerations": conventions.gpu_tolerations(),
+        "model": model_spec(args, serve_args),
+    }
+    if pool.tensor_parallel_size > 1:
+        # NCCL between tensor-parallel ranks needs more /dev/shm than the 64 MiB default.
+        predictor["volumes"] = [{"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}]
+    return {**predictor, **autoscaling_fields(pool, args)}
+
+
+def autoscaling_fields(pool: PoolSpec, args: ServingPoolArgs) -> dict[str, Any]:
+    if pool.mode == "knative":
+        return {
+            "scaleMetric": "concurrency",
+            "scaleTarget": int(pool.autoscaling.target),
+            # vLLM batches at most maxNumSeqs; more in flight only queue inside the pod.
+            "containerConcurrency": pool.max_num_seqs,
+            # A cold start loads the weights for minutes: keep the last pod a while.
+            "annotations": {"autoscaling.knative.dev/scale-to-zero-pod-retention-period": "10m"},
+        }
+    query = _QUERIES[pool.autoscaling.signal].format(ns=args.namespace, isvc=pool.name)
+    return {
+        "autoScaling": {
+            "metrics": [
+                {
+                    "type": "External",
+                    "external": {
+                        "metric": {"backend": "prometheus", "serverAddress": args.prometheus_url, "query": query},
+                        "target": {"type": "Value", "value": _quantity(pool.autoscaling.target)},
+                    },
+                }
+            ]
+        }
+    }
+
+
+def _quantity(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def model_spec(args: ServingPoolArgs, serve_args: list[str]) -> dict[str, Any]:
+    pool = args.pool
+    gpus = str(pool.tensor_parallel_size)
+    model: dict[str, Any] = {
+        "modelFormat": {"name": MODEL_FORMAT},
+        "runtime": runtime_name(pool),
+        "storageUri": f"pvc://{args.model_cache_claim}/{args.model.cache_path}",
+        "args": serve_args,
+        "env": _env(),
+        "resources": {
+            "requests": {"cpu": pool.cpu_request, "memory": pool.memory_request, conventions.GPU_RESOURCE: gpus},
+            "limits": {"memory": pool.memory_request, conventions.GPU_RESOURCE: gpus},
+        },
+        "readinessProbe": _health_probe(failure_threshold=3),
+        "livenessProbe": _health_probe(failure_threshold=6),
+        "startupProbe": _health_probe(failure_threshold=math.ceil(pool.startup_timeout_seconds / PROBE_PERIOD_SECONDS)),
+    }
+    if pool.tensor_parallel_size > 1:
+        model["volumeMounts"] = [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}]
+    return model
+
+
+def _env() -> list[dict[str, str]]:
+    # Weights come from the model cache only; nothing phones home from a private cluster.
+    return [
+        {"name": "HF_HUB_OFFLINE", "value": "1"},
+        {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
+        {"name": "DO_NOT_TRACK", "value": "1"},
+    ]
+
+
+def _health_probe(failure_threshold: int) -> dict[str, Any]:
+    # /health answers without touching the GPU; a generation probe would burn tokens and
+    # fail under load exactly when the pool is busiest.
+    return {
+        "httpGet": {"path": "/health", "port": vllm_args.HTTP_PORT},
+        "periodSeconds": PROBE_PERIOD_SECONDS,
+        "timeoutSeconds": 5,
+        "failureThreshold": failure_threshold,
+    }

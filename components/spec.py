@@ -1,0 +1,509 @@
+"""The typed stack configuration: `private-llm-serving:platform`, parsed into `PlatformSpec`.
+
+Pure Python (pydantic), no Pulumi imports. `load_platform` is the one entry point: it
+applies class defaults, validates every field and every cross-field rule, and raises
+`SpecError` with one line per problem, each naming the stack file and the config path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Annotated, Any, Iterator, Literal, Mapping, Optional, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from components.catalog import ARCHITECTURES, GPUS, INSTANCE_TYPES, Architecture
+from components.vllm_args import managed_flag_clash
+
+CONFIG_KEY = "private-llm-serving:platform"
+
+# KServe's admission webhook pattern for InferenceService names; 40 characters keeps
+# the generated "<name>-predictor-<hash>" Knative and Deployment names under 63.
+POOL_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+HOSTNAME_PATTERN = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,63}$"
+HUB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"
+COMMIT_PATTERN = r"^[0-9a-f]{40}$"
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
+
+DnsLabel = Annotated[str, Field(pattern=DNS_LABEL_PATTERN, max_length=63)]
+Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        protected_namespaces=(),
+    )
+
+
+# --- cluster --------------------------------------------------------------------------
+
+
+class EksCluster(_Spec):
+    """An existing EKS cluster, looked up by name; kubeconfig authenticates with `aws eks get-token`."""
+
+    kind: Literal["eks"]
+    name: str = Field(min_length=1, max_length=100, description="EKS cluster name.")
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", description="AWS region, e.g. us-east-1.")
+
+
+class KubeconfigCluster(_Spec):
+    """Any conformant cluster reached through a kubeconfig file and context."""
+
+    kind: Literal["kubeconfig"]
+    path: Optional[str] = Field(default=None, description="Kubeconfig path; default ~/.kube/config.")
+    context: Optional[str] = Field(default=None, description="Context name; default the current one.")
+
+
+ClusterSpec = Annotated[Union[EksCluster, KubeconfigCluster], Field(discriminator="kind")]
+
+
+class Namespaces(_Spec):
+    serving: DnsLabel = Field(default="llm-serving", description="Namespace of the serving pools.")
+
+
+class ModelCacheSpec(_Spec):
+    claim_name: DnsLabel = Field(
+        default="model-cache",
+        description="PersistentVolumeClaim holding models/<org>/<name>/<revision>/ for every pinned model.",
+    )
+
+
+class MonitoringSpec(_Spec):
+    prometheus_url: str = Field(
+        default="http://prometheus-operated.monitoring.svc.cluster.local:9090",
+        pattern=r"^https?://[^\s/]+(:\d+)?(/\S*)?$",
+        description="Prometheus that KEDA queries for vLLM's gauges.",
+    )
+
+
+# --- hardware and models --------------------------------------------------------------
+
+
+class NodePoolSpec(_Spec):
+    """A set of GPU nodes; either an EC2 instance type from the catalog, or a GPU model and count."""
+
+    name: DnsLabel
+    instance_type: Optional[str] = Field(default=None, description="EC2 instance type, e.g. g6e.2xlarge.")
+    gpu: Optional[str] = Field(default=None, description="GPU catalog key, for nodes that are not EC2.")
+    gpu_count: Optional[int] = Field(default=None, gt=0, description="GPUs per node, with `gpu`.")
+
+    @property
+    def gpu_key(self) -> str:
+        return INSTANCE_TYPES[self.instance_type].gpu if self.instance_type else self.gpu
+
+    @property
+    def gpus_per_node(self) -> int:
+        return INSTANCE_TYPES[self.instance_type].gpu_count if self.instance_type else self.gpu_count
+
+
+def _architecture_kind(value: Any) -> str:
+    return "key" if isinstance(value, str) else "inline"
+
+
+ArchitectureRef = Annotated[
+    Union[Annotated[str, Tag("key")], Annotated[Architecture, Tag("inline")]],
+    Discriminator(_architecture_kind),
+]
+
+
+class ModelSpec(_Spec):
+    """One model pinned to an exact hub commit."""
+
+    name: DnsLabel = Field(description="Served model name clients put in `model`.")
+    source: str = Field(pattern=HUB_ID_PATTERN, description="Hub id, e.g. meta-llama/Llama-3.1-8B-Instruct.")
+    revision: str = Field(pattern=COMMIT_PATTERN, description="40-hex commit of the hub repository.")
+    architecture: ArchitectureRef = Field(description="Catalog key, or the numbers inline.")
+    dtype: Literal["auto", "bfloat16", "float16"] = "auto"
+    quantization: Literal["none", "fp8", "awq", "gptq"] = Field(
+        default="none", description="Format of the weights in GPU memory."
+    )
+    quantize_on_load: bool = Field(
+        default=False,
+        description="The checkpoint is 16-bit and vLLM quantizes it to FP8 at load "
+        "(--quantization fp8). Pre-quantized checkpoints leave this off: vLLM reads their "
+        "quantization_config and picks its fastest kernel.",
+    )
+
+    @property
+    def arch(self) -> Architecture:
+        if isinstance(self.architecture, Architecture):
+            return self.architecture
+        return ARCHITECTURES[self.architecture]
+
+    @property
+    def cache_path(self) -> str:
+        """Where the warm-up puts this revision inside the model cache."""
+        return f"models/{self.source}/{self.revision}"
+
+
+# --- serving pools --------------------------------------------------------------------
+
+
+class Replicas(_Spec):
+    min: int = Field(ge=0)
+    max: int = Field(ge=1)
+
+
+class Autoscaling(_Spec):
+    """Inference signals only: vLLM reserves its memory at start, so CPU/memory say nothing."""
+
+    signal: Literal["queue", "kvCache", "concurrency"] = Field(
+        description="queue: vllm:num_requests_waiting per replica; kvCache: vllm:kv_cache_usage_perc; "
+        "concurrency: Knative in-flight requests per replica."
+    )
+    target: float = Field(gt=0)
+
+
+class Slo(_Spec):
+    ttft_p95_seconds: float = Field(gt=0, description="Time to first token, 95th percentile.")
+    e2e_p95_seconds: float = Field(gt=0, alias="e2eP95Seconds", description="End-to-end request latency, 95th percentile.")
+
+
+CLASS_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    # Interactive: short prompts, tight TTFT, always warm, scale on queue depth.
+    "chat": {
+        "mode": "standard",
+        "maxModelLen": 8192,
+        "maxNumSeqs": 64,
+        "maxNumBatchedTokens": 8192,
+        "replicas": {"min": 1, "max": 4},
+        "autoscaling": {"signal": "queue", "target": 4},
+        "slo": {"ttftP95Seconds": 1.0, "e2eP95Seconds": 30},
+        "timeoutSeconds": 120,
+        "defaultMaxTokens": 1024,
+        "minConcurrentAtCap": 8,
+    },
+    # Throughput: long documents, big batches, may scale to zero behind the Knative activator.
+    "batch": {
+        "mode": "knative",
+        "maxModelLen": 32768,
+        "maxNumSeqs": 256,
+        "maxNumBatchedTokens": 16384,
+        "replicas": {"min": 0, "max": 2},
+        "autoscaling": {"signal": "concurrency"},  # target: half of maxNumSeqs, see below
+        "slo": {"ttftP95Seconds": 30, "e2eP95Seconds": 600},
+        "timeoutSeconds": 600,
+        "defaultMaxTokens": 4096,
+        "minConcurrentAtCap": 1,
+    },
+}
+
+
+class PoolSpec(_Spec):
+    """One serving pool: one model, one engine configuration, one workload class."""
+
+    name: str = Field(pattern=POOL_NAME_PATTERN, max_length=40)
+    workload_class: Literal["chat", "batch"] = Field(alias="class")
+    model: str = Field(description="A name from `models`.")
+    node_pool: str = Field(description="A name from `nodePools`.")
+    mode: Literal["standard", "knative"] = Field(
+        description="KServe deployment mode: standard (Deployment + KEDA) or knative (scale to zero)."
+    )
+    hostname: str = Field(pattern=HOSTNAME_PATTERN, description="Clients call https://<hostname>/v1.")
+    max_model_len: int = Field(gt=0, description="Context cap in tokens (--max-model-len).")
+    max_num_seqs: int = Field(gt=0, description="Sequences batched at once (--max-num-seqs).")
+    max_num_batched_tokens: int = Field(gt=0, description="Tokens per engine step (--max-num-batched-tokens).")
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=0.98)
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    kv_cache_dtype: Literal["auto", "fp8"] = "auto"
+    replicas: Replicas
+    autoscaling: Autoscaling
+    slo: Slo
+    timeout_seconds: int = Field(gt=0, description="Request timeout at the gateway and in KServe.")
+    default_max_tokens: int = Field(
+        gt=0,
+        description="Output-token limit: the default for requests without max_tokens; vLLM also "
+        "caps requests that ask for more at this value.",
+    )
+    min_concurrent_at_cap: int = Field(ge=1, description="Sequences the KV cache must hold at the cap.")
+    startup_timeout_seconds: int = Field(
+        default=1200, ge=60, description="Model load + CUDA graph capture budget for the startup probe."
+    )
+    cpu: Optional[Quantity] = Field(default=None, description="CPU request; default 4 per GPU.")
+    memory: Optional[Quantity] = Field(default=None, description="Memory request and limit; default 32Gi per GPU.")
+    extra_args: tuple[str, ...] = Field(
+        default=(), description="Extra vLLM flags appended verbatim after ours; may not repeat ours."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_class_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("class") not in CLASS_DEFAULTS:
+            return data
+        merged = dict(data)
+        for key, default in CLASS_DEFAULTS[data["class"]].items():
+            given = merged.get(key)
+            if given is None and _snake(key) not in merged:
+                merged[key] = default
+            elif isinstance(default, dict) and isinstance(given, dict):
+                merged[key] = {**default, **given}
+        return _with_concurrency_target(merged)
+
+    @property
+    def cpu_request(self) -> str:
+        return self.cpu or str(4 * self.tensor_parallel_size)
+
+    @property
+    def memory_request(self) -> str:
+        return self.memory or f"{32 * self.tensor_parallel_size}Gi"
+
+
+def _with_concurrency_target(pool: dict[str, Any]) -> dict[str, Any]:
+    """Knative's default target: half the engine's batch, so a replica is added well before
+    requests start queueing inside vLLM."""
+    autoscaling = pool.get("autoscaling")
+    if not isinstance(autoscaling, dict) or autoscaling.get("signal") != "concurrency" or "target" in autoscaling:
+        return pool
+    seqs = pool.get("maxNumSeqs")
+    target = max(1, seqs // 2) if isinstance(seqs, int) and seqs > 0 else None
+    return {**pool, "autoscaling": {**autoscaling, "target": target}}
+
+
+def _snake(camel: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
+
+
+class PlatformSpec(_Spec):
+    """The whole platform of one stack."""
+
+    cluster: ClusterSpec
+    namespaces: Namespaces = Namespaces()
+    model_cache: ModelCacheSpec = ModelCacheSpec()
+    monitoring: MonitoringSpec = MonitoringSpec()
+    node_pools: tuple[NodePoolSpec, ...] = Field(min_length=1)
+    models: tuple[ModelSpec, ...] = Field(min_length=1)
+    pools: tuple[PoolSpec, ...] = Field(min_length=1)
+
+    def model(self, name: str) -> ModelSpec:
+        return next(m for m in self.models if m.name == name)
+
+    def node_pool(self, name: str) -> NodePoolSpec:
+        return next(n for n in self.node_pools if n.name == name)
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+class SpecError(Exception):
+    """An invalid stack config: one problem per line, each with its file and config path."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        return [f"{self.source}: {CONFIG_KEY}{_dot(path)}: {message}" for path, message in self.problems]
+
+
+def _dot(path: str) -> str:
+    return "" if not path else path if path.startswith("[") else f".{path}"
+
+
+def load_platform(raw: Any, source: str) -> PlatformSpec:
+    """Parse and check a stack's platform config; raise SpecError naming `source` on any problem."""
+    if not isinstance(raw, dict):
+        raise SpecError(source, [("", f"must be a mapping, got {type(raw).__name__}")])
+    try:
+        spec = PlatformSpec.model_validate(raw)
+    except ValidationError as error:
+        raise SpecError(source, [_describe(e) for e in _root_causes(error.errors())]) from None
+    problems = list(cross_field_problems(spec))
+    if problems:
+        raise SpecError(source, problems)
+    return spec
+
+
+def _root_causes(errors: list[Any]) -> list[Any]:
+    """Drop errors that only echo another: a list's length when its items failed, and
+    the fields a pool's class would have defaulted when the class itself is wrong."""
+    failed_items = {tuple(e["loc"][:1]) for e in errors if len(e["loc"]) > 1}
+    classless = {tuple(e["loc"][:-1]) for e in errors if e["loc"][-1:] == ("class",)}
+    defaulted = set(CLASS_DEFAULTS["chat"])
+    return [
+        e for e in errors
+        if not (e["type"] == "too_short" and tuple(e["loc"]) in failed_items)
+        and not (e["type"] == "missing" and tuple(e["loc"][:-1]) in classless and e["loc"][-1] in defaulted)
+    ]  # fmt: skip
+
+
+# Tags pydantic puts in an error location for union branches; they are not config keys.
+_UNION_TAGS = {"eks", "kubeconfig", "key", "inline"}
+
+
+def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
+    loc = [part for part in error["loc"] if part not in _UNION_TAGS]
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = _unknown_field_message(loc)
+    elif error["type"] == "missing":
+        message = "required field is missing"
+    return _format_path(loc), message
+
+
+def _unknown_field_message(loc: list[Any]) -> str:
+    allowed = _allowed_keys(PlatformSpec, loc[:-1])
+    hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+    return f"unknown field{suggestion}; allowed: {', '.join(sorted(allowed))}"
+
+
+def _allowed_keys(model: type[BaseModel], loc: list[Any]) -> list[str]:
+    """The config keys accepted at `loc`, found by walking the model classes."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+        nested = _model_in(field.annotation) if field else None
+        if nested is None:
+            return []
+        model = nested
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> Optional[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _format_path(loc: list[Any]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+# --- cross-field rules ----------------------------------------------------------------
+
+
+def cross_field_problems(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
+    yield from _unique_names(spec)
+    yield from _node_pool_problems(spec)
+    yield from _model_problems(spec)
+    for index, pool in enumerate(spec.pools):
+        yield from _pool_problems(spec, f"pools[{index}]", pool)
+
+
+def _unique_names(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
+    for section, items, attr in (
+        ("nodePools", spec.node_pools, "name"),
+        ("models", spec.models, "name"),
+        ("pools", spec.pools, "name"),
+        ("pools", spec.pools, "hostname"),
+    ):
+        seen: dict[str, int] = {}
+        for index, item in enumerate(items):
+            value = getattr(item, attr)
+            if value in seen:
+                yield f"{section}[{index}].{attr}", f"'{value}' is already used by {section}[{seen[value]}]"
+            seen.setdefault(value, index)
+
+
+def _node_pool_problems(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
+    for index, node_pool in enumerate(spec.node_pools):
+        path = f"nodePools[{index}]"
+        if node_pool.instance_type is not None:
+            if node_pool.gpu is not None or node_pool.gpu_count is not None:
+                yield path, "give either instanceType, or gpu and gpuCount, not both"
+            elif node_pool.instance_type not in INSTANCE_TYPES:
+                yield f"{path}.instanceType", _not_in_catalog(node_pool.instance_type, INSTANCE_TYPES)
+        elif node_pool.gpu is None or node_pool.gpu_count is None:
+            yield path, "give instanceType (EC2), or both gpu and gpuCount"
+        elif node_pool.gpu not in GPUS:
+            yield f"{path}.gpu", _not_in_catalog(node_pool.gpu, GPUS)
+
+
+def _model_problems(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
+    for index, model in enumerate(spec.models):
+        if isinstance(model.architecture, str) and model.architecture not in ARCHITECTURES:
+            yield f"models[{index}].architecture", _not_in_catalog(model.architecture, ARCHITECTURES)
+        if model.quantize_on_load and model.quantization != "fp8":
+            yield f"models[{index}].quantizeOnLoad", "only FP8 can be applied at load; set quantization: fp8"
+
+
+def _not_in_catalog(value: str, catalog: Mapping[str, Any]) -> str:
+    return f"'{value}' is not in the catalog; allowed: {', '.join(sorted(catalog))}"
+
+
+def _pool_problems(spec: PlatformSpec, path: str, pool: PoolSpec) -> Iterator[tuple[str, str]]:
+    yield from _pool_local_problems(path, pool)
+    model = next((m for m in spec.models if m.name == pool.model), None)
+    node_pool = next((n for n in spec.node_pools if n.name == pool.node_pool), None)
+    if model is None:
+        yield f"{path}.model", f"'{pool.model}' is not a model name; defined: {_names(spec.models)}"
+    elif isinstance(model.architecture, Architecture) or model.architecture in ARCHITECTURES:
+        limit = model.arch.max_context
+        if pool.max_model_len > limit:
+            yield f"{path}.maxModelLen", f"{pool.max_model_len} is above the maximum context of {model.name} ({limit})"
+    if node_pool is None:
+        yield f"{path}.nodePool", f"'{pool.node_pool}' is not a node pool name; defined: {_names(spec.node_pools)}"
+    elif _resolvable(node_pool) and node_pool.gpus_per_node % pool.tensor_parallel_size:
+        yield (
+            f"{path}.tensorParallelSize",
+            f"{pool.tensor_parallel_size} does not divide the {node_pool.gpus_per_node} GPUs "
+            f"of a '{node_pool.name}' node",
+        )
+
+
+def _resolvable(node_pool: NodePoolSpec) -> bool:
+    if node_pool.instance_type is not None:
+        return node_pool.instance_type in INSTANCE_TYPES
+    return node_pool.gpu_count is not None
+
+
+def _names(items: tuple[Any, ...]) -> str:
+    return ", ".join(item.name for item in items)
+
+
+def _pool_local_problems(path: str, pool: PoolSpec) -> Iterator[tuple[str, str]]:
+    if pool.replicas.min > pool.replicas.max:
+        yield f"{path}.replicas.min", f"{pool.replicas.min} is above replicas.max ({pool.replicas.max})"
+    if pool.workload_class == "chat" and pool.replicas.min < 1:
+        yield f"{path}.replicas.min", "chat pools keep at least one warm replica (a cold start takes minutes)"
+    if pool.max_num_batched_tokens < pool.max_num_seqs:
+        yield (
+            f"{path}.maxNumBatchedTokens",
+            f"{pool.max_num_batched_tokens} is below maxNumSeqs ({pool.max_num_seqs}); vLLM refuses to start",
+        )
+    yield from _autoscaling_problems(path, pool)
+    for index, arg in enumerate(pool.extra_args):
+        clash = managed_flag_clash(arg)
+        if clash:
+            yield f"{path}.extraArgs[{index}]", clash
+
+
+_SIGNALS_BY_MODE = {"standard": ("queue", "kvCache"), "knative": ("concurrency",)}
+
+
+def _autoscaling_problems(path: str, pool: PoolSpec) -> Iterator[tuple[str, str]]:
+    signal, target = pool.autoscaling.signal, pool.autoscaling.target
+    allowed = _SIGNALS_BY_MODE[pool.mode]
+    if signal not in allowed:
+        yield f"{path}.autoscaling.signal", f"'{signal}' does not apply to {pool.mode} mode; allowed: {', '.join(allowed)}"
+    elif signal == "kvCache" and target > 1:
+        yield f"{path}.autoscaling.target", f"{target} is a KV-cache usage fraction and must be at most 1"
+    elif signal == "concurrency" and target > pool.max_num_seqs:
+        yield (
+            f"{path}.autoscaling.target",
+            f"{target} concurrent requests per replica is above maxNumSeqs ({pool.max_num_seqs})",
+        )

@@ -1,0 +1,92 @@
+"""`python -m tools`: render and check a stack offline, with no cloud and no CLI.
+
+Exit codes: 0 fine, 1 findings, 2 invalid input (config or arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import yaml
+
+from tools import check, render
+from tools.schemas import DEFAULT_SCHEMAS_DIR, SchemasMissing
+from tools.stackfile import REPO_ROOT, InputError, load_stack
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (InputError, SchemasMissing) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INPUT
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tools", description=__doc__.splitlines()[0])
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    render_verb = verbs.add_parser("render", help="write manifests.yaml, resources.json, outputs.json")
+    _stack_arguments(render_verb)
+    render_verb.add_argument("--out", type=Path, help="output folder (default build/<stack>)")
+    render_verb.set_defaults(handler=_render)
+
+    check_verb = verbs.add_parser("check", help="render, then run every check; exit 1 on findings")
+    check_verb.add_argument("stack", nargs="?", help="stack name (stacks/Pulumi.<stack>.yaml)")
+    check_verb.add_argument("--config-file", help="any file in the stack file format")
+    check_verb.add_argument("--from", dest="from_dir", type=Path, help="check an existing render output")
+    check_verb.add_argument("--schemas", type=Path, default=DEFAULT_SCHEMAS_DIR, help="CRD schemas folder")
+    check_verb.set_defaults(handler=_check)
+    return parser
+
+
+def _stack_arguments(verb: argparse.ArgumentParser) -> None:
+    verb.add_argument("stack", help="stack name (stacks/Pulumi.<stack>.yaml)")
+    verb.add_argument("--config-file", help="any file in the stack file format")
+
+
+def _render(args: argparse.Namespace) -> int:
+    stack = load_stack(args.stack, args.config_file)
+    out_dir = args.out or REPO_ROOT / "build" / args.stack
+    for path in render.write(render.render(stack), out_dir):
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    rendered, label = _rendered_for_check(args)
+    lines = check.findings(rendered, args.schemas)
+    for line in lines:
+        print(line)
+    print(f"{label}: {len(rendered.manifests)} objects, {len(lines)} findings")
+    return EXIT_FINDINGS if lines else EXIT_OK
+
+
+def _rendered_for_check(args: argparse.Namespace) -> tuple[render.Rendered, str]:
+    if args.from_dir is not None:
+        if args.stack or args.config_file:
+            raise InputError("check --from DIR takes no stack and no --config-file")
+        return _read_render(args.from_dir), str(args.from_dir)
+    if not args.stack:
+        raise InputError("check needs a stack name, or --from DIR")
+    return render.render(load_stack(args.stack, args.config_file)), args.stack
+
+
+def _read_render(out_dir: Path) -> render.Rendered:
+    missing = [name for name in render.FILES if not (out_dir / name).is_file()]
+    if missing:
+        raise InputError(f"{out_dir}: not a render output (missing {', '.join(missing)}); run 'python -m tools render'")
+    try:
+        return render.read(out_dir)
+    except (ValueError, yaml.YAMLError) as error:  # json.JSONDecodeError is a ValueError
+        raise InputError(f"{out_dir}: unreadable render output: {error}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Run the real Pulumi program under Pulumi's mock runtime and record what it registers.
+
+No CLI, no cloud, no cluster: the program's resources land in a `MockMonitor` that keeps,
+for each one, its URN, type, name, parent and inputs exactly as the engine would get them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from components.program import PROJECT, run
+
+SECRET = "[secret]"
+_SIG_KEY = rpc._special_sig_key
+_SECRET_SIG = rpc._special_secret_sig
+_RESOURCE_SIG = rpc._special_resource_sig
+
+
+@dataclass
+class Recording:
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    """Answers like the providers would, with inputs echoed back as outputs."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        outputs = dict(args.inputs)
+        if args.typ.startswith("kubernetes:"):
+            outputs.setdefault("status", {})
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token == "aws:eks/getCluster:getCluster":
+            return _mock_eks_cluster(args.args["name"])
+        return {}
+
+
+def _mock_eks_cluster(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "id": name,
+        "endpoint": f"https://{name}.eks.mock.invalid",
+        "certificateAuthorities": [{"data": "bW9jay1jYQ=="}],
+        "vpcConfig": {"subnetIds": [], "securityGroupIds": [], "vpcId": "vpc-mock"},
+        "version": "1.33",
+    }
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: pulumi.runtime.Mocks, recording: Recording):
+        super().__init__(mocks)
+        self.recording = recording
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.recording.resources.append(
+                {
+                    "urn": response.urn,
+                    "type": request.type,
+                    "name": request.name,
+                    "parent": request.parent or None,
+                    "inputs": _plain(rpc.deserialize_properties(request.object)),
+                }
+            )
+        return response
+
+
+def _plain(value: Any) -> Any:
+    """Inputs as JSON-ready data: secrets masked, resource references as their URN."""
+    if isinstance(value, dict):
+        if value.get(_SIG_KEY) == _SECRET_SIG:
+            return SECRET
+        if value.get(_SIG_KEY) == _RESOURCE_SIG:
+            return value.get("urn")
+        return {key: _plain(item) for key, item in value.items() if key != "__defaults"}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def run_program(stack: str, config: dict[str, Any]) -> Recording:
+    """Run the program for `stack` with `config` (`key: value` as in a stack file's `config:`)."""
+    recording = Recording()
+    mocks = _Mocks()
+    settings.ROOT.set(None)  # a fresh root Stack per run, named after this stack
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
+                             monitor=_RecordingMonitor(mocks, recording))  # fmt: skip
+    pulumi.runtime.set_all_config({key: _config_string(value) for key, value in config.items()})
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+    _sync_await(run_pulumi_func(run))
+    root = settings.get_root_resource()
+    recording.outputs = _plain(_sync_await(pulumi.Output.from_input(dict(root.outputs)).future()))
+    recording.resources.sort(key=lambda resource: resource["urn"])
+    return recording
+
+
+def _config_string(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)

@@ -1,0 +1,89 @@
+"""Render a stack: run the program under mocks and write what it declares.
+
+`manifests.yaml` holds every Kubernetes object the program declares itself, exactly as
+sent to the API server; `resources.json` every registered resource. Output is sorted and
+key-ordered so two renders of the same input are byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tools.mockrun import run_program
+from tools.stackfile import StackInput
+
+MANIFESTS = "manifests.yaml"
+RESOURCES = "resources.json"
+OUTPUTS = "outputs.json"
+FILES = (MANIFESTS, RESOURCES, OUTPUTS)
+
+# Kubernetes resource types that are not objects we declare: charts and YAML bundles
+# (their contents are rendered by the provider, not by us) and provider instances.
+_NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml/", "kubernetes:kustomize/")
+_KIND_ORDER = {"Namespace": 0, "CustomResourceDefinition": 1}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    manifests: list[dict[str, Any]]
+    resources: list[dict[str, Any]]
+    outputs: dict[str, Any]
+
+
+def render(stack: StackInput) -> Rendered:
+    recording = run_program(stack.stack, stack.config)
+    return Rendered(
+        manifests=kubernetes_objects(recording.resources),
+        resources=recording.resources,
+        outputs=recording.outputs,
+    )
+
+
+def kubernetes_objects(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    objects = [r["inputs"] for r in resources if _is_declared_object(r["type"])]
+    return sorted(objects, key=_object_order)
+
+
+def _is_declared_object(resource_type: str) -> bool:
+    return resource_type.startswith("kubernetes:") and not resource_type.startswith(_NOT_OBJECTS)
+
+
+def _object_order(obj: dict[str, Any]) -> tuple:
+    metadata = obj.get("metadata", {})
+    kind = obj.get("kind", "")
+    return (_KIND_ORDER.get(kind, 2), obj.get("apiVersion", ""), kind,
+            metadata.get("namespace", ""), metadata.get("name", ""))  # fmt: skip
+
+
+def write(rendered: Rendered, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        MANIFESTS: dump_manifests(rendered.manifests),
+        RESOURCES: _dump_json(rendered.resources),
+        OUTPUTS: _dump_json(rendered.outputs),
+    }
+    for name, text in files.items():
+        (out_dir / name).write_text(text, encoding="utf-8")
+    return [out_dir / name for name in files]
+
+
+def dump_manifests(objects: list[dict[str, Any]]) -> str:
+    return yaml.safe_dump_all(objects, sort_keys=True, explicit_start=True, default_flow_style=False, width=1000)
+
+
+def _dump_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True) + "\n"
+
+
+def read(out_dir: Path) -> Rendered:
+    """Read a render output back (for `check --from`)."""
+    return Rendered(
+        manifests=[doc for doc in yaml.safe_load_all((out_dir / MANIFESTS).read_text(encoding="utf-8")) if doc],
+        resources=json.loads((out_dir / RESOURCES).read_text(encoding="utf-8")),
+        outputs=json.loads((out_dir / OUTPUTS).read_text(encoding="utf-8")),
+    )
