@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Iterable, Optional
 
 from components.catalog import Architecture, GpuModel
@@ -23,10 +24,10 @@ QUANTIZATIONS = frozenset({"none", "fp8", "awq", "gptq"})
 KV_CACHE_DTYPES = frozenset({"auto", "fp8"})
 
 # 4-bit AWQ/GPTQ checkpoints store, per group of 128 input weights: 128 packed int4 values
-# (64 bytes), one 16-bit scale and one packed 4-bit zero point (0.5 byte). GPTQ's g_idx
+# (64 bytes), one 16-bit scale and one packed 4-bit zero point (half a byte). GPTQ's g_idx
 # (int32 per input row, only with act-order) is not counted: under 0.1 % of a layer.
 INT4_GROUP_SIZE = 128
-_INT4_GROUP_BYTES_X2 = INT4_GROUP_SIZE + 2 * 2 + 1  # bytes per group, doubled to stay integral
+INT4_BYTES_PER_GROUP = Fraction(INT4_GROUP_SIZE, 2) + 2 + Fraction(1, 2)  # 66.5 bytes
 
 # vLLM hands out KV cache in blocks of 16 tokens (its default --block-size on CUDA), so
 # the token count it logs is a multiple of 16.
@@ -54,11 +55,9 @@ _REMEDIES = "quantize the weights (fp8, awq, gptq), raise tensorParallelSize, or
 # --- weights --------------------------------------------------------------------------
 
 
-def _check_dtype(dtype: str, quantization: str) -> None:
-    if dtype not in SIXTEEN_BIT_DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(SIXTEEN_BIT_DTYPES)}, not {dtype!r}")
-    if quantization not in QUANTIZATIONS:
-        raise ValueError(f"quantization must be one of {sorted(QUANTIZATIONS)}, not {quantization!r}")
+def _check_choice(name: str, value: str, allowed: frozenset[str]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {sorted(allowed)}, not {value!r}")
 
 
 def embedding_params(arch: Architecture) -> int:
@@ -96,14 +95,15 @@ def weight_bytes_total(arch: Architecture, dtype: str, quantization: str) -> int
         of packed values, a 16-bit scale and a 4-bit zero point, i.e. 4.16 bits per
         weight. Embeddings, LM head and norms stay 16-bit.
     """
-    _check_dtype(dtype, quantization)
+    _check_choice("dtype", dtype, SIXTEEN_BIT_DTYPES)
+    _check_choice("quantization", quantization, QUANTIZATIONS)
     unquantized_bytes = 2 * (embedding_params(arch) + norm_params(arch))
     linear = linear_params(arch)
     if quantization == "none":
         return unquantized_bytes + 2 * linear
     if quantization == "fp8":
         return unquantized_bytes + linear
-    return unquantized_bytes + math.ceil(linear * _INT4_GROUP_BYTES_X2 / (2 * INT4_GROUP_SIZE))
+    return unquantized_bytes + math.ceil(linear * INT4_BYTES_PER_GROUP / INT4_GROUP_SIZE)
 
 
 def weight_bytes_per_gpu(arch: Architecture, dtype: str, quantization: str, tensor_parallel_size: int) -> int:
@@ -115,7 +115,11 @@ def weight_bytes_per_gpu(arch: Architecture, dtype: str, quantization: str, tens
     under 1 % of a rank's weights).
     """
     _check_tp(tensor_parallel_size)
-    return math.ceil(weight_bytes_total(arch, dtype, quantization) / tensor_parallel_size)
+    return _ceil_div(weight_bytes_total(arch, dtype, quantization), tensor_parallel_size)
+
+
+def _ceil_div(numerator: int, denominator: int) -> int:
+    return -(-numerator // denominator)
 
 
 def _check_tp(tensor_parallel_size: int) -> None:
@@ -139,9 +143,8 @@ def kv_bytes_per_token_per_gpu(
     """KV-cache bytes one token occupies on each GPU: K and V, for every layer, for the
     rank's KV heads. kv_cache_dtype "auto" stores the model's 16-bit dtype, "fp8" one byte.
     """
-    _check_dtype(dtype, "none")
-    if kv_cache_dtype not in KV_CACHE_DTYPES:
-        raise ValueError(f"kv_cache_dtype must be one of {sorted(KV_CACHE_DTYPES)}, not {kv_cache_dtype!r}")
+    _check_choice("dtype", dtype, SIXTEEN_BIT_DTYPES)
+    _check_choice("kv_cache_dtype", kv_cache_dtype, KV_CACHE_DTYPES)
     value_bytes = 1 if kv_cache_dtype == "fp8" else 2
     return 2 * arch.num_layers * kv_heads_per_gpu(arch, tensor_parallel_size) * arch.head_dim * value_bytes
 
@@ -162,7 +165,7 @@ def activation_peak_bytes(arch: Architecture, tensor_parallel_size: int, max_num
     gate/up output and its activation (3 x intermediate, split across TP ranks), per token,
     16-bit. An estimate; see the calibration note at NON_TORCH_AND_CUDA_GRAPH_RESERVE_BYTES.
     """
-    per_token_values = 2 * arch.hidden_size + math.ceil(3 * _mlp_width(arch) / tensor_parallel_size)
+    per_token_values = 2 * arch.hidden_size + _ceil_div(3 * _mlp_width(arch), tensor_parallel_size)
     return max_num_batched_tokens * per_token_values * ACTIVATION_BYTES_PER_VALUE
 
 
@@ -261,6 +264,16 @@ class PoolCapacity:
     def fits(self) -> bool:
         return not self.errors
 
+    def summary(self) -> str:
+        """One line for logs: the figures an operator checks first."""
+        verdict = "fits" if self.fits else "REJECTED: " + "; ".join(self.errors)
+        return (
+            f"{self.gpu} x TP{self.tensor_parallel_size}: weights {_gib(self.weights_per_gpu_bytes)} GiB/GPU, "
+            f"KV {self.kv_bytes_per_token_per_gpu} B/token/GPU, {self.kv_cache_tokens} KV tokens, "
+            f"{self.concurrent_sequences_at_cap} sequences at {self.max_model_len}, "
+            f"decode ceiling {self.decode_ceiling_tokens_per_s:.0f} tokens/s; {verdict}"
+        )
+
     def to_dict(self) -> dict:
         """JSON-friendly figures (capacity.json): exact bytes plus rounded GiB for reading."""
         return {
@@ -303,7 +316,18 @@ def evaluate_pool(
     min_concurrent_at_cap: int = 1,
 ) -> PoolCapacity:
     """Size the KV cache of one pool replica and judge whether vLLM starts and serves
-    at least min_concurrent_at_cap sequences of max_model_len tokens at once."""
+    at least min_concurrent_at_cap sequences of max_model_len tokens at once.
+
+    Errors (each with its numbers and remedies): a TP size vLLM refuses; max_model_len
+    beyond the model's context; weights (plus reserve) larger than the memory budget;
+    a KV cache smaller than max_model_len (vLLM refuses to start); fewer than
+    min_concurrent_at_cap sequences at the cap. Warnings: FP8 on GPUs without FP8
+    hardware, and a utilization above 0.95. Settings outside the accepted values raise
+    ValueError.
+    """
+    _check_settings(
+        max_model_len, max_num_seqs, max_num_batched_tokens, gpu_memory_utilization, min_concurrent_at_cap
+    )
     weights_total = weight_bytes_total(arch, dtype, quantization)
     weights = weight_bytes_per_gpu(arch, dtype, quantization, tensor_parallel_size)
     reserve = runtime_reserve_bytes(arch, tensor_parallel_size, max_num_batched_tokens, max_num_seqs)
@@ -329,6 +353,17 @@ def evaluate_pool(
         decode_ceiling_tokens_per_s=decode_ceiling_tokens_per_s(arch, gpu, weights),
     )
     return _with_verdict(capacity, arch, gpu, quantization, kv_cache_dtype, min_concurrent_at_cap)
+
+
+def _check_settings(max_model_len: int, max_num_seqs: int, max_num_batched_tokens: int,
+                    gpu_memory_utilization: float, min_concurrent_at_cap: int) -> None:
+    counts = {"max_model_len": max_model_len, "max_num_seqs": max_num_seqs,
+              "max_num_batched_tokens": max_num_batched_tokens, "min_concurrent_at_cap": min_concurrent_at_cap}
+    for name, value in counts.items():
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, not {value}")
+    if not 0 < gpu_memory_utilization <= 1:
+        raise ValueError(f"gpu_memory_utilization must be in (0, 1], not {gpu_memory_utilization}")
 
 
 def _with_verdict(
@@ -437,8 +472,7 @@ def model_cache_bytes_required(weight_totals: Iterable[int]) -> int:
     estimates it when the checkpoint is stored in that format (a 16-bit checkpoint that
     vLLM quantizes at load occupies its 16-bit size on disk).
     """
-    total = sum(weight_totals)
-    return -(-total * (100 + MODEL_CACHE_HEADROOM_PERCENT) // 100)  # integer ceiling
+    return _ceil_div(sum(weight_totals) * (100 + MODEL_CACHE_HEADROOM_PERCENT), 100)
 
 
 def model_cache_error(cache_size_bytes: int, weight_totals: Iterable[int]) -> Optional[str]:
@@ -449,6 +483,7 @@ def model_cache_error(cache_size_bytes: int, weight_totals: Iterable[int]) -> Op
         return None
     return (
         f"the model cache is {_gib(cache_size_bytes)} GiB but the pinned models need "
-        f"{_gib(sum(totals))} GiB, {_gib(required)} GiB with {MODEL_CACHE_HEADROOM_PERCENT} % headroom; raise the cache size "
+        f"{_gib(sum(totals))} GiB, {_gib(required)} GiB with {MODEL_CACHE_HEADROOM_PERCENT} % headroom; "
+        "raise the cache size "
         f"to at least {math.ceil(required / GIB)}Gi or pin fewer models"
     )

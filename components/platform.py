@@ -41,5 +41,6 @@ class Platform(pulumi.ComponentResource):
             namespace=self.spec.namespaces.serving,
             model_cache_claim=self.spec.model_cache.claim_name,
             prometheus_url=self.spec.monitoring.prometheus_url,
+            capacity=self.spec.pool_capacity(pool),
         )
         return ServingPool(pool.name, args, opts)

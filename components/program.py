@@ -28,4 +28,5 @@ def run() -> Platform:
         raise pulumi.RunError(str(error)) from None
     platform = Platform("platform", spec)
     pulumi.export("pools", {name: {"url": pool.url, "model": pool.spec.model} for name, pool in platform.pools.items()})
+    pulumi.export("capacity", {name: pool.capacity.to_dict() for name, pool in platform.pools.items()})
     return platform

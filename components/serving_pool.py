@@ -15,6 +15,7 @@ import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from components import conventions, versions, vllm_args
+from components.capacity import PoolCapacity
 from components.spec import ModelSpec, NodePoolSpec, PoolSpec
 
 KSERVE_CONTAINER = "kserve-container"  # KServe merges the predictor into the container of this name
@@ -40,15 +41,18 @@ class ServingPoolArgs:
     namespace: str
     model_cache_claim: str
     prometheus_url: str
+    capacity: PoolCapacity
     image: str = versions.VLLM_IMAGE
 
 
 class ServingPool(pulumi.ComponentResource):
-    """The KServe objects of one pool; exposes `runtime`, `inference_service`, `args`, `url`."""
+    """The KServe objects of one pool; exposes `runtime`, `inference_service`, `args`, `url`, `capacity`."""
 
     def __init__(self, name: str, args: ServingPoolArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("llmserving:serving:ServingPool", name, None, opts)
         self.spec = args.pool
+        self.capacity = args.capacity
+        pulumi.log.info(f"capacity {args.pool.name}: {args.capacity.summary()}", resource=self)
         self.args = vllm_args.serve_args(args.pool, args.model)
         self.pod_labels = pool_labels(args.pool, args.model)
         self.runtime = CustomResource(

@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.capacity import PoolCapacity, evaluate_pool, model_cache_error, weight_bytes_total
 from components.catalog import ARCHITECTURES, GPUS, INSTANCE_TYPES, Architecture
 from components.vllm_args import managed_flag_clash
 
@@ -80,6 +81,9 @@ class ModelCacheSpec(_Spec):
     claim_name: DnsLabel = Field(
         default="model-cache",
         description="PersistentVolumeClaim holding models/<org>/<name>/<revision>/ for every pinned model.",
+    )
+    size: Optional[Quantity] = Field(
+        default=None, description="Cache capacity, e.g. 500Gi; must hold every pinned model's weights x 1.1."
     )
 
 
@@ -144,6 +148,12 @@ class ModelSpec(_Spec):
         if isinstance(self.architecture, Architecture):
             return self.architecture
         return ARCHITECTURES[self.architecture]
+
+    @property
+    def checkpoint_bytes(self) -> int:
+        """Weights as stored in the cache: 16-bit when vLLM quantizes them at load."""
+        stored = "none" if self.quantize_on_load else self.quantization
+        return weight_bytes_total(self.arch, self.dtype, stored)
 
     @property
     def cache_path(self) -> str:
@@ -295,6 +305,23 @@ class PlatformSpec(_Spec):
     def node_pool(self, name: str) -> NodePoolSpec:
         return next(n for n in self.node_pools if n.name == name)
 
+    def pool_capacity(self, pool: PoolSpec) -> PoolCapacity:
+        """The capacity model's figures and verdict for one replica of `pool`."""
+        model = self.model(pool.model)
+        return evaluate_pool(
+            arch=model.arch,
+            gpu=GPUS[self.node_pool(pool.node_pool).gpu_key],
+            tensor_parallel_size=pool.tensor_parallel_size,
+            dtype=model.dtype,
+            quantization=model.quantization,
+            kv_cache_dtype=pool.kv_cache_dtype,
+            max_model_len=pool.max_model_len,
+            max_num_seqs=pool.max_num_seqs,
+            max_num_batched_tokens=pool.max_num_batched_tokens,
+            gpu_memory_utilization=pool.gpu_memory_utilization,
+            min_concurrent_at_cap=pool.min_concurrent_at_cap,
+        )
+
 
 # --- errors ---------------------------------------------------------------------------
 
@@ -315,15 +342,22 @@ def _dot(path: str) -> str:
     return "" if not path else path if path.startswith("[") else f".{path}"
 
 
-def load_platform(raw: Any, source: str) -> PlatformSpec:
-    """Parse and check a stack's platform config; raise SpecError naming `source` on any problem."""
+def load_platform(raw: Any, source: str, capacity_gate: bool = True) -> PlatformSpec:
+    """Parse and check a stack's platform config; raise SpecError naming `source` on any problem.
+
+    `capacity_gate=False` skips only the capacity verdicts, so a capacity report can still
+    show the figures of a pool that the gate would reject.
+    """
     if not isinstance(raw, dict):
         raise SpecError(source, [("", f"must be a mapping, got {type(raw).__name__}")])
     try:
         spec = PlatformSpec.model_validate(raw)
     except ValidationError as error:
         raise SpecError(source, [_describe(e) for e in _root_causes(error.errors())]) from None
+    # The capacity gate needs every reference resolved, so it runs on a consistent spec.
     problems = list(cross_field_problems(spec))
+    if not problems and capacity_gate:
+        problems = list(capacity_problems(spec))
     if problems:
         raise SpecError(source, problems)
     return spec
@@ -486,11 +520,21 @@ def _pool_local_problems(path: str, pool: PoolSpec) -> Iterator[tuple[str, str]]
             f"{pool.max_num_batched_tokens} is below maxNumSeqs ({pool.max_num_seqs}); vLLM refuses to start",
         )
     yield from _autoscaling_problems(path, pool)
+    if pool.mode == "knative" and pool.timeout_seconds > KNATIVE_MAX_TIMEOUT_SECONDS:
+        yield (
+            f"{path}.timeoutSeconds",
+            f"{pool.timeout_seconds} is above Knative's max-revision-timeout-seconds "
+            f"({KNATIVE_MAX_TIMEOUT_SECONDS}); use standard mode for longer requests",
+        )
     for index, arg in enumerate(pool.extra_args):
         clash = managed_flag_clash(arg)
         if clash:
             yield f"{path}.extraArgs[{index}]", clash
 
+
+# Knative's config-defaults max-revision-timeout-seconds; a longer timeout is rejected by
+# Knative's webhook unless the cluster's KnativeServing raises it.
+KNATIVE_MAX_TIMEOUT_SECONDS = 600
 
 _SIGNALS_BY_MODE = {"standard": ("queue", "kvCache"), "knative": ("concurrency",)}
 
@@ -507,3 +551,29 @@ def _autoscaling_problems(path: str, pool: PoolSpec) -> Iterator[tuple[str, str]
             f"{path}.autoscaling.target",
             f"{target} concurrent requests per replica is above maxNumSeqs ({pool.max_num_seqs})",
         )
+
+
+# --- capacity gate --------------------------------------------------------------------
+
+
+def capacity_problems(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
+    """Pools that cannot start or cannot serve their concurrency, and a cache too small."""
+    for index, pool in enumerate(spec.pools):
+        for error in spec.pool_capacity(pool).errors:
+            yield f"pools[{index}]", f"capacity: {error}"
+    if spec.model_cache.size is not None:
+        error = model_cache_error(quantity_bytes(spec.model_cache.size), [m.checkpoint_bytes for m in spec.models])
+        if error:
+            yield "modelCache.size", error
+
+
+_QUANTITY_SUFFIXES = {
+    "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "m": 0.001,
+}  # fmt: skip
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes quantity (as QUANTITY_PATTERN admits) in bytes."""
+    number, suffix = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", quantity).groups()
+    return int(float(number) * _QUANTITY_SUFFIXES[suffix])

@@ -112,6 +112,8 @@ def test_tensor_parallelism_splits_the_weights():
         lambda: weight_bytes_total(LLAMA_8B, "auto", "int8"),
         lambda: kv_bytes_per_token_per_gpu(LLAMA_8B, "fp16", 1),
         lambda: weight_bytes_per_gpu(LLAMA_8B, "auto", "none", 0),
+        lambda: pool(util=1.2),
+        lambda: pool(cap=0),
     ],
 )
 def test_unknown_settings_are_refused(call):
@@ -126,7 +128,8 @@ def test_usable_kv_memory_is_budget_minus_weights_minus_reserve():
     budget = int(81559 * 2**20 * 0.9)
     weights = 2 * 8_030_261_248
     reserve = runtime_reserve_bytes(LLAMA_8B, 1, 8192, 64)
-    assert usable_kv_bytes_per_gpu(LLAMA_8B, H100, 1, "auto", "none", 8192, 64, 0.9) == budget - weights - reserve
+    usable = usable_kv_bytes_per_gpu(LLAMA_8B, H100, 1, "auto", "none", 8192, 64, 0.9)
+    assert usable == budget - weights - reserve
 
 
 def test_reserve_grows_with_batched_tokens_and_is_a_few_gib():

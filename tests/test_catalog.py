@@ -41,7 +41,8 @@ def test_each_family_has_one_gpu_model(family, gpu):
 
 def test_multi_gpu_sizes_of_the_g_families():
     for family in ("g5", "g6", "g6e"):
-        counts = {size: INSTANCE_TYPES[f"{family}.{size}"].gpu_count for size in ("12xlarge", "24xlarge", "48xlarge")}
+        sizes = ("12xlarge", "24xlarge", "48xlarge")
+        counts = {size: INSTANCE_TYPES[f"{family}.{size}"].gpu_count for size in sizes}
         assert counts == {"12xlarge": 4, "24xlarge": 4, "48xlarge": 8}
 
 
@@ -57,7 +58,9 @@ def test_fp8_hardware_is_ada_or_hopper():
 def test_gpu_memory_is_the_driver_figure_not_the_nominal_size():
     # The driver reports the nominal GiB (A100) or up to ~7 % less (ECC / reserved memory on
     # GDDR cards, 141 of 144 GiB on H200); never more, and never the decimal-GB figure.
-    nominal_gib = {"a10g": 24, "l4": 24, "l40s": 48, "a100-40gb": 40, "a100-80gb": 80, "h100-80gb": 80, "h200-141gb": 144}
+    nominal_gib = {
+        "a10g": 24, "l4": 24, "l40s": 48, "a100-40gb": 40, "a100-80gb": 80, "h100-80gb": 80, "h200-141gb": 144
+    }
     for key, gib in nominal_gib.items():
         assert 0.93 < GPUS[key].memory_mib / (gib * 1024) <= 1.0, key
 

@@ -18,10 +18,12 @@ def run_cli(capsys, *argv):
     return code, captured.out, captured.err
 
 
-def test_render_writes_the_three_files(capsys, tmp_path):
+def test_render_writes_its_files(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "render", "dev", "--out", str(tmp_path))
     assert code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifests.yaml", "outputs.json", "resources.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "capacity.json", "manifests.yaml", "outputs.json", "resources.json"
+    ]  # fmt: skip
     assert "manifests.yaml" in out
 
 

@@ -149,3 +149,20 @@ def test_eks_provider_authenticates_with_get_token(platform):
     kubeconfig = resources[("pulumi:providers:kubernetes", "kubernetes")]["inputs"]["kubeconfig"]
     assert '"get-token", "--cluster-name", "prod-cluster", "--region", "eu-west-1"' in kubeconfig
     assert resources[("pulumi:providers:aws", "aws")]["inputs"]["region"] == "eu-west-1"
+
+
+def test_mode_change_replaces_the_inference_service(platform, monkeypatch):
+    from tools import mockrun
+
+    options = {}
+    register = mockrun._RecordingMonitor.RegisterResource
+
+    def spy(self, request):
+        options[(request.type, request.name)] = (list(request.replaceOnChanges), request.deleteBeforeReplace)
+        return register(self, request)
+
+    monkeypatch.setattr(mockrun._RecordingMonitor, "RegisterResource", spy)
+    registered(platform)
+    replace_on, delete_first = options[("kubernetes:serving.kserve.io/v1beta1:InferenceService", "chat")]
+    assert replace_on == ['metadata.annotations["serving.kserve.io/deploymentMode"]']
+    assert delete_first is True

@@ -231,3 +231,11 @@ def test_every_problem_reported_at_once(platform):
 
 def test_not_a_mapping():
     assert only_problem(["pools"]) == f"{SOURCE}: private-llm-serving:platform: must be a mapping, got list"
+
+
+def test_knative_timeout_within_knative_maximum(platform):
+    platform["pools"][1]["timeoutSeconds"] = 900
+    assert "pools[1].timeoutSeconds: 900 is above Knative's max-revision-timeout-seconds (600)" in only_problem(platform)
+    platform["pools"][1]["mode"] = "standard"
+    platform["pools"][1]["autoscaling"] = {"signal": "queue", "target": 8}
+    assert load_platform(platform, SOURCE).pools[1].timeout_seconds == 900

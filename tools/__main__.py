@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 import yaml
 
-from tools import check, render
+from tools import capacity_table, check, render
 from tools.schemas import DEFAULT_SCHEMAS_DIR, SchemasMissing
 from tools.stackfile import REPO_ROOT, InputError, load_stack
 
@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tools", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
 
-    render_verb = verbs.add_parser("render", help="write manifests.yaml, resources.json, outputs.json")
+    render_verb = verbs.add_parser("render", help="write manifests.yaml, resources.json, outputs.json, capacity.json")
     _stack_arguments(render_verb)
     render_verb.add_argument("--out", type=Path, help="output folder (default build/<stack>)")
     render_verb.set_defaults(handler=_render)
@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     check_verb.add_argument("--from", dest="from_dir", type=Path, help="check an existing render output")
     check_verb.add_argument("--schemas", type=Path, default=DEFAULT_SCHEMAS_DIR, help="CRD schemas folder")
     check_verb.set_defaults(handler=_check)
+
+    capacity_verb = verbs.add_parser("capacity", help="the capacity table of every pool; exit 2 if one is rejected")
+    _stack_arguments(capacity_verb)
+    capacity_verb.set_defaults(handler=_capacity)
     return parser
 
 
@@ -57,6 +61,16 @@ def _render(args: argparse.Namespace) -> int:
     for path in render.write(render.render(stack), out_dir):
         print(f"wrote {path}")
     return EXIT_OK
+
+
+def _capacity(args: argparse.Namespace) -> int:
+    stack = load_stack(args.stack, args.config_file, capacity_gate=False)
+    print(capacity_table.table(stack.spec))
+    lines = capacity_table.findings(stack.spec)
+    for line in lines:
+        print(line)
+    rejected = any(not stack.spec.pool_capacity(pool).fits for pool in stack.spec.pools)
+    return EXIT_INPUT if rejected else EXIT_OK
 
 
 def _check(args: argparse.Namespace) -> int:

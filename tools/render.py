@@ -20,7 +20,8 @@ from tools.stackfile import StackInput
 MANIFESTS = "manifests.yaml"
 RESOURCES = "resources.json"
 OUTPUTS = "outputs.json"
-FILES = (MANIFESTS, RESOURCES, OUTPUTS)
+CAPACITY = "capacity.json"
+FILES = (MANIFESTS, RESOURCES, OUTPUTS, CAPACITY)
 
 # Kubernetes resource types that are not objects we declare: charts and YAML bundles
 # (their contents are rendered by the provider, not by us) and provider instances.
@@ -33,6 +34,7 @@ class Rendered:
     manifests: list[dict[str, Any]]
     resources: list[dict[str, Any]]
     outputs: dict[str, Any]
+    capacity: dict[str, Any]
 
 
 def render(stack: StackInput) -> Rendered:
@@ -41,7 +43,12 @@ def render(stack: StackInput) -> Rendered:
         manifests=kubernetes_objects(recording.resources),
         resources=recording.resources,
         outputs=recording.outputs,
+        capacity=capacity_report(stack),
     )
+
+
+def capacity_report(stack: StackInput) -> dict[str, Any]:
+    return {pool.name: stack.spec.pool_capacity(pool).to_dict() for pool in stack.spec.pools}
 
 
 def kubernetes_objects(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -66,6 +73,7 @@ def write(rendered: Rendered, out_dir: Path) -> list[Path]:
         MANIFESTS: dump_manifests(rendered.manifests),
         RESOURCES: _dump_json(rendered.resources),
         OUTPUTS: _dump_json(rendered.outputs),
+        CAPACITY: _dump_json(rendered.capacity),
     }
     for name, text in files.items():
         (out_dir / name).write_text(text, encoding="utf-8")
@@ -84,6 +92,11 @@ def read(out_dir: Path) -> Rendered:
     """Read a render output back (for `check --from`)."""
     return Rendered(
         manifests=[doc for doc in yaml.safe_load_all((out_dir / MANIFESTS).read_text(encoding="utf-8")) if doc],
-        resources=json.loads((out_dir / RESOURCES).read_text(encoding="utf-8")),
-        outputs=json.loads((out_dir / OUTPUTS).read_text(encoding="utf-8")),
+        resources=_read_json(out_dir / RESOURCES),
+        outputs=_read_json(out_dir / OUTPUTS),
+        capacity=_read_json(out_dir / CAPACITY),
     )
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))

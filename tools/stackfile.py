@@ -29,7 +29,7 @@ class StackInput:
     spec: PlatformSpec
 
 
-def load_stack(stack: str, config_file: Optional[str] = None) -> StackInput:
+def load_stack(stack: str, config_file: Optional[str] = None, capacity_gate: bool = True) -> StackInput:
     path = Path(config_file) if config_file else REPO_ROOT / stack_file(stack)
     source = config_file if config_file else stack_file(stack)
     if not path.is_file():
@@ -41,7 +41,7 @@ def load_stack(stack: str, config_file: Optional[str] = None) -> StackInput:
     if CONFIG_KEY not in config:
         raise InputError(f"{source}: config has no '{CONFIG_KEY}' key")
     try:
-        spec = load_platform(config[CONFIG_KEY], source)
+        spec = load_platform(config[CONFIG_KEY], source, capacity_gate=capacity_gate)
     except SpecError as error:
         raise InputError(str(error)) from None
     return StackInput(stack=stack, source=source, config=config, spec=spec)
