@@ -88,11 +88,21 @@ class ModelCacheSpec(_Spec):
 
 
 class MonitoringSpec(_Spec):
+    enabled: bool = Field(
+        default=True, description="Create scrape configs, alerts and dashboards (needs the Prometheus Operator CRDs)."
+    )
     prometheus_url: str = Field(
         default="http://prometheus-operated.monitoring.svc.cluster.local:9090",
         pattern=r"^https?://[^\s/]+(:\d+)?(/\S*)?$",
         description="Prometheus that KEDA queries for vLLM's gauges.",
     )
+
+
+class GatewaySpec(_Spec):
+    """Where the one Gateway API `Gateway` in front of every pool lives."""
+
+    namespace: DnsLabel = Field(default="llm-gateway", description="Namespace of the Gateway and its proxies.")
+    name: DnsLabel = Field(default="llm-gateway", description="Name of the Gateway object.")
 
 
 # --- hardware and models --------------------------------------------------------------
@@ -295,6 +305,7 @@ class PlatformSpec(_Spec):
     namespaces: Namespaces = Namespaces()
     model_cache: ModelCacheSpec = ModelCacheSpec()
     monitoring: MonitoringSpec = MonitoringSpec()
+    gateway: GatewaySpec = GatewaySpec()
     node_pools: tuple[NodePoolSpec, ...] = Field(min_length=1)
     models: tuple[ModelSpec, ...] = Field(min_length=1)
     pools: tuple[PoolSpec, ...] = Field(min_length=1)
