@@ -8,6 +8,8 @@ cluster through a kubeconfig file and context.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -16,24 +18,50 @@ import pulumi_kubernetes as k8s
 from components.spec import EksCluster, KubeconfigCluster
 
 
-def kubernetes_provider(cluster: EksCluster | KubeconfigCluster, parent: pulumi.Resource) -> k8s.Provider:
+@dataclass(frozen=True)
+class EksAccess:
+    """What node pools need from the looked-up EKS cluster."""
+
+    cluster: EksCluster
+    aws_provider: aws.Provider
+    found: pulumi.Output[aws.eks.GetClusterResult]
+
+    @property
+    def subnet_ids(self) -> pulumi.Output[list[str]]:
+        return self.found.vpc_config.subnet_ids
+
+    @property
+    def security_group_id(self) -> pulumi.Output[str]:
+        """The cluster security group EKS creates: nodes in it reach the control plane and each other."""
+        return self.found.vpc_config.cluster_security_group_id
+
+
+@dataclass(frozen=True)
+class ClusterAccess:
+    provider: k8s.Provider
+    eks: Optional[EksAccess] = None
+
+
+def connect(cluster: EksCluster | KubeconfigCluster, parent: pulumi.Resource) -> ClusterAccess:
     if isinstance(cluster, EksCluster):
-        return _eks_provider(cluster, parent)
-    return k8s.Provider(
+        return _connect_eks(cluster, parent)
+    provider = k8s.Provider(
         "kubernetes",
         kubeconfig=cluster.path,
         context=cluster.context,
         opts=pulumi.ResourceOptions(parent=parent),
     )
+    return ClusterAccess(provider)
 
 
-def _eks_provider(cluster: EksCluster, parent: pulumi.Resource) -> k8s.Provider:
+def _connect_eks(cluster: EksCluster, parent: pulumi.Resource) -> ClusterAccess:
     aws_provider = aws.Provider("aws", region=cluster.region, opts=pulumi.ResourceOptions(parent=parent))
     found = aws.eks.get_cluster_output(name=cluster.name, opts=pulumi.InvokeOutputOptions(provider=aws_provider))
     kubeconfig = pulumi.Output.all(found.endpoint, found.certificate_authorities[0].data).apply(
         lambda values: eks_kubeconfig(cluster, endpoint=values[0], ca_data=values[1])
     )
-    return k8s.Provider("kubernetes", kubeconfig=kubeconfig, opts=pulumi.ResourceOptions(parent=parent))
+    provider = k8s.Provider("kubernetes", kubeconfig=kubeconfig, opts=pulumi.ResourceOptions(parent=parent))
+    return ClusterAccess(provider, EksAccess(cluster, aws_provider, found))
 
 
 def eks_kubeconfig(cluster: EksCluster, endpoint: str, ca_data: str) -> str:
@@ -55,3 +83,12 @@ def eks_kubeconfig(cluster: EksCluster, endpoint: str, ca_data: str) -> str:
         },
         sort_keys=True,
     )
+
+
+def aws_partition(region: str) -> str:
+    """The ARN partition of a region: AWS-managed policy ARNs differ in China and GovCloud."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"

@@ -13,7 +13,11 @@ CLASS_LABEL = "llmserving.io/class"
 MODEL_LABEL = "llmserving.io/model"
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TAINT_KEY = "nvidia.com/gpu"
+GPU_TAINT_VALUE = "true"
 GPU_TAINT_EFFECT = "NoSchedule"
+# The GPU model (catalog key) as a node label, known when the node is provisioned, before
+# the GPU Operator's feature discovery adds nvidia.com/gpu.product.
+GPU_MODEL_LABEL = "llmserving.io/gpu"
 
 
 def standard_labels(name: str, instance: str, component: str) -> dict[str, str]:
@@ -35,3 +39,19 @@ def gpu_node_selector(node_pool: str) -> dict[str, str]:
 def gpu_tolerations() -> list[dict[str, str]]:
     """Tolerate the NoSchedule taint every GPU node pool carries."""
     return [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": GPU_TAINT_EFFECT}]
+
+
+def gpu_node_labels(node_pool: str, gpu: str) -> dict[str, str]:
+    """The labels every node of a GPU node pool carries (a superset of `gpu_node_selector`)."""
+    return {**gpu_node_selector(node_pool), GPU_MODEL_LABEL: gpu}
+
+
+def gpu_taint() -> dict[str, str]:
+    """The taint every GPU node carries, so only pods that tolerate it land there."""
+    return {"key": GPU_TAINT_KEY, "value": GPU_TAINT_VALUE, "effect": GPU_TAINT_EFFECT}
+
+
+def predictor_pod_regex(pool: str) -> str:
+    """Matches the pods KServe creates for a pool's predictor in either mode:
+    `<pool>-predictor-<hash>` (Standard) and `<pool>-predictor-<rev>-deployment-<hash>` (Knative)."""
+    return f"{pool}-predictor-.*"

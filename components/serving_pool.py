@@ -14,7 +14,7 @@ from typing import Any, Optional
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from components import conventions, versions, vllm_args
+from components import conventions, metrics, versions, vllm_args
 from components.capacity import PoolCapacity
 from components.spec import ModelSpec, NodePoolSpec, PoolSpec
 
@@ -22,15 +22,20 @@ KSERVE_CONTAINER = "kserve-container"  # KServe merges the predictor into the co
 MODEL_FORMAT = "vllm"
 PORT_NAME = "http1"  # Knative accepts only http1 or h2c as the serving port's name
 SHM_VOLUME = "dshm"
+API_KEY_VOLUME = "vllm-api-keys"
+API_KEY_DIR = "/etc/llmserving/vllm"
+API_KEY_FILE = "api-keys.yaml"  # vLLM reads --config files only with a .yaml or .yml suffix
+API_KEY_PATH = f"{API_KEY_DIR}/{API_KEY_FILE}"
+PREDICTOR_SERVICE_PORT = 80  # KServe's Standard-mode Service port (CommonDefaultHttpPort) -> the vLLM port
+APP_NAME = "vllm"  # app.kubernetes.io/name of every pool's objects and pods
+COMPONENT = "serving-pool"
 PROBE_PERIOD_SECONDS = 10
 
 _DEPLOYMENT_MODES = {"standard": "Standard", "knative": "Knative"}
 _MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
-_QUERIES = {
-    # KEDA divides the query by the replica count (AverageValue), so both are sums.
-    "queue": "sum(vllm:num_requests_waiting{{namespace=\"{ns}\",pod=~\"{isvc}-predictor-.*\"}})",
-    "kvCache": "sum(vllm:kv_cache_usage_perc{{namespace=\"{ns}\",pod=~\"{isvc}-predictor-.*\"}})",
-}
+# KEDA divides the query by the replica count (AverageValue), so both are sums.
+_SIGNAL_METRICS = {"queue": metrics.VLLM_REQUESTS_WAITING, "kvCache": metrics.VLLM_KV_CACHE_USAGE}
+KNATIVE_SCALE_DOWN_DELAY = "autoscaling.knative.dev/scale-down-delay"
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class ServingPoolArgs:
     prometheus_url: str
     capacity: PoolCapacity
     image: str = versions.VLLM_IMAGE
+    # Secret with vLLM's --config file of allowed API keys (Secrets component); None: vLLM checks none.
+    api_key_secret: Optional[str] = None
 
 
 class ServingPool(pulumi.ComponentResource):
@@ -53,15 +60,19 @@ class ServingPool(pulumi.ComponentResource):
         self.spec = args.pool
         self.capacity = args.capacity
         pulumi.log.info(f"capacity {args.pool.name}: {args.capacity.summary()}", resource=self)
-        self.args = vllm_args.serve_args(args.pool, args.model)
+        self.args = vllm_args.serve_args(args.pool, args.model, API_KEY_PATH if args.api_key_secret else None)
         self.pod_labels = pool_labels(args.pool, args.model)
+        # The pool's objects wait for what the pool waits for (KServe's CRDs, the GPU nodes):
+        # Pulumi does not pass a component's depends_on on to its children.
+        depends_on = opts.depends_on if opts else None
+        after = [depends_on] if isinstance(depends_on, pulumi.Resource) else list(depends_on or [])
         self.runtime = CustomResource(
             f"{name}-runtime",
             api_version="serving.kserve.io/v1alpha1",
             kind="ServingRuntime",
             metadata=_metadata(runtime_name(args.pool), args.namespace, self.pod_labels),
             spec=runtime_spec(args.image),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
         )
         self.inference_service = CustomResource(
             name,
@@ -74,7 +85,7 @@ class ServingPool(pulumi.ComponentResource):
             spec={"predictor": predictor_spec(args, self.args, self.pod_labels)},
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[self.runtime],
+                depends_on=[self.runtime, *after],
                 # KServe rejects a change of deployment mode on an existing InferenceService.
                 replace_on_changes=[f'metadata.annotations["{_MODE_ANNOTATION}"]'],
                 delete_before_replace=True,
@@ -88,9 +99,15 @@ def runtime_name(pool: PoolSpec) -> str:
     return f"{pool.name}-vllm"
 
 
+def predictor_service_name(pool: PoolSpec) -> str:
+    """KServe's name for the predictor: the Standard-mode Service and the Knative Service
+    (constants.PredictorServiceName)."""
+    return f"{pool.name}-predictor"
+
+
 def pool_labels(pool: PoolSpec, model: ModelSpec) -> dict[str, str]:
     return {
-        **conventions.standard_labels("vllm", pool.name, "serving-pool"),
+        **conventions.standard_labels(APP_NAME, pool.name, COMPONENT),
         conventions.POOL_LABEL: pool.name,
         conventions.CLASS_LABEL: pool.workload_class,
         conventions.MODEL_LABEL: model.name,
@@ -134,10 +151,24 @@ def predictor_spec(args: ServingPoolArgs, serve_args: list[str], labels: dict[st
         "tolerations": conventions.gpu_tolerations(),
         "model": model_spec(args, serve_args),
     }
-    if pool.tensor_parallel_size > 1:
-        # NCCL between tensor-parallel ranks needs more /dev/shm than the 64 MiB default.
-        predictor["volumes"] = [{"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}]
+    volumes = _pod_volumes(args)
+    if volumes:
+        predictor["volumes"] = [volume for volume, _ in volumes]
     return {**predictor, **autoscaling_fields(pool, args)}
+
+
+def _pod_volumes(args: ServingPoolArgs) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(pod volume, its mount in the vLLM container) pairs."""
+    volumes = []
+    if args.pool.tensor_parallel_size > 1:
+        # NCCL between tensor-parallel ranks needs more /dev/shm than the 64 MiB default.
+        shm = {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}
+        volumes.append((shm, {"name": SHM_VOLUME, "mountPath": "/dev/shm"}))
+    if args.api_key_secret:
+        # A file, not an env var or an argument: the keys stay out of the pod spec and `ps`.
+        keys = {"name": API_KEY_VOLUME, "secret": {"secretName": args.api_key_secret}}
+        volumes.append((keys, {"name": API_KEY_VOLUME, "mountPath": API_KEY_DIR, "readOnly": True}))
+    return volumes
 
 
 def autoscaling_fields(pool: PoolSpec, args: ServingPoolArgs) -> dict[str, Any]:
@@ -148,22 +179,39 @@ def autoscaling_fields(pool: PoolSpec, args: ServingPoolArgs) -> dict[str, Any]:
             # vLLM batches at most maxNumSeqs; more in flight only queue inside the pod.
             "containerConcurrency": pool.max_num_seqs,
             # A cold start loads the weights for minutes: keep the last pod a while.
-            "annotations": {"autoscaling.knative.dev/scale-to-zero-pod-retention-period": "10m"},
+            "annotations": {
+                "autoscaling.knative.dev/scale-to-zero-pod-retention-period": "10m",
+                KNATIVE_SCALE_DOWN_DELAY: f"{pool.autoscaling.scale_down_delay_seconds}s",
+            },
         }
-    query = _QUERIES[pool.autoscaling.signal].format(ns=args.namespace, isvc=pool.name)
     return {
         "autoScaling": {
+            # KServe hands this window to the ScaledObject's HPA (keda_reconciler.go).
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": pool.autoscaling.scale_down_delay_seconds}},
             "metrics": [
                 {
                     "type": "External",
                     "external": {
-                        "metric": {"backend": "prometheus", "serverAddress": args.prometheus_url, "query": query},
+                        "metric": {
+                            "backend": "prometheus",
+                            "serverAddress": args.prometheus_url,
+                            "query": keda_query(pool, args.namespace),
+                        },
                         "target": {"type": "Value", "value": _quantity(pool.autoscaling.target)},
                     },
                 }
             ]
         }
     }
+
+
+def keda_query(pool: PoolSpec, namespace: str) -> str:
+    selected = metrics.series(
+        _SIGNAL_METRICS[pool.autoscaling.signal],
+        metrics.equal("namespace", namespace),
+        metrics.matching("pod", conventions.predictor_pod_regex(pool.name)),
+    )
+    return f"sum({selected})"
 
 
 def _quantity(value: float) -> str:
@@ -187,8 +235,9 @@ def model_spec(args: ServingPoolArgs, serve_args: list[str]) -> dict[str, Any]:
         "livenessProbe": _health_probe(failure_threshold=6),
         "startupProbe": _health_probe(failure_threshold=math.ceil(pool.startup_timeout_seconds / PROBE_PERIOD_SECONDS)),
     }
-    if pool.tensor_parallel_size > 1:
-        model["volumeMounts"] = [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}]
+    mounts = [mount for _, mount in _pod_volumes(args)]
+    if mounts:
+        model["volumeMounts"] = mounts
     return model
 
 

@@ -8,6 +8,7 @@ applies class defaults, validates every field and every cross-field rule, and ra
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from typing import Annotated, Any, Iterator, Literal, Mapping, Optional, Union
 
@@ -37,8 +38,19 @@ HUB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"
 COMMIT_PATTERN = r"^[0-9a-f]{40}$"
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
 
+# Knative's own config-defaults max-revision-timeout-seconds; its webhook rejects a
+# longer revision timeout unless the KnativeServing raises it.
+KNATIVE_DEFAULT_MAX_TIMEOUT_SECONDS = 600
+LABEL_VALUE_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+LABEL_KEY_PATTERN = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+
 DnsLabel = Annotated[str, Field(pattern=DNS_LABEL_PATTERN, max_length=63)]
+LabelKey = Annotated[str, Field(pattern=LABEL_KEY_PATTERN, max_length=316)]
+LabelValue = Annotated[str, Field(pattern=LABEL_VALUE_PATTERN, max_length=63)]
 Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN)]
+# A client name of `apiKeys`: a Secret data key and a header value the gateway forwards.
+CLIENT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$"
+ClientName = Annotated[str, Field(pattern=CLIENT_NAME_PATTERN, max_length=63)]
 
 
 class _Spec(BaseModel):
@@ -96,6 +108,50 @@ class MonitoringSpec(_Spec):
         pattern=r"^https?://[^\s/]+(:\d+)?(/\S*)?$",
         description="Prometheus that KEDA queries for vLLM's gauges.",
     )
+    namespace: DnsLabel = Field(
+        default="monitoring",
+        description="Namespace of the cluster's Prometheus and Grafana; the PodMonitor, alert rules and "
+        "dashboard go there, so a Prometheus that watches only its own namespace still finds them.",
+    )
+    release_label: LabelValue = Field(
+        default="kube-prometheus-stack",
+        description="Value of the `release` label the Prometheus selects monitors and rules by "
+        "(kube-prometheus-stack's convention: its Helm release name).",
+    )
+    dashboard_label: LabelKey = Field(
+        default="grafana_dashboard", description="Label the Grafana dashboard sidecar watches ConfigMaps for."
+    )
+    dashboard_label_value: LabelValue = Field(default="1", description="Value of `dashboardLabel`.")
+    alert_for_minutes: int = Field(
+        default=10, ge=1, le=120, description="How long a condition must hold before its alert fires."
+    )
+    kv_cache_saturation: float = Field(
+        default=0.95, gt=0, le=1, description="KV-cache usage fraction that, with requests waiting, alerts."
+    )
+    error_ratio: float = Field(
+        default=0.05, gt=0, lt=1, description="Share of requests ending in abort or error that alerts."
+    )
+    runbook_url: str = Field(
+        default="docs/runbook.md",
+        pattern=r"^\S+$",
+        description="Where docs/runbook.md is served; alerts link to <runbookUrl>#<alert name in lower case>.",
+    )
+
+
+class IssuerRef(_Spec):
+    kind: Literal["ClusterIssuer", "Issuer"] = Field(description="An Issuer must live in the gateway namespace.")
+    name: str = Field(min_length=1, max_length=253, description="cert-manager issuer name.")
+
+
+class GatewayTls(_Spec):
+    """The HTTPS listener's certificate: issued by cert-manager, or an existing TLS Secret."""
+
+    issuer: Optional[IssuerRef] = Field(
+        default=None,
+        description="cert-manager issuer of a certificate for every pool hostname; absent: secretName "
+        "must already exist in the gateway namespace.",
+    )
+    secret_name: DnsLabel = Field(default="llm-gateway-tls", description="TLS Secret the listener serves.")
 
 
 class GatewaySpec(_Spec):
@@ -103,9 +159,116 @@ class GatewaySpec(_Spec):
 
     namespace: DnsLabel = Field(default="llm-gateway", description="Namespace of the Gateway and its proxies.")
     name: DnsLabel = Field(default="llm-gateway", description="Name of the Gateway object.")
+    class_name: DnsLabel = Field(
+        default="envoy-gateway", description="GatewayClass of the Gateway (Knative's Gateway API layer names it)."
+    )
+    http_listener: DnsLabel = Field(
+        default="http",
+        description="Listener of the Knative gateway that Knative's HTTPRoutes attach to (their sectionName).",
+    )
+    tls: GatewayTls = GatewayTls()
+    internet_facing: bool = Field(
+        default=False,
+        description="Expose the gateway's load balancer to the internet (EKS: an internet-facing NLB). "
+        "Off: an internal NLB, reachable from the VPC and its peers only.",
+    )
+    service_annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra annotations on the gateway's load balancer Service (subnets, security groups, "
+        "or an on-prem load balancer's settings); they may not restate the scheme set by internetFacing.",
+    )
+    service_type: Optional[Literal["LoadBalancer", "ClusterIP"]] = Field(
+        default=None,
+        description="How the edge is exposed. Default: a LoadBalancer on EKS (internal NLB) or where "
+        "sourceRanges fence it in; elsewhere ClusterIP, for an ingress of your own in front.",
+    )
+    source_ranges: tuple[Annotated[str, Field(pattern=r"^[0-9a-fA-F:.]+/[0-9]{1,3}$")], ...] = Field(
+        default=(),
+        description="CIDRs that may reach the gateway's load balancer (loadBalancerSourceRanges); on "
+        "clusters other than EKS, private ranges here are what keeps the load balancer internal.",
+    )
+    replicas: int = Field(
+        default=2, ge=1, le=20, description="Envoy proxies per gateway; rate limits count per proxy."
+    )
+    knative_name: DnsLabel = Field(
+        default="knative-gateway",
+        description="Cluster-internal Gateway that Knative's Gateway API layer attaches its routes to; the "
+        "edge Gateway forwards each Knative pool's hostname there after auth. Its Service has the same name.",
+    )
+    vllm_api_key: bool = Field(
+        default=False,
+        description="vLLM itself also checks the client's API key (defence in depth behind the gateway).",
+    )
+
+
+# --- cluster layer: GPU Operator and serving control plane ----------------------------
+
+
+class InstallSwitch(_Spec):
+    enabled: bool = Field(default=True, description="Install it; false when the cluster already runs it.")
+
+
+class GpuOperatorSpec(InstallSwitch):
+    """The NVIDIA GPU Operator: device plugin, feature discovery, DCGM exporter."""
+
+    driver_on_host: Optional[bool] = Field(
+        default=None,
+        description="Nodes already carry the NVIDIA driver and container toolkit (EKS NVIDIA AMIs do), so the "
+        "operator installs neither. Default: true on eks clusters, false otherwise.",
+    )
+
+
+class KnativeSpec(InstallSwitch):
+    """Knative Serving through the Knative Operator; Knative-mode pools run on it."""
+
+    max_revision_timeout_seconds: Optional[int] = Field(
+        default=None,
+        gt=0,
+        description="Knative's max-revision-timeout-seconds. Default: the longest knative pool timeout (at "
+        f"least Knative's own {KNATIVE_DEFAULT_MAX_TIMEOUT_SECONDS}) when we install Knative, Knative's "
+        "default when the cluster runs its own.",
+    )
+
+
+class ControlPlaneSpec(_Spec):
+    """cert-manager, Knative, KServe and KEDA; switch off each one the cluster already runs."""
+
+    cert_manager: InstallSwitch = InstallSwitch()
+    knative: KnativeSpec = KnativeSpec()
+    kserve: InstallSwitch = InstallSwitch()
+    keda: InstallSwitch = InstallSwitch()
 
 
 # --- hardware and models --------------------------------------------------------------
+
+
+NODE_POOL_KINDS = ("managed", "karpenter", "existing")
+DURATION_PATTERN = r"^([0-9]+(s|m|h))+$"
+
+
+class NodeScaling(_Spec):
+    min: int = Field(default=0, ge=0, description="Fewest nodes (managed node groups).")
+    max: int = Field(default=1, ge=1, description="Most nodes; for Karpenter, the pool's GPU limit in nodes.")
+    desired: Optional[int] = Field(default=None, ge=0, description="Nodes at creation (managed); default min.")
+
+
+class KarpenterOptions(_Spec):
+    node_role: Optional[str] = Field(
+        default=None,
+        min_length=1,
+        description="IAM role of Karpenter's nodes (with its EKS access entry); default "
+        "KarpenterNodeRole-<cluster name>, the Karpenter getting-started convention.",
+    )
+    consolidate_after: str = Field(
+        default="15m",
+        pattern=DURATION_PATTERN,
+        description="How long a node must stay empty before Karpenter removes it.",
+    )
+    expire_after: str = Field(
+        default="Never",
+        pattern=r"^(([0-9]+(s|m|h))+|Never)$",
+        description="Maximum node age; Never, because expiry evicts serving pods that took minutes to load.",
+    )
 
 
 class NodePoolSpec(_Spec):
@@ -115,6 +278,41 @@ class NodePoolSpec(_Spec):
     instance_type: Optional[str] = Field(default=None, description="EC2 instance type, e.g. g6e.2xlarge.")
     gpu: Optional[str] = Field(default=None, description="GPU catalog key, for nodes that are not EC2.")
     gpu_count: Optional[int] = Field(default=None, gt=0, description="GPUs per node, with `gpu`.")
+    kind: Literal["managed", "karpenter", "existing"] = Field(
+        default="existing",
+        description="managed: an EKS managed node group; karpenter: a Karpenter NodePool and EC2NodeClass "
+        "(Karpenter already installed); existing: nodes labelled and tainted by someone else. "
+        "Default: managed on eks clusters, existing on kubeconfig clusters.",
+    )
+    ami_family: Literal["al2023", "bottlerocket"] = Field(
+        default="al2023", description="EKS-optimized NVIDIA AMI family: the driver and container toolkit ship on it."
+    )
+    ami_version: Optional[str] = Field(
+        default=None,
+        pattern=r"^(latest|v[0-9][0-9.]*)$",
+        description="Karpenter: the AMI release, e.g. v20260810 (al2023); 'latest' replaces the nodes at "
+        "every AWS release.",
+    )
+    capacity_type: Literal["onDemand", "spot", "capacityBlock"] = Field(
+        default="onDemand", description="How the instances are bought; capacityBlock needs capacityReservationId."
+    )
+    capacity_reservation_id: Optional[str] = Field(
+        default=None, pattern=r"^cr-[0-9a-z]+$", description="The Capacity Block for ML (cr-...) to launch into."
+    )
+    scaling: NodeScaling = NodeScaling()
+    disk_size_gib: int = Field(
+        default=200,
+        ge=20,
+        le=16384,
+        description="Encrypted node disk for images and local files: the root volume on AL2023, the data "
+        "volume on Bottlerocket.",
+    )
+    subnet_ids: tuple[Annotated[str, Field(pattern=r"^subnet-[0-9a-z]+$")], ...] = Field(
+        default=(),
+        description="Subnets for the nodes; default the cluster's subnets. A capacity block lives in one "
+        "availability zone: give that zone's subnets.",
+    )
+    karpenter: KarpenterOptions = KarpenterOptions()
 
     @property
     def gpu_key(self) -> str:
@@ -187,6 +385,13 @@ class Autoscaling(_Spec):
         "concurrency: Knative in-flight requests per replica."
     )
     target: float = Field(gt=0)
+    scale_down_delay_seconds: int = Field(
+        default=900,
+        ge=0,
+        le=3600,
+        description="How long load must stay low before a replica is removed: a GPU pod takes minutes "
+        "to load its weights, so a short lull must not kill it. At most 3600 (the HPA and Knative limit).",
+    )
 
 
 class Slo(_Spec):
@@ -207,6 +412,7 @@ CLASS_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
         "timeoutSeconds": 120,
         "defaultMaxTokens": 1024,
         "minConcurrentAtCap": 8,
+        "requestsPerMinute": 600,
     },
     # Throughput: long documents, big batches, may scale to zero behind the Knative activator.
     "batch": {
@@ -220,6 +426,7 @@ CLASS_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
         "timeoutSeconds": 600,
         "defaultMaxTokens": 4096,
         "minConcurrentAtCap": 1,
+        "requestsPerMinute": 60,
     },
 }
 
@@ -258,6 +465,12 @@ class PoolSpec(_Spec):
     memory: Optional[Quantity] = Field(default=None, description="Memory request and limit; default 32Gi per GPU.")
     extra_args: tuple[str, ...] = Field(
         default=(), description="Extra vLLM flags appended verbatim after ours; may not repeat ours."
+    )
+    requests_per_minute: int = Field(
+        gt=0, description="Requests one API-key client may send per minute, counted at each gateway proxy."
+    )
+    clients: Optional[tuple[ClientName, ...]] = Field(
+        default=None, min_length=1, description="API-key clients allowed on this pool; default every client."
     )
 
     @model_validator(mode="before")
@@ -298,6 +511,20 @@ def _snake(camel: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
 
 
+def _with_node_pool_kinds(platform: Any) -> Any:
+    """An EKS cluster gets managed node groups unless a pool says otherwise; any other cluster
+    cannot create nodes, so its pools are existing ones."""
+    if not isinstance(platform, dict) or not isinstance(platform.get("nodePools"), list):
+        return platform
+    cluster = platform.get("cluster")
+    default = "managed" if isinstance(cluster, dict) and cluster.get("kind") == "eks" else "existing"
+    node_pools = [
+        {"kind": default, **node_pool} if isinstance(node_pool, dict) else node_pool
+        for node_pool in platform["nodePools"]
+    ]
+    return {**platform, "nodePools": node_pools}
+
+
 class PlatformSpec(_Spec):
     """The whole platform of one stack."""
 
@@ -306,9 +533,39 @@ class PlatformSpec(_Spec):
     model_cache: ModelCacheSpec = ModelCacheSpec()
     monitoring: MonitoringSpec = MonitoringSpec()
     gateway: GatewaySpec = GatewaySpec()
+    gpu_operator: GpuOperatorSpec = GpuOperatorSpec()
+    control_plane: ControlPlaneSpec = ControlPlaneSpec()
     node_pools: tuple[NodePoolSpec, ...] = Field(min_length=1)
     models: tuple[ModelSpec, ...] = Field(min_length=1)
     pools: tuple[PoolSpec, ...] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_node_pool_kinds(cls, data: Any) -> Any:
+        return _with_node_pool_kinds(data)
+
+    @property
+    def on_eks(self) -> bool:
+        return isinstance(self.cluster, EksCluster)
+
+    @property
+    def gpu_driver_on_host(self) -> bool:
+        driver_on_host = self.gpu_operator.driver_on_host
+        return self.on_eks if driver_on_host is None else driver_on_host
+
+    @property
+    def knative_max_revision_timeout_seconds(self) -> int:
+        """What Knative's max-revision-timeout-seconds is on this stack's cluster."""
+        knative = self.control_plane.knative
+        if knative.max_revision_timeout_seconds is not None:
+            return knative.max_revision_timeout_seconds
+        if not knative.enabled:
+            return KNATIVE_DEFAULT_MAX_TIMEOUT_SECONDS
+        return max([KNATIVE_DEFAULT_MAX_TIMEOUT_SECONDS, *(p.timeout_seconds for p in self.knative_pools)])
+
+    @property
+    def knative_pools(self) -> tuple[PoolSpec, ...]:
+        return tuple(pool for pool in self.pools if pool.mode == "knative")
 
     def model(self, name: str) -> ModelSpec:
         return next(m for m in self.models if m.name == name)
@@ -445,6 +702,7 @@ def cross_field_problems(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
     yield from _unique_names(spec)
     yield from _node_pool_problems(spec)
     yield from _model_problems(spec)
+    yield from _gateway_problems(spec.gateway)
     for index, pool in enumerate(spec.pools):
         yield from _pool_problems(spec, f"pools[{index}]", pool)
 
@@ -476,6 +734,61 @@ def _node_pool_problems(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
             yield path, "give instanceType (EC2), or both gpu and gpuCount"
         elif node_pool.gpu not in GPUS:
             yield f"{path}.gpu", _not_in_catalog(node_pool.gpu, GPUS)
+        yield from _node_pool_kind_problems(spec, path, node_pool)
+
+
+# Node pool fields and the kinds they apply to; anything else is a mistake to point out,
+# since the kind would silently ignore it.
+_CLOUD_KINDS = ("managed", "karpenter")
+_FIELD_KINDS = {
+    "ami_family": _CLOUD_KINDS,
+    "ami_version": ("karpenter",),
+    "capacity_type": _CLOUD_KINDS,
+    "capacity_reservation_id": _CLOUD_KINDS,
+    "scaling": _CLOUD_KINDS,
+    "disk_size_gib": _CLOUD_KINDS,
+    "subnet_ids": _CLOUD_KINDS,
+    "karpenter": ("karpenter",),
+}
+
+
+def _node_pool_kind_problems(spec: PlatformSpec, path: str, node_pool: NodePoolSpec) -> Iterator[tuple[str, str]]:
+    kind = node_pool.kind
+    if kind in _CLOUD_KINDS and not spec.on_eks:
+        yield f"{path}.kind", f"'{kind}' creates AWS resources and needs an eks cluster; a kubeconfig cluster allows: existing"
+    if kind in _CLOUD_KINDS and node_pool.instance_type is None:
+        yield f"{path}.instanceType", f"required for kind {kind}: the EC2 instance type to launch"
+    for field in sorted(node_pool.model_fields_set & set(_FIELD_KINDS)):
+        if kind not in _FIELD_KINDS[field]:
+            yield f"{path}.{to_camel(field)}", f"applies to {' and '.join(_FIELD_KINDS[field])} node pools only"
+    if kind in _CLOUD_KINDS:
+        yield from _cloud_node_pool_problems(path, node_pool)
+
+
+def _cloud_node_pool_problems(path: str, node_pool: NodePoolSpec) -> Iterator[tuple[str, str]]:
+    block = node_pool.capacity_type == "capacityBlock"
+    if block and node_pool.capacity_reservation_id is None:
+        yield f"{path}.capacityReservationId", "required with capacityType capacityBlock: the cr-... id of the block"
+    if not block and node_pool.capacity_reservation_id is not None:
+        yield f"{path}.capacityReservationId", "applies with capacityType capacityBlock only"
+    yield from _scaling_problems(f"{path}.scaling", node_pool)
+    if node_pool.kind == "karpenter" and node_pool.ami_version is None:
+        yield (
+            f"{path}.amiVersion",
+            "required for karpenter node pools: pin an AMI release (e.g. v20260810), or 'latest' to take "
+            "every release (each one replaces the nodes)",
+        )
+
+
+def _scaling_problems(path: str, node_pool: NodePoolSpec) -> Iterator[tuple[str, str]]:
+    scaling = node_pool.scaling
+    if node_pool.kind == "karpenter":
+        for field in sorted(scaling.model_fields_set - {"max"}):
+            yield f"{path}.{field}", "Karpenter launches nodes for pending pods; only scaling.max (the limit) applies"
+    elif scaling.min > scaling.max:
+        yield f"{path}.min", f"{scaling.min} is above scaling.max ({scaling.max})"
+    elif scaling.desired is not None and not scaling.min <= scaling.desired <= scaling.max:
+        yield f"{path}.desired", f"{scaling.desired} is outside scaling.min..max ({scaling.min}..{scaling.max})"
 
 
 def _model_problems(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
@@ -486,12 +799,34 @@ def _model_problems(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
             yield f"models[{index}].quantizeOnLoad", "only FP8 can be applied at load; set quantization: fp8"
 
 
+# Annotations that decide who can reach the load balancer: only internetFacing sets them.
+LOAD_BALANCER_SCHEME_ANNOTATIONS = (
+    "service.beta.kubernetes.io/aws-load-balancer-scheme",
+    "service.beta.kubernetes.io/aws-load-balancer-internal",
+)
+
+
+def _gateway_problems(gateway: GatewaySpec) -> Iterator[tuple[str, str]]:
+    if gateway.knative_name == gateway.name:
+        yield "gateway.knativeName", f"'{gateway.knative_name}' is the edge Gateway's name; pick another"
+    for key in sorted(set(gateway.service_annotations) & set(LOAD_BALANCER_SCHEME_ANNOTATIONS)):
+        yield f"gateway.serviceAnnotations.{key}", "the load balancer scheme follows gateway.internetFacing; set that"
+    if gateway.service_type == "ClusterIP" and (gateway.internet_facing or gateway.source_ranges):
+        yield "gateway.serviceType", "ClusterIP has no load balancer; drop internetFacing and sourceRanges"
+    for index, cidr in enumerate(gateway.source_ranges):
+        try:
+            ipaddress.ip_network(cidr, strict=True)
+        except ValueError as error:
+            yield f"gateway.sourceRanges[{index}]", f"'{cidr}' is not a network address in CIDR form ({error})"
+
+
 def _not_in_catalog(value: str, catalog: Mapping[str, Any]) -> str:
     return f"'{value}' is not in the catalog; allowed: {', '.join(sorted(catalog))}"
 
 
 def _pool_problems(spec: PlatformSpec, path: str, pool: PoolSpec) -> Iterator[tuple[str, str]]:
     yield from _pool_local_problems(path, pool)
+    yield from _knative_timeout_problems(spec, path, pool)
     model = next((m for m in spec.models if m.name == pool.model), None)
     node_pool = next((n for n in spec.node_pools if n.name == pool.node_pool), None)
     if model is None:
@@ -531,21 +866,23 @@ def _pool_local_problems(path: str, pool: PoolSpec) -> Iterator[tuple[str, str]]
             f"{pool.max_num_batched_tokens} is below maxNumSeqs ({pool.max_num_seqs}); vLLM refuses to start",
         )
     yield from _autoscaling_problems(path, pool)
-    if pool.mode == "knative" and pool.timeout_seconds > KNATIVE_MAX_TIMEOUT_SECONDS:
-        yield (
-            f"{path}.timeoutSeconds",
-            f"{pool.timeout_seconds} is above Knative's max-revision-timeout-seconds "
-            f"({KNATIVE_MAX_TIMEOUT_SECONDS}); use standard mode for longer requests",
-        )
+    for index, client in enumerate(pool.clients or ()):
+        if pool.clients.index(client) != index:
+            yield f"{path}.clients[{index}]", f"'{client}' is listed twice"
     for index, arg in enumerate(pool.extra_args):
         clash = managed_flag_clash(arg)
         if clash:
             yield f"{path}.extraArgs[{index}]", clash
 
 
-# Knative's config-defaults max-revision-timeout-seconds; a longer timeout is rejected by
-# Knative's webhook unless the cluster's KnativeServing raises it.
-KNATIVE_MAX_TIMEOUT_SECONDS = 600
+def _knative_timeout_problems(spec: PlatformSpec, path: str, pool: PoolSpec) -> Iterator[tuple[str, str]]:
+    limit = spec.knative_max_revision_timeout_seconds
+    if pool.mode == "knative" and pool.timeout_seconds > limit:
+        yield (
+            f"{path}.timeoutSeconds",
+            f"{pool.timeout_seconds} is above Knative's max-revision-timeout-seconds on this cluster ({limit}); "
+            "raise controlPlane.knative.maxRevisionTimeoutSeconds, or use standard mode",
+        )
 
 _SIGNALS_BY_MODE = {"standard": ("queue", "kvCache"), "knative": ("concurrency",)}
 

@@ -6,6 +6,8 @@ against); moving one means moving the schemas with it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 VLLM_VERSION = "v0.32.0"
 VLLM_IMAGE = f"docker.io/vllm/vllm-openai:{VLLM_VERSION}"
 
@@ -16,3 +18,30 @@ CERT_MANAGER_VERSION = "v1.21.1"
 ENVOY_GATEWAY_VERSION = "v1.9.0"
 GATEWAY_API_VERSION = "v1.6.1"
 PROMETHEUS_OPERATOR_CRDS_VERSION = "v0.93.0"
+
+# KEDA is not in SOURCES.md: no defaults file in ../shared/schemas, so we set no KEDA
+# values (tools/helm_values.py refuses values for a chart without defaults).
+KEDA_VERSION = "2.21.1"  # kedacore/charts release "KEDA Chart: v2.21.1" (chart and app 2.21.1)
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A Helm chart pinned to one exact version; `repo` is an HTTP repository or an OCI prefix."""
+
+    name: str
+    version: str
+    repo: str
+
+    @property
+    def is_oci(self) -> bool:
+        return self.repo.startswith("oci://")
+
+
+GPU_OPERATOR_CHART = Chart("gpu-operator", GPU_OPERATOR_VERSION, "https://helm.ngc.nvidia.com/nvidia")
+CERT_MANAGER_CHART = Chart("cert-manager", CERT_MANAGER_VERSION, "https://charts.jetstack.io")
+KNATIVE_OPERATOR_CHART = Chart("knative-operator", KNATIVE_VERSION, "https://knative.github.io/operator")
+KSERVE_CRD_CHART = Chart("kserve-crd", KSERVE_VERSION, "oci://ghcr.io/kserve/charts")
+KSERVE_CHART = Chart("kserve-resources", KSERVE_VERSION, "oci://ghcr.io/kserve/charts")
+KEDA_CHART = Chart("keda", KEDA_VERSION, "https://kedacore.github.io/charts")
+# Brings the Gateway API CRDs (GATEWAY_API_VERSION) with Envoy Gateway's own.
+ENVOY_GATEWAY_CHART = Chart("gateway-helm", ENVOY_GATEWAY_VERSION, "oci://docker.io/envoyproxy")

@@ -36,12 +36,19 @@ MANAGED_FLAGS = frozenset(
         "--override-generation-config",
         "--download-dir",
         "--revision",
+        "--api-key",
+        "--config",
     }
 )
 
+# vLLM reads extra arguments from a YAML file given with --config (FlexibleArgumentParser,
+# vllm/utils/argparse_utils.py); a list value becomes one flag followed by every item.
+API_KEY_CONFIG_KEY = "api-key"
 
-def serve_args(pool: "PoolSpec", model: "ModelSpec") -> list[str]:
-    """Arguments after `vllm serve`, in a stable order."""
+
+def serve_args(pool: "PoolSpec", model: "ModelSpec", api_key_file: str | None = None) -> list[str]:
+    """Arguments after `vllm serve`, in a stable order; `api_key_file` is a mounted file from
+    `api_key_config`, so the keys never appear on the command line."""
     args = [
         MODEL_DIR,
         "--served-model-name", model.name,
@@ -61,7 +68,15 @@ def serve_args(pool: "PoolSpec", model: "ModelSpec") -> list[str]:
     # Merged over the checkpoint's generation_config.json (vLLM's default 'auto'), so the
     # model's recommended sampling stays and only the output limit is ours.
     args += ["--override-generation-config", json.dumps({"max_new_tokens": pool.default_max_tokens})]
+    if api_key_file is not None:
+        args += ["--config", api_key_file]
     return args + list(pool.extra_args)
+
+
+def api_key_config(keys: list[str]) -> str:
+    """The --config file that makes vLLM require one of `keys` as `Authorization: Bearer <key>`
+    on /v1 (its --api-key takes a list; the single-valued VLLM_API_KEY cannot hold per-client keys)."""
+    return json.dumps({API_KEY_CONFIG_KEY: sorted(keys)}, indent=2) + "\n"
 
 
 def managed_flag_clash(arg: str) -> str | None:

@@ -1,6 +1,6 @@
 """The CrossGuard policy pack (DESIGN.md section 6).
 
-Not built yet: its rules (pinned-image-tags, pinned-model-revisions, context-cap-required,
-...) arrive with the policy-pack issue. Until then `python -m tools check` enforces strict
-schema validation and the spec's own rules, and this package holds no rule.
+`pulumi preview --policy-pack policy` runs `policy/__main__.py`, which only builds the
+`PolicyPack`; the rules live in `policy.rules` and are listed in `policy.pack`, so
+`python -m tools check` can import and run the same objects without starting a server.
 """

@@ -233,9 +233,23 @@ def test_not_a_mapping():
     assert only_problem(["pools"]) == f"{SOURCE}: private-llm-serving:platform: must be a mapping, got list"
 
 
-def test_knative_timeout_within_knative_maximum(platform):
+def test_knative_timeout_raises_the_maximum_we_configure(platform):
     platform["pools"][1]["timeoutSeconds"] = 900
-    assert "pools[1].timeoutSeconds: 900 is above Knative's max-revision-timeout-seconds (600)" in only_problem(platform)
+    assert load_platform(platform, SOURCE).knative_max_revision_timeout_seconds == 900
+
+
+def test_knative_timeout_within_a_stated_maximum(platform):
+    platform["pools"][1]["timeoutSeconds"] = 900
+    platform["controlPlane"] = {"knative": {"maxRevisionTimeoutSeconds": 600}}
+    assert "pools[1].timeoutSeconds: 900 is above Knative's max-revision-timeout-seconds on this cluster (600)" in (
+        only_problem(platform)
+    )
     platform["pools"][1]["mode"] = "standard"
     platform["pools"][1]["autoscaling"] = {"signal": "queue", "target": 8}
     assert load_platform(platform, SOURCE).pools[1].timeout_seconds == 900
+
+
+def test_knative_timeout_within_knatives_default_on_a_cluster_we_do_not_configure(platform):
+    platform["pools"][1]["timeoutSeconds"] = 900
+    platform["controlPlane"] = {"knative": {"enabled": False}}
+    assert "controlPlane.knative.maxRevisionTimeoutSeconds, or use standard mode" in only_problem(platform)

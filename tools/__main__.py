@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 import yaml
 
-from tools import capacity_table, check, render
+from tools import capacity_table, check, policy_gate, render
 from tools.schemas import DEFAULT_SCHEMAS_DIR, SchemasMissing
 from tools.stackfile import REPO_ROOT, InputError, load_stack
 
@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     check_verb.add_argument("--config-file", help="any file in the stack file format")
     check_verb.add_argument("--from", dest="from_dir", type=Path, help="check an existing render output")
     check_verb.add_argument("--schemas", type=Path, default=DEFAULT_SCHEMAS_DIR, help="CRD schemas folder")
+    check_verb.add_argument(
+        "--policy-config", type=Path, help="policy pack config JSON (the format of pulumi preview --policy-pack-config)"
+    )
     check_verb.set_defaults(handler=_check)
 
     capacity_verb = verbs.add_parser("capacity", help="the capacity table of every pool; exit 2 if one is rejected")
@@ -74,11 +77,17 @@ def _capacity(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    policy_config = policy_gate.reconcile(
+        policy_gate.read_policy_config(args.policy_config), source=str(args.policy_config or "policy config")
+    )
     rendered, label = _rendered_for_check(args)
-    lines = check.findings(rendered, args.schemas)
-    for line in lines:
+    lines = check.findings(rendered, args.schemas, policy_config)
+    advisories = check.advisories(rendered, policy_config)
+    for line in [*lines, *advisories]:
         print(line)
-    print(f"{label}: {len(rendered.manifests)} objects, {len(lines)} findings")
+    for note in check.notes(rendered):
+        print(f"note: {note}")
+    print(f"{label}: {len(rendered.manifests)} objects, {len(advisories)} advisory, {len(lines)} findings")
     return EXIT_FINDINGS if lines else EXIT_OK
 
 

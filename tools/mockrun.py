@@ -17,6 +17,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from components.program import PROJECT, run
+from tools.offline_secrets import with_offline_secrets
 
 SECRET = "[secret]"
 _SIG_KEY = rpc._special_sig_key
@@ -37,6 +38,7 @@ class _Mocks(pulumi.runtime.Mocks):
         outputs = dict(args.inputs)
         if args.typ.startswith("kubernetes:"):
             outputs.setdefault("status", {})
+        outputs.update(_computed_outputs(args.typ, args.name))
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -45,13 +47,28 @@ class _Mocks(pulumi.runtime.Mocks):
         return {}
 
 
+def _computed_outputs(resource_type: str, name: str) -> dict[str, Any]:
+    """Outputs AWS computes that other resources take as inputs (a role's ARN, a launch
+    template's version), so a render shows the reference instead of a gap."""
+    if resource_type == "aws:iam/role:Role":
+        return {"arn": f"arn:aws:iam::000000000000:role/{name}"}
+    if resource_type == "aws:ec2/launchTemplate:LaunchTemplate":
+        return {"latestVersion": 1}
+    return {}
+
+
 def _mock_eks_cluster(name: str) -> dict[str, Any]:
     return {
         "name": name,
         "id": name,
         "endpoint": f"https://{name}.eks.mock.invalid",
         "certificateAuthorities": [{"data": "bW9jay1jYQ=="}],
-        "vpcConfig": {"subnetIds": [], "securityGroupIds": [], "vpcId": "vpc-mock"},
+        "vpcConfig": {
+            "subnetIds": ["subnet-0mock1a", "subnet-0mock1b"],
+            "securityGroupIds": [],
+            "clusterSecurityGroupId": "sg-0mockcluster",
+            "vpcId": "vpc-mock",
+        },
         "version": "1.33",
     }
 
@@ -80,7 +97,7 @@ def _plain(value: Any) -> Any:
     """Inputs as JSON-ready data: secrets masked, resource references as their URN."""
     if isinstance(value, dict):
         if value.get(_SIG_KEY) == _SECRET_SIG:
-            return SECRET
+            return _masked(value.get("value"))
         if value.get(_SIG_KEY) == _RESOURCE_SIG:
             return value.get("urn")
         return {key: _plain(item) for key, item in value.items() if key != "__defaults"}
@@ -91,6 +108,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _masked(value: Any) -> Any:
+    """A secret's shape with every value in it replaced by SECRET: a secret map keeps its
+    keys (a Secret's `stringData` names files and clients), so the object stays valid."""
+    if isinstance(value, dict) and value.get(_SIG_KEY) is None:
+        return {key: _masked(item) for key, item in value.items() if key != "__defaults"}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return SECRET
+
+
 def run_program(stack: str, config: dict[str, Any]) -> Recording:
     """Run the program for `stack` with `config` (`key: value` as in a stack file's `config:`)."""
     recording = Recording()
@@ -98,7 +125,8 @@ def run_program(stack: str, config: dict[str, Any]) -> Recording:
     settings.ROOT.set(None)  # a fresh root Stack per run, named after this stack
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
                              monitor=_RecordingMonitor(mocks, recording))  # fmt: skip
-    pulumi.runtime.set_all_config({key: _config_string(value) for key, value in config.items()})
+    resolved, secret_keys = with_offline_secrets(config)
+    pulumi.runtime.set_all_config({key: _config_string(value) for key, value in resolved.items()}, secret_keys)
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
     _sync_await(run_pulumi_func(run))

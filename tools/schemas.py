@@ -9,6 +9,7 @@ field, so a typo in a manifest would otherwise ship and do nothing.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ from kubernetes_validate.utils import (
 KUBERNETES_VERSION = "1.33.0"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SCHEMAS_DIR = REPO_ROOT.parent / "shared" / "schemas"
+# Parsed CRD files as JSON, keyed by the file's content hash: reading JSON is ~20x faster
+# than parsing the multi-megabyte YAML, which was most of a `check`'s time.
+PARSED_CACHE_DIR = REPO_ROOT / "build" / ".schema-cache"
 CHECK_NAME = "schema"
 MAX_MESSAGE_CHARS = 300
 
@@ -224,10 +228,29 @@ def _missing_message(path: Path, problem: str) -> str:
 
 
 def _load_yaml_documents(path: Path) -> list[dict]:
+    content = path.read_bytes()
+    cached = PARSED_CACHE_DIR / f"{hashlib.sha256(content).hexdigest()}.json"
+    try:
+        return json.loads(cached.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
     # The C loader parses the multi-megabyte KServe CRDs about ten times faster.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with path.open() as stream:
-        return [doc for doc in yaml.load_all(stream, Loader=loader) if isinstance(doc, dict)]
+    documents = [doc for doc in yaml.load_all(content, Loader=loader) if isinstance(doc, dict)]
+    _write_cache(cached, documents)
+    return documents
+
+
+def _write_cache(path: Path, documents: list[dict]) -> None:
+    """Best effort: a read-only checkout, or a value JSON cannot hold, just means no cache."""
+    try:
+        text = json.dumps(documents)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{id(documents)}.tmp")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    except (OSError, TypeError, ValueError):
+        pass
 
 
 def _kind_named_by(schema: dict[str, Any], kind_lower: str) -> str | None:

@@ -13,6 +13,7 @@ import yaml
 
 from components.program import stack_file
 from components.spec import CONFIG_KEY, PlatformSpec, SpecError, load_platform
+from tools.offline_secrets import secret_config_problems
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,6 +45,9 @@ def load_stack(stack: str, config_file: Optional[str] = None, capacity_gate: boo
         spec = load_platform(config[CONFIG_KEY], source, capacity_gate=capacity_gate)
     except SpecError as error:
         raise InputError(str(error)) from None
+    problems = secret_config_problems(config, spec)
+    if problems:
+        raise InputError("\n".join(f"{source}: {path}: {message}" for path, message in problems))
     return StackInput(stack=stack, source=source, config=config, spec=spec)
 
 

@@ -1,0 +1,331 @@
+"""`Gateway`: the edge in front of every pool (DESIGN.md sections 2 and 4).
+
+Envoy Gateway (pinned chart, which brings the Gateway API CRDs) runs two Gateways in the
+gateway namespace:
+
+- the edge Gateway: one HTTPS listener, an internal load balancer unless the spec says
+  `internetFacing`, API-key auth on the whole Gateway (a `SecurityPolicy`), and per pool
+  one `HTTPRoute` on the pool's hostname (`PathPrefix /v1`, paths unchanged, the pool's
+  timeout) with a `BackendTrafficPolicy` (per-client rate limit). Standard pools route to
+  KServe's predictor Service; Knative pools to the Knative gateway.
+- the Knative gateway: cluster-internal (a ClusterIP Service), plain HTTP, no auth, where
+  Knative's Gateway API layer attaches the routes it generates; a `DomainMapping` gives
+  each Knative pool its hostname there, and Knative's activator holds requests during a
+  scale from zero. It exists because Knative marks a route ready only after probing it
+  over plain HTTP through the gateway it is configured with and seeing its own hash
+  header come back (net-gateway-api's prober): through the edge, TLS-only and
+  authenticated, every probe fails and Knative pools never become ready. Only the edge
+  proxies and Knative's control plane may reach it (`NetworkPolicies`).
+
+Auth happens at the edge before any GPU work, for every pool alike: Envoy's api_key_auth
+filter takes the key from `Authorization` (it strips a leading "Bearer ", so OpenAI SDKs
+work unchanged), sets the client's name in `CLIENT_HEADER` (replacing whatever the client
+sent), and only then do the per-pool allowlist (RBAC) and the rate limit, which counts per
+client name, run (Envoy Gateway's filter order: api_key_auth before rbac before
+local_ratelimit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+from pulumi_kubernetes.apiextensions import CustomResource
+
+from components import charts, conventions, versions
+from components.secrets import gateway_api_keys_name
+from components.serving_pool import PREDICTOR_SERVICE_PORT, predictor_service_name
+from components.spec import GatewaySpec, PlatformSpec, PoolSpec
+
+CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"
+GATEWAY_API = "gateway.networking.k8s.io"
+ENVOY_GATEWAY_API = "gateway.envoyproxy.io"
+ENVOY_GATEWAY_V1ALPHA1 = f"{ENVOY_GATEWAY_API}/v1alpha1"
+EDGE_LISTENER = "https"
+HTTPS_PORT = 443
+KNATIVE_LISTENER_PORT = 8080
+CLIENT_HEADER = "x-llm-client"
+OPENAI_PATH_PREFIX = "/v1"
+# Envoy Gateway's labels on the proxy pods and Service of a Gateway.
+OWNING_GATEWAY_NAME = "gateway.envoyproxy.io/owning-gateway-name"
+OWNING_GATEWAY_NAMESPACE = "gateway.envoyproxy.io/owning-gateway-namespace"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # Kubernetes sets it on every namespace
+# AWS Load Balancer Controller annotations: an NLB straight to the proxy pods. With the
+# controller absent, "external" makes the in-tree controller skip the Service, so no load
+# balancer appears rather than an internet-facing default one.
+EKS_NLB_ANNOTATIONS = {
+    "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+    "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+}
+EKS_SCHEME_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-scheme"
+
+
+@dataclass(frozen=True)
+class GatewayArgs:
+    spec: PlatformSpec
+
+
+class Gateway(pulumi.ComponentResource):
+    """The edge; exposes `namespace`, `chart`, `edge`, `knative` (None without Knative pools),
+    `auth`, and per pool name `routes`, `traffic_policies`, `allowlists`, `domain_mappings`."""
+
+    def __init__(self, name: str, args: GatewayArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("llmserving:edge:Gateway", name, None, opts)
+        spec = args.spec
+        gateway = spec.gateway
+        child = pulumi.ResourceOptions(parent=self)
+        self.namespace = charts.namespace(gateway.namespace, "gateway", child)
+        self.chart = charts.pinned_chart("envoy-gateway", versions.ENVOY_GATEWAY_CHART, self.namespace, {}, child)
+        # Objects of Gateway API and Envoy Gateway kinds wait for the chart's CRDs, and the
+        # Certificate and DomainMappings for the control plane this component was put after.
+        depends_on = opts.depends_on if opts else None
+        after = [depends_on] if isinstance(depends_on, pulumi.Resource) else list(depends_on or [])
+        self._after = pulumi.ResourceOptions(parent=self, depends_on=[self.chart, *after])
+        self.gateway_class = self._object(
+            "gateway-class", f"{GATEWAY_API}/v1", "GatewayClass", metadata(gateway.class_name, None, "edge"),
+            {"controllerName": CONTROLLER_NAME},
+        )  # fmt: skip
+        self.edge = self._gateway(gateway, gateway.name, edge_proxy_spec(spec), edge_listener(spec))
+        self.knative = None
+        if spec.knative_pools:
+            self.knative = self._gateway(gateway, gateway.knative_name, knative_proxy_spec(gateway), knative_listener(spec))
+            self._object(
+                "knative-gateway-timeouts", ENVOY_GATEWAY_V1ALPHA1, "BackendTrafficPolicy",
+                metadata(gateway.knative_name, gateway.namespace, "edge"), knative_gateway_traffic(spec),
+            )  # fmt: skip
+        self.certificate = self._certificate(spec) if gateway.tls.issuer else None
+        self.auth = self._object(
+            "api-key-auth", ENVOY_GATEWAY_V1ALPHA1, "SecurityPolicy",
+            metadata("api-key-auth", gateway.namespace, "edge"), api_key_auth(gateway),
+        )  # fmt: skip
+        self.routes = {pool.name: self._pool_object(gateway, pool, "route", http_route(spec, pool)) for pool in spec.pools}
+        self.traffic_policies = {
+            pool.name: self._pool_object(gateway, pool, "traffic", backend_traffic(pool)) for pool in spec.pools
+        }
+        self.allowlists = {
+            pool.name: self._pool_object(gateway, pool, "clients", client_allowlist(pool))
+            for pool in spec.pools
+            if pool.clients
+        }
+        self.domain_mappings = {pool.name: self._domain_mapping(spec, pool) for pool in spec.knative_pools}
+        standard = [pool for pool in spec.pools if pool.mode == "standard"]
+        self.reference_grant = self._reference_grant(spec, standard) if standard else None
+        self.register_outputs({"hostnames": {pool.name: pool.hostname for pool in spec.pools}})
+
+    def _object(
+        self, resource: str, api_version: str, kind: str, meta: dict[str, Any], spec: dict[str, Any]
+    ) -> CustomResource:
+        return CustomResource(resource, api_version=api_version, kind=kind, metadata=meta, spec=spec, opts=self._after)
+
+    def _gateway(self, gateway: GatewaySpec, name: str, proxy: dict[str, Any], listener: dict[str, Any]) -> CustomResource:
+        meta = metadata(name, gateway.namespace, "edge")
+        self._object(f"{name}-proxy", ENVOY_GATEWAY_V1ALPHA1, "EnvoyProxy", meta, proxy)
+        spec = {
+            "gatewayClassName": gateway.class_name,
+            "infrastructure": {"parametersRef": {"group": ENVOY_GATEWAY_API, "kind": "EnvoyProxy", "name": name}},
+            "listeners": [listener],
+        }
+        return self._object(name, f"{GATEWAY_API}/v1", "Gateway", meta, spec)
+
+    def _pool_object(self, gateway: GatewaySpec, pool: PoolSpec, role: str, spec: dict[str, Any]) -> CustomResource:
+        api_version, kind, name = POOL_OBJECTS[role]
+        meta = metadata(name.format(pool=pool.name), gateway.namespace, pool.name)
+        return self._object(f"{pool.name}-{role}", api_version, kind, meta, spec)
+
+    def _certificate(self, spec: PlatformSpec) -> CustomResource:
+        tls = spec.gateway.tls
+        return self._object(
+            "certificate", "cert-manager.io/v1", "Certificate", metadata(tls.secret_name, spec.gateway.namespace, "edge"),
+            {
+                "secretName": tls.secret_name,
+                "dnsNames": sorted(pool.hostname for pool in spec.pools),
+                "issuerRef": {"group": "cert-manager.io", "kind": tls.issuer.kind, "name": tls.issuer.name},
+            },
+        )  # fmt: skip
+
+    def _domain_mapping(self, spec: PlatformSpec, pool: PoolSpec) -> CustomResource:
+        # The mapping's name is the domain; Knative turns it into an HTTPRoute of that name on
+        # the Knative gateway, in the serving namespace.
+        return self._object(
+            f"{pool.name}-domain", "serving.knative.dev/v1beta1", "DomainMapping",
+            metadata(pool.hostname, spec.namespaces.serving, pool.name),
+            {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": predictor_service_name(pool)}},
+        )  # fmt: skip
+
+    def _reference_grant(self, spec: PlatformSpec, standard: list[PoolSpec]) -> CustomResource:
+        # Our routes live in the gateway namespace; KServe's predictor Services in the serving one.
+        return self._object(
+            "predictor-grant", f"{GATEWAY_API}/v1", "ReferenceGrant",
+            metadata(f"{spec.gateway.name}-routes", spec.namespaces.serving, "edge"),
+            {
+                "from": [{"group": GATEWAY_API, "kind": "HTTPRoute", "namespace": spec.gateway.namespace}],
+                "to": [{"group": "", "kind": "Service", "name": predictor_service_name(pool)} for pool in standard],
+            },
+        )  # fmt: skip
+
+
+# (api version, kind, object name) of the edge objects every pool gets.
+POOL_OBJECTS = {
+    "route": (f"{GATEWAY_API}/v1", "HTTPRoute", "{pool}"),
+    "traffic": (ENVOY_GATEWAY_V1ALPHA1, "BackendTrafficPolicy", "{pool}"),
+    "clients": (ENVOY_GATEWAY_V1ALPHA1, "SecurityPolicy", "{pool}-clients"),
+}
+
+
+def metadata(name: str, namespace: Optional[str], instance: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": conventions.standard_labels("llm-gateway", instance, "edge")}
+    return meta if namespace is None else {**meta, "namespace": namespace}
+
+
+# --- the two Gateways ---------------------------------------------------------------------
+
+
+def edge_listener(spec: PlatformSpec) -> dict[str, Any]:
+    return {
+        "name": EDGE_LISTENER,
+        "protocol": "HTTPS",
+        "port": HTTPS_PORT,
+        "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": spec.gateway.tls.secret_name}]},
+        # Only our routes, from the gateway namespace: nothing else can put a hostname on the edge.
+        "allowedRoutes": {"namespaces": {"from": "Same"}, "kinds": [{"group": GATEWAY_API, "kind": "HTTPRoute"}]},
+    }
+
+
+def knative_listener(spec: PlatformSpec) -> dict[str, Any]:
+    return {
+        "name": spec.gateway.http_listener,
+        "protocol": "HTTP",
+        "port": KNATIVE_LISTENER_PORT,
+        "allowedRoutes": {
+            "namespaces": {"from": "Selector", "selector": {"matchLabels": {NAMESPACE_NAME_LABEL: spec.namespaces.serving}}},
+            "kinds": [{"group": GATEWAY_API, "kind": "HTTPRoute"}],
+        },
+    }
+
+
+def edge_proxy_spec(spec: PlatformSpec) -> dict[str, Any]:
+    gateway = spec.gateway
+    service: dict[str, Any] = {"name": gateway.name, "type": edge_service_type(spec)}
+    if service["type"] == "LoadBalancer":
+        service["annotations"] = load_balancer_annotations(spec)
+        if gateway.source_ranges:
+            service["loadBalancerSourceRanges"] = list(gateway.source_ranges)
+    elif gateway.service_annotations:
+        service["annotations"] = dict(sorted(gateway.service_annotations.items()))
+    return _proxy_spec(gateway.replicas, service)
+
+
+def edge_service_type(spec: PlatformSpec) -> str:
+    """A load balancer only where it can be kept internal: EKS's internal NLB, or source
+    ranges on other clusters (no portable annotation makes their load balancers internal)."""
+    if spec.gateway.service_type:
+        return spec.gateway.service_type
+    return "LoadBalancer" if spec.on_eks or spec.gateway.source_ranges else "ClusterIP"
+
+
+def knative_proxy_spec(gateway: GatewaySpec) -> dict[str, Any]:
+    # No load balancer: reachable only inside the cluster, under a name Knative's config-gateway can give.
+    return _proxy_spec(gateway.replicas, {"name": gateway.knative_name, "type": "ClusterIP"})
+
+
+def _proxy_spec(replicas: int, service: dict[str, Any]) -> dict[str, Any]:
+    kubernetes = {"envoyDeployment": {"replicas": replicas}, "envoyService": service}
+    return {"provider": {"type": "Kubernetes", "kubernetes": kubernetes}}
+
+
+def load_balancer_annotations(spec: PlatformSpec) -> dict[str, str]:
+    """Internal unless the spec says `internetFacing`; on clusters other than EKS the
+    exposure is the cluster's load balancer's, set through `serviceAnnotations`."""
+    gateway = spec.gateway
+    if not spec.on_eks:
+        return dict(sorted(gateway.service_annotations.items()))
+    scheme = "internet-facing" if gateway.internet_facing else "internal"
+    return dict(sorted({**gateway.service_annotations, **EKS_NLB_ANNOTATIONS, EKS_SCHEME_ANNOTATION: scheme}.items()))
+
+
+def knative_gateway_traffic(spec: PlatformSpec) -> dict[str, Any]:
+    longest = max(request_timeout_seconds(pool) for pool in spec.knative_pools)
+    return {
+        "targetRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": spec.gateway.knative_name}],
+        "timeout": {"http": {"streamIdleTimeout": f"{longest}s"}},
+    }
+
+
+# --- auth -----------------------------------------------------------------------------------
+
+
+def api_key_auth(gateway: GatewaySpec) -> dict[str, Any]:
+    return {
+        "targetRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway.name}],
+        "apiKeyAuth": {
+            "credentialRefs": [{"group": "", "kind": "Secret", "name": gateway_api_keys_name(gateway)}],
+            "extractFrom": [{"headers": ["Authorization"]}],
+            "forwardClientIDHeader": CLIENT_HEADER,
+            # vLLM checking the key itself needs it passed on; otherwise no pod ever sees a key.
+            "sanitize": not gateway.vllm_api_key,
+        },
+    }
+
+
+def client_allowlist(pool: PoolSpec) -> dict[str, Any]:
+    """Merged into the Gateway's policy for this pool's route: the authenticated client's
+    name, as api_key_auth set it, must be one of the pool's clients."""
+    return {
+        "targetRefs": [{"group": GATEWAY_API, "kind": "HTTPRoute", "name": pool.name}],
+        "mergeType": "StrategicMerge",
+        "authorization": {
+            "defaultAction": "Deny",
+            "rules": [
+                {
+                    "name": "pool-clients",
+                    "action": "Allow",
+                    "principal": {"headers": [{"name": CLIENT_HEADER, "values": sorted(pool.clients)}]},
+                }
+            ],
+        },
+    }
+
+
+# --- per pool -------------------------------------------------------------------------------
+
+
+def request_timeout_seconds(pool: PoolSpec) -> int:
+    """How long the edge waits for a response: the pool's timeout plus, for a pool that may
+    scale to zero, its startup budget, since Knative's activator holds the request meanwhile."""
+    cold_start = pool.startup_timeout_seconds if pool.mode == "knative" and pool.replicas.min == 0 else 0
+    return pool.timeout_seconds + cold_start
+
+
+def backend_of(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
+    if pool.mode == "knative":
+        return {"name": spec.gateway.knative_name, "port": KNATIVE_LISTENER_PORT}
+    return {"name": predictor_service_name(pool), "namespace": spec.namespaces.serving, "port": PREDICTOR_SERVICE_PORT}
+
+
+def http_route(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
+    return {
+        "parentRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": spec.gateway.name, "sectionName": EDGE_LISTENER}],
+        "hostnames": [pool.hostname],
+        "rules": [
+            {
+                # /v1/chat/completions, /v1/completions, /v1/models reach vLLM as sent.
+                "matches": [{"path": {"type": "PathPrefix", "value": OPENAI_PATH_PREFIX}}],
+                "backendRefs": [{"group": "", "kind": "Service", **backend_of(spec, pool)}],
+                "timeouts": {"request": f"{request_timeout_seconds(pool)}s"},
+            }
+        ],
+    }
+
+
+def backend_traffic(pool: PoolSpec) -> dict[str, Any]:
+    per_client = {"headers": [{"name": CLIENT_HEADER, "type": "Distinct"}]}
+    return {
+        "targetRefs": [{"group": GATEWAY_API, "kind": "HTTPRoute", "name": pool.name}],
+        # One bucket per client name, per proxy: a client's retry storm spends its own budget.
+        "rateLimit": {
+            "local": {"rules": [{"clientSelectors": [per_client], "limit": {"requests": pool.requests_per_minute, "unit": "Minute"}}]}
+        },
+        # A non-streamed completion sends nothing until it is done: idle as long as it may run.
+        "timeout": {"http": {"streamIdleTimeout": f"{request_timeout_seconds(pool)}s"}},
+    }

@@ -1,0 +1,53 @@
+"""`GpuOperator`: the NVIDIA GPU Operator, so GPU nodes advertise `nvidia.com/gpu`.
+
+The device plugin, GPU feature discovery and the DCGM exporter run on every GPU node
+(they tolerate the GPU taint). On EKS NVIDIA AMIs the driver and container toolkit are
+already on the node, so the operator installs neither.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+
+from components import charts, conventions, versions
+
+NAMESPACE = "gpu-operator"
+# Operands are privileged DaemonSets (driver, toolkit, device plugin, DCGM).
+_PRIVILEGED = {"pod-security.kubernetes.io/enforce": "privileged"}
+
+
+@dataclass(frozen=True)
+class GpuOperatorArgs:
+    driver_on_host: bool
+    monitoring: bool
+
+
+class GpuOperator(pulumi.ComponentResource):
+    """The GPU Operator chart in its namespace; exposes `chart`, `namespace`, `values`."""
+
+    def __init__(self, name: str, args: GpuOperatorArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("llmserving:hardware:GpuOperator", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.values = gpu_operator_values(args)
+        self.namespace = charts.namespace(NAMESPACE, "gpu-operator", child, **_PRIVILEGED)
+        self.chart = charts.pinned_chart("gpu-operator", versions.GPU_OPERATOR_CHART, self.namespace, self.values, child)
+        self.register_outputs({"namespace": NAMESPACE, "version": versions.GPU_OPERATOR_CHART.version})
+
+
+def gpu_operator_values(args: GpuOperatorArgs) -> dict[str, Any]:
+    tolerations = conventions.gpu_tolerations()
+    return {
+        "driver": {"enabled": not args.driver_on_host},
+        "toolkit": {"enabled": not args.driver_on_host},
+        "devicePlugin": {"enabled": True},
+        "gfd": {"enabled": True},
+        "dcgmExporter": {"enabled": True, "serviceMonitor": {"enabled": args.monitoring}},
+        "daemonsets": {"tolerations": tolerations},
+        # Feature discovery labels the GPU nodes the operands are scheduled by.
+        "node-feature-discovery": {"worker": {"tolerations": tolerations}},
+        # A pre-upgrade Helm hook Job; helm.v4.Chart applies the chart's CRDs itself on every update.
+        "operator": {"upgradeCRD": False},
+    }

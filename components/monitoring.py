@@ -1,0 +1,129 @@
+"""`Monitoring`: scraping, SLO alerts and the dashboard of every serving pool.
+
+Kubernetes calls a pod Running while users wait for the first token; the pain lives in
+vLLM's own metrics. One `PodMonitor` scrapes every pool's engine, one `PrometheusRule`
+per pool alerts on that pool's SLO, and one dashboard `ConfigMap` shows every pool.
+All three go into the Prometheus namespace (`monitoring.namespace`), so a Prometheus
+that watches only its own namespace still picks them up; the PodMonitor reaches into
+the serving namespace through its namespaceSelector. DCGM exporter scraping comes
+with the GPU Operator. DESIGN.md section 2, observability.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_kubernetes.apiextensions import CustomResource
+
+from components import alerts, conventions, metrics, serving_pool
+from components.dashboard import dashboard_json
+from components.spec import MonitoringSpec, PoolSpec
+
+MONITORING_API = "monitoring.coreos.com/v1"
+RELEASE_LABEL = "release"
+METRICS_PATH = "/metrics"
+# KEDA polls its Prometheus query every 30 s; scraping faster keeps that query fresh.
+SCRAPE_INTERVAL = "15s"
+# Knative names the serving port of every revision pod "user-port", whatever the
+# runtime declared; Standard pods keep the runtime's port name.
+KNATIVE_USER_PORT = "user-port"
+METRICS_PORTS = (serving_pool.PORT_NAME, KNATIVE_USER_PORT)
+# Pod labels copied onto every scraped series under short names (pool, class, model).
+TARGET_LABELS = {
+    metrics.POOL: conventions.POOL_LABEL,
+    metrics.CLASS: conventions.CLASS_LABEL,
+    metrics.MODEL: conventions.MODEL_LABEL,
+}
+DASHBOARD_FILE = "llm-serving.json"
+GRAFANA_UID_MAX = 40  # Grafana rejects longer dashboard uids
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    spec: MonitoringSpec
+    serving_namespace: str
+    pools: tuple[PoolSpec, ...]
+
+
+class Monitoring(pulumi.ComponentResource):
+    """Exposes `pod_monitor`, `rules` (pool name -> PrometheusRule) and `dashboard`."""
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("llmserving:observability:Monitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.pod_monitor = CustomResource(
+            f"{name}-vllm",
+            api_version=MONITORING_API,
+            kind="PodMonitor",
+            metadata=_metadata(f"{args.serving_namespace}-vllm", args, selected_by_prometheus=True),
+            spec=pod_monitor_spec(args.serving_namespace),
+            opts=child,
+        )
+        self.rules = {
+            pool.name: CustomResource(
+                f"{name}-{pool.name}-alerts",
+                api_version=MONITORING_API,
+                kind="PrometheusRule",
+                metadata=_metadata(f"{args.serving_namespace}-{pool.name}", args, selected_by_prometheus=True),
+                spec={"groups": [alerts.rule_group(pool, args.serving_namespace, args.spec)]},
+                opts=child,
+            )
+            for pool in args.pools
+        }
+        dashboard_metadata = _metadata(f"{args.serving_namespace}-dashboard", args, selected_by_prometheus=False)
+        dashboard_metadata["labels"][args.spec.dashboard_label] = args.spec.dashboard_label_value
+        self.dashboard = k8s.core.v1.ConfigMap(
+            f"{name}-dashboard",
+            metadata=dashboard_metadata,
+            data={DASHBOARD_FILE: _dashboard(args)},
+            opts=child,
+        )
+        self.register_outputs({"podMonitor": f"{args.spec.namespace}/{args.serving_namespace}-vllm"})
+
+
+def _dashboard(args: MonitoringArgs) -> str:
+    namespace = args.serving_namespace
+    uid = f"llmserving-{namespace}"[:GRAFANA_UID_MAX]
+    return dashboard_json(f"LLM serving: {namespace}", uid, namespace, args.pools)
+
+
+def _metadata(name: str, args: MonitoringArgs, selected_by_prometheus: bool) -> dict[str, Any]:
+    labels = conventions.standard_labels("llm-serving-monitoring", args.serving_namespace, "monitoring")
+    if selected_by_prometheus:
+        labels[RELEASE_LABEL] = args.spec.release_label
+    return {"name": name, "namespace": args.spec.namespace, "labels": labels}
+
+
+def pod_monitor_spec(serving_namespace: str) -> dict[str, Any]:
+    return {
+        "namespaceSelector": {"matchNames": [serving_namespace]},
+        "selector": {
+            "matchLabels": {
+                "app.kubernetes.io/name": serving_pool.APP_NAME,
+                "app.kubernetes.io/component": serving_pool.COMPONENT,
+                "app.kubernetes.io/part-of": conventions.PART_OF,
+            },
+            "matchExpressions": [{"key": conventions.POOL_LABEL, "operator": "Exists"}],
+        },
+        "podMetricsEndpoints": [_endpoint(port) for port in METRICS_PORTS],
+    }
+
+
+def _endpoint(port: str) -> dict[str, Any]:
+    return {
+        "port": port,
+        "path": METRICS_PATH,
+        "interval": SCRAPE_INTERVAL,
+        "relabelings": [
+            {"action": "replace", "sourceLabels": [_meta_label(pod_label)], "targetLabel": target}
+            for target, pod_label in TARGET_LABELS.items()
+        ],
+    }
+
+
+def _meta_label(pod_label: str) -> str:
+    """Prometheus's discovery label for a pod label: every character outside [a-zA-Z0-9_] becomes _."""
+    return "__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() or c == "_" else "_" for c in pod_label)

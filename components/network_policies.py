@@ -1,0 +1,138 @@
+"""`NetworkPolicies`: who may talk to the pools (DESIGN.md section 2, guardrails).
+
+In every serving namespace: a default deny of ingress and egress; egress to the cluster DNS
+only; and per pool, ingress on the serving port from exactly what fronts it. Pool pods are
+selected by our labels (`llmserving.io/pool` + the serving-pool component), the gateway's
+proxies by the labels Envoy Gateway puts on them, so every rule keeps matching as pods
+come and go.
+
+- Standard pool: the edge proxies, on vLLM's port.
+- Knative pool: Knative's activator and the Knative gateway's proxies, on queue-proxy's
+  port (Knative puts queue-proxy in front of vLLM); Knative's control plane namespace on
+  queue-proxy's autoscaling-metrics port, which the autoscaler scrapes.
+- Every pool: the Prometheus namespace on vLLM's port, which also serves /metrics.
+
+The Knative gateway has no auth of its own, so its proxies accept traffic only from the
+edge proxies and from Knative's control plane (whose prober checks each route), plus
+Prometheus.
+
+Not here yet: the warm-up Jobs' namespace (egress to DNS and the model mirror only) comes
+with the supply-chain layer that creates those Jobs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import conventions, vllm_args
+from components.control_plane import KNATIVE_SERVING_NAMESPACE
+from components.gateway import NAMESPACE_NAME_LABEL, OWNING_GATEWAY_NAME, OWNING_GATEWAY_NAMESPACE
+from components.serving_pool import COMPONENT as POOL_COMPONENT
+from components.spec import PlatformSpec, PoolSpec
+
+DNS_NAMESPACE = "kube-system"
+DNS_POD_LABELS = {"k8s-app": "kube-dns"}  # CoreDNS keeps kube-dns's label (EKS, kubeadm)
+DNS_PORT = 53
+ACTIVATOR_LABELS = {"app": "activator"}
+# knative/serving pkg/networking: queue-proxy's HTTP/1 port, which the activator and the
+# gateways send to, and its autoscaling metrics port, which the autoscaler scrapes.
+QUEUE_PROXY_PORT = 8012
+QUEUE_PROXY_METRICS_PORT = 9090
+COMPONENT_LABEL = "app.kubernetes.io/component"
+
+
+@dataclass(frozen=True)
+class NetworkPoliciesArgs:
+    spec: PlatformSpec
+
+
+class NetworkPolicies(pulumi.ComponentResource):
+    """Exposes `default_deny` and `dns_egress` (serving namespace -> policy), `pool_ingress`
+    (pool name -> policy) and `knative_gateway_ingress` (None without Knative pools)."""
+
+    def __init__(self, name: str, args: NetworkPoliciesArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("llmserving:guardrails:NetworkPolicies", name, None, opts)
+        spec = args.spec
+        namespaces = serving_namespaces(spec)
+        self.default_deny = {ns: self._policy(f"{ns}-default-deny", "default-deny", ns, default_deny()) for ns in namespaces}
+        self.dns_egress = {ns: self._policy(f"{ns}-dns-egress", "dns-egress", ns, dns_egress()) for ns in namespaces}
+        self.pool_ingress = {
+            pool.name: self._policy(f"{pool.name}-ingress", f"{pool.name}-ingress", spec.namespaces.serving, pool_ingress(spec, pool))
+            for pool in spec.pools
+        }
+        self.knative_gateway_ingress = None
+        if spec.knative_pools:
+            name = f"{spec.gateway.knative_name}-ingress"
+            self.knative_gateway_ingress = self._policy(name, name, spec.gateway.namespace, knative_gateway_ingress(spec))
+        self.register_outputs({"namespaces": namespaces})
+
+    def _policy(self, resource: str, name: str, namespace: str, spec: dict[str, Any]) -> k8s.networking.v1.NetworkPolicy:
+        metadata = {"name": name, "namespace": namespace, "labels": conventions.standard_labels("network-policy", name, "guardrails")}
+        return k8s.networking.v1.NetworkPolicy(resource, metadata=metadata, spec=spec, opts=pulumi.ResourceOptions(parent=self))
+
+
+def serving_namespaces(spec: PlatformSpec) -> list[str]:
+    return [spec.namespaces.serving]
+
+
+def default_deny() -> dict[str, Any]:
+    return {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def dns_egress() -> dict[str, Any]:
+    dns = {"namespaceSelector": namespace_selector(DNS_NAMESPACE), "podSelector": {"matchLabels": DNS_POD_LABELS}}
+    ports = [{"protocol": protocol, "port": DNS_PORT} for protocol in ("UDP", "TCP")]
+    return {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [dns], "ports": ports}]}
+
+
+def pool_pods(pool: PoolSpec) -> dict[str, Any]:
+    return {"matchLabels": {conventions.POOL_LABEL: pool.name, COMPONENT_LABEL: POOL_COMPONENT}}
+
+
+def pool_ingress(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
+    if pool.mode == "knative":
+        fronts = [
+            _rule([proxies_of(spec.gateway.knative_name, spec.gateway.namespace), activator()], QUEUE_PROXY_PORT),
+            _rule([{"namespaceSelector": namespace_selector(KNATIVE_SERVING_NAMESPACE)}], QUEUE_PROXY_METRICS_PORT),
+        ]
+    else:
+        fronts = [_rule([proxies_of(spec.gateway.name, spec.gateway.namespace)], vllm_args.HTTP_PORT)]
+    scrape = _rule([{"namespaceSelector": namespace_selector(spec.monitoring.namespace)}], vllm_args.HTTP_PORT)
+    return {"podSelector": pool_pods(pool), "policyTypes": ["Ingress"], "ingress": [*fronts, scrape]}
+
+
+def knative_gateway_ingress(spec: PlatformSpec) -> dict[str, Any]:
+    gateway = spec.gateway
+    # No ports: Envoy Gateway picks the proxies' container ports; the sources are the guard.
+    sources = [
+        proxies_of(gateway.name, gateway.namespace),
+        {"namespaceSelector": namespace_selector(KNATIVE_SERVING_NAMESPACE)},
+        {"namespaceSelector": namespace_selector(spec.monitoring.namespace)},
+    ]
+    return {
+        "podSelector": proxies_of(gateway.knative_name, gateway.namespace)["podSelector"],
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": sources}],
+    }
+
+
+def proxies_of(gateway: str, namespace: str) -> dict[str, Any]:
+    """The Envoy proxies of one Gateway: in its namespace, where our Envoy Gateway runs them."""
+    labels = {OWNING_GATEWAY_NAME: gateway, OWNING_GATEWAY_NAMESPACE: namespace}
+    return {"namespaceSelector": namespace_selector(namespace), "podSelector": {"matchLabels": labels}}
+
+
+def activator() -> dict[str, Any]:
+    return {"namespaceSelector": namespace_selector(KNATIVE_SERVING_NAMESPACE), "podSelector": {"matchLabels": ACTIVATOR_LABELS}}
+
+
+def namespace_selector(namespace: str) -> dict[str, Any]:
+    return {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}}
+
+
+def _rule(sources: list[dict[str, Any]], port: int) -> dict[str, Any]:
+    return {"from": sources, "ports": [{"protocol": "TCP", "port": port}]}

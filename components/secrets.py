@@ -1,0 +1,148 @@
+"""`Secrets`: every secret the platform puts on the cluster, and where its value comes from.
+
+The only source is Pulumi secret config. `private-llm-serving:apiKeys` maps a client name
+to its API key (`pulumi config set --secret --path 'apiKeys.<client>' <key>`), so one
+client's key can be rotated or revoked alone. Client names are identifiers that policies
+name (allowlists, rate-limit buckets); keys are secrets: each is wrapped in
+`pulumi.Output.secret` the moment it is read, so it is encrypted in the state, shown as
+`[secret]` in previews and in `python -m tools render`, and never exported or logged.
+Messages about keys name the client, never the key.
+
+From the keys this component makes:
+- the gateway's Secret (client -> key), what Envoy Gateway's API-key auth checks;
+- with `gateway.vllmApiKey`, one Secret per pool holding vLLM's `--config` file with the
+  keys of the clients allowed on that pool (see `vllm_args.api_key_config`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import conventions, vllm_args
+from components.serving_pool import API_KEY_FILE
+from components.spec import CLIENT_NAME_PATTERN, CONFIG_KEY, GatewaySpec, PlatformSpec, PoolSpec
+
+API_KEYS = "apiKeys"
+API_KEYS_KEY = f"{CONFIG_KEY.split(':')[0]}:{API_KEYS}"
+SET_KEY_COMMAND = f"pulumi config set --secret --path '{API_KEYS}.<client>' <key>"
+MIN_KEY_LENGTH = 16
+# What an OpenAI SDK can send after "Bearer " and vLLM's argument parser reads as a value.
+KEY_PATTERN = r"^[A-Za-z0-9._~+/=][A-Za-z0-9._~+/=-]*$"
+# Kubernetes stores a Secret's values in `data`; both fields are secret outputs.
+SECRET_OUTPUTS = ["data", "stringData"]
+
+
+class SecretConfigError(pulumi.RunError):
+    """Missing or malformed secret config; the message names the fix, never a value."""
+
+
+@dataclass(frozen=True)
+class ApiKeys:
+    """Client name -> API key, each key a secret Output."""
+
+    keys: Mapping[str, pulumi.Output[str]]
+
+    @property
+    def clients(self) -> tuple[str, ...]:
+        return tuple(sorted(self.keys))
+
+    def allowed_on(self, pool: PoolSpec) -> tuple[str, ...]:
+        return tuple(sorted(pool.clients)) if pool.clients else self.clients
+
+
+def read_api_keys(config: pulumi.Config, source: str, spec: PlatformSpec) -> ApiKeys:
+    """The stack's API keys, or SecretConfigError naming `source` and the command that fixes it.
+
+    The map is read with `get_object` for its client names; each key becomes a secret at once.
+    """
+    raw = config.get_object(API_KEYS)
+    problems = api_key_problems(raw) or allowlist_problems(spec, raw)
+    if problems:
+        raise SecretConfigError("\n".join(f"{source}: {path}: {message}" for path, message in problems))
+    return ApiKeys({client: pulumi.Output.secret(key) for client, key in sorted(raw.items())})
+
+
+def api_key_problems(raw: Any) -> list[tuple[str, str]]:
+    """What is wrong with an `apiKeys` value, one (config path, message) per problem."""
+    if raw is None:
+        return [(API_KEYS_KEY, f"not set; set one key per client: {SET_KEY_COMMAND}")]
+    if not isinstance(raw, dict) or not raw:
+        return [(API_KEYS_KEY, f"must be a map of client name to API key, set with: {SET_KEY_COMMAND}")]
+    problems = []
+    for client, key in sorted(raw.items(), key=lambda item: str(item[0])):
+        path = f"{API_KEYS_KEY}.{client}"
+        if not re.match(CLIENT_NAME_PATTERN, str(client)) or len(str(client)) > 63:
+            problems.append((path, f"client names are lower-case DNS-style words ({CLIENT_NAME_PATTERN})"))
+        elif not isinstance(key, str) or len(key) < MIN_KEY_LENGTH or not re.match(KEY_PATTERN, key):
+            problems.append((path, f"the key must be at least {MIN_KEY_LENGTH} characters of A-Z a-z 0-9 . _ ~ + / = - "
+                                   f"(not starting with -); set it again with: {SET_KEY_COMMAND}"))  # fmt: skip
+    return problems
+
+
+def allowlist_problems(spec: PlatformSpec, raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (f"{CONFIG_KEY}.pools[{index}].clients[{position}]", f"'{client}' has no key in {API_KEYS_KEY}")
+        for index, pool in enumerate(spec.pools)
+        for position, client in enumerate(pool.clients or ())
+        if client not in raw
+    ]
+
+
+def gateway_api_keys_name(gateway: GatewaySpec) -> str:
+    return f"{gateway.name}-api-keys"
+
+
+def vllm_api_keys_name(pool: PoolSpec) -> str:
+    return f"{pool.name}-vllm-api-keys"
+
+
+@dataclass(frozen=True)
+class SecretsArgs:
+    spec: PlatformSpec
+    api_keys: ApiKeys
+
+
+class Secrets(pulumi.ComponentResource):
+    """The platform's Secrets; exposes `gateway_api_keys` and `vllm_api_keys` (pool name -> Secret)."""
+
+    def __init__(self, name: str, args: SecretsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("llmserving:guardrails:Secrets", name, None, opts)
+        spec = args.spec
+        self.gateway_api_keys = self._secret(
+            "gateway-api-keys",
+            _metadata(gateway_api_keys_name(spec.gateway), spec.gateway.namespace, "gateway"),
+            dict(args.api_keys.keys),
+        )
+        self.vllm_api_keys = {
+            pool.name: self._secret(
+                f"{pool.name}-vllm-api-keys",
+                _metadata(vllm_api_keys_name(pool), spec.namespaces.serving, pool.name),
+                {API_KEY_FILE: _vllm_config(args.api_keys, pool)},
+            )
+            for pool in spec.pools
+            if spec.gateway.vllm_api_key
+        }
+        self.register_outputs({"gatewayApiKeys": gateway_api_keys_name(spec.gateway)})
+
+    def _secret(self, name: str, metadata: dict[str, Any], values: dict[str, Any]) -> k8s.core.v1.Secret:
+        return k8s.core.v1.Secret(
+            name,
+            metadata=metadata,
+            type="Opaque",
+            string_data=values,
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=SECRET_OUTPUTS),
+        )
+
+
+def _metadata(name: str, namespace: str, instance: str) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, "labels": conventions.standard_labels("api-keys", instance, "secrets")}
+
+
+def _vllm_config(api_keys: ApiKeys, pool: PoolSpec) -> pulumi.Output[str]:
+    keys = [api_keys.keys[client] for client in api_keys.allowed_on(pool)]
+    return pulumi.Output.secret(pulumi.Output.all(*keys).apply(lambda values: vllm_args.api_key_config(list(values))))

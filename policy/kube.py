@@ -1,0 +1,217 @@
+"""How the rules read Kubernetes resources as the Pulumi engine shows them to a policy.
+
+Props arrive with camelCase keys as read-only mappings and sequences (the policy SDK wraps
+them in proxies), with numbers that may be floats: nothing here assumes `dict` or `list`.
+A resource is recognised by its type token (`kubernetes:<group>/<version>:<Kind>`), never
+by which of our components created it, so a hand-added object is judged the same way.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional
+
+from components.conventions import CLASS_LABEL
+
+INFERENCE_SERVICE = ("serving.kserve.io", "InferenceService")
+SERVING_RUNTIMES = {("serving.kserve.io", "ServingRuntime"), ("serving.kserve.io", "ClusterServingRuntime")}
+
+# Where the pod template sits in each workload kind: (metadata path, spec path).
+_POD_TEMPLATES: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
+    ("", "Pod"): (("metadata",), ("spec",)),
+    ("apps", "Deployment"): (("spec", "template", "metadata"), ("spec", "template", "spec")),
+    ("apps", "StatefulSet"): (("spec", "template", "metadata"), ("spec", "template", "spec")),
+    ("apps", "DaemonSet"): (("spec", "template", "metadata"), ("spec", "template", "spec")),
+    ("apps", "ReplicaSet"): (("spec", "template", "metadata"), ("spec", "template", "spec")),
+    ("batch", "Job"): (("spec", "template", "metadata"), ("spec", "template", "spec")),
+    ("batch", "CronJob"): (
+        ("spec", "jobTemplate", "spec", "template", "metadata"),
+        ("spec", "jobTemplate", "spec", "template", "spec"),
+    ),
+    ("serving.knative.dev", "Service"): (("spec", "template", "metadata"), ("spec", "template", "spec")),
+}
+_ISVC_COMPONENTS = ("predictor", "transformer", "explainer")
+# An InferenceService component names its serving container by model format: `model`, or
+# one of the older per-framework keys.
+_ISVC_MODEL_KEYS = ("model", "huggingface", "pytorch", "triton", "onnx", "sklearn", "xgboost",
+                    "tensorflow", "lightgbm", "paddle", "pmml")  # fmt: skip
+_CONTAINER_LISTS = ("initContainers", "containers")
+_VLLM_MODEL_FORMATS = {"vllm", "huggingface"}  # KServe's Hugging Face runtime serves LLMs with vLLM
+
+
+# --- plain access ---------------------------------------------------------------------
+
+
+def mapping(value: Any) -> Mapping:
+    return value if isinstance(value, Mapping) else {}
+
+
+def sequence(value: Any) -> Sequence:
+    return value if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) else ()
+
+
+def at(value: Any, *path: str) -> Any:
+    """The value at `path` inside nested mappings, or None."""
+    for key in path:
+        value = mapping(value).get(key)
+    return value
+
+
+def kind_of(resource_type: str) -> Optional[tuple[str, str]]:
+    """(group, Kind) of a Kubernetes type token; the core group is ''. None for other providers."""
+    parts = resource_type.split(":")
+    if len(parts) != 3 or parts[0] != "kubernetes":
+        return None
+    group = parts[1].rpartition("/")[0]
+    return ("" if group == "core" else group, parts[2])
+
+
+def metadata(props: Mapping) -> Mapping:
+    return mapping(props.get("metadata"))
+
+
+def name_of(props: Mapping, fallback: str = "") -> str:
+    return str(metadata(props).get("name") or fallback)
+
+
+def namespace_of(props: Mapping) -> str:
+    return str(metadata(props).get("namespace") or "default")
+
+
+def labels_of(props: Mapping) -> Mapping:
+    return mapping(metadata(props).get("labels"))
+
+
+def annotations_of(props: Mapping) -> Mapping:
+    return mapping(metadata(props).get("annotations"))
+
+
+# --- pods and containers --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pod:
+    """A pod template inside a resource: its spec and the labels its pods get."""
+
+    path: str
+    spec: Mapping
+    labels: Mapping
+    annotations: Mapping
+    # KServe's model container: the predictor's args, env and resources, merged by KServe
+    # into the runtime's `kserve-container`.
+    model_containers: tuple[tuple[str, Mapping], ...] = ()
+    is_runtime_template: bool = False
+
+    @property
+    def workload_class(self) -> Optional[str]:
+        value = self.labels.get(CLASS_LABEL)
+        return str(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class Container:
+    path: str
+    spec: Mapping
+    pod: Pod
+    model_format: Optional[str] = None  # set on an InferenceService's model container
+
+    @property
+    def argv(self) -> list[str]:
+        """command + args as words; a shell string (`sh -c "vllm serve ..."`) is split."""
+        words: list[str] = []
+        for item in [*sequence(self.spec.get("command")), *sequence(self.spec.get("args"))]:
+            words += _split_shell(str(item))
+        return words
+
+    @property
+    def image(self) -> Optional[str]:
+        image = self.spec.get("image")
+        return str(image) if image else None
+
+    @property
+    def is_vllm(self) -> bool:
+        if self.model_format is not None:
+            return self.model_format in _VLLM_MODEL_FORMATS and "--backend=huggingface" not in self.argv
+        image = (self.image or "").rpartition("@")[0] or (self.image or "")
+        return "vllm" in image.lower() or any(_names_vllm(word) for word in self.argv[:4])
+
+    @property
+    def is_vllm_server(self) -> bool:
+        """A vLLM container whose own arguments configure the engine: not a ServingRuntime's
+        template, whose arguments come from each InferenceService that uses it."""
+        return self.is_vllm and not self.pod.is_runtime_template
+
+
+def _split_shell(text: str) -> list[str]:
+    if not any(space in text for space in " \n\t"):
+        return [text]
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
+
+
+def _names_vllm(word: str) -> bool:
+    return word == "vllm" or word.endswith("/vllm") or word.startswith("vllm.")
+
+
+def pods(resource_type: str, props: Mapping) -> list[Pod]:
+    """Every pod template a resource declares (workloads, KServe objects, Knative services)."""
+    kind = kind_of(resource_type)
+    if kind is None:
+        return []
+    if kind == INFERENCE_SERVICE:
+        return list(_inference_service_pods(props))
+    if kind in SERVING_RUNTIMES:
+        spec = mapping(props.get("spec"))
+        return [Pod("spec", spec, labels_of(props), annotations_of(props), is_runtime_template=True)]
+    if kind in _POD_TEMPLATES:
+        meta_path, spec_path = _POD_TEMPLATES[kind]
+        meta = mapping(at(props, *meta_path))
+        return [Pod(".".join(spec_path), mapping(at(props, *spec_path)),
+                    mapping(meta.get("labels")), mapping(meta.get("annotations")))]  # fmt: skip
+    return []
+
+
+def _inference_service_pods(props: Mapping) -> Iterator[Pod]:
+    # KServe copies the InferenceService's labels and annotations onto its pods, under the
+    # component's own.
+    for component in _ISVC_COMPONENTS:
+        spec = mapping(at(props, "spec", component))
+        if not spec:
+            continue
+        path = f"spec.{component}"
+        models = tuple((f"{path}.{key}", mapping(spec[key])) for key in _ISVC_MODEL_KEYS if key in spec)
+        yield Pod(
+            path,
+            spec,
+            {**labels_of(props), **mapping(spec.get("labels"))},
+            {**annotations_of(props), **mapping(spec.get("annotations"))},
+            model_containers=models,
+        )
+
+
+def containers(resource_type: str, props: Mapping) -> list[Container]:
+    found = []
+    for pod in pods(resource_type, props):
+        for path, spec in pod.model_containers:
+            model_format = str(at(spec, "modelFormat", "name") or path.rpartition(".")[2])
+            found.append(Container(path, spec, pod, model_format=model_format))
+        for key in _CONTAINER_LISTS:
+            for index, spec in enumerate(sequence(pod.spec.get(key))):
+                found.append(Container(f"{pod.path}.{key}[{index}]", mapping(spec), pod))
+    return found
+
+
+def vllm_servers(resource_type: str, props: Mapping) -> list[Container]:
+    return [c for c in containers(resource_type, props) if c.is_vllm_server]
+
+
+def env_values(container: Container) -> Iterator[tuple[str, Any]]:
+    """(name, literal value) of each env entry that sets `value` (not `valueFrom`)."""
+    for entry in sequence(container.spec.get("env")):
+        entry = mapping(entry)
+        if "value" in entry and entry.get("value") is not None:
+            yield str(entry.get("name", "")), entry["value"]

@@ -1,0 +1,76 @@
+"""Building rules: a check is a generator of messages; this turns it into a CrossGuard policy.
+
+Each rule carries its description, default enforcement level, remediation text and, where
+a threshold belongs to the user, a `PolicyConfigSchema` whose `default` is the value the
+rule uses when no policy config sets it (the engine fills the same defaults in).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Optional, Union
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+ResourceCheck = Callable[[ResourceValidationArgs], Iterator[str]]
+# A stack check yields (message, urn of the resource at fault, or None for the stack).
+StackCheck = Callable[[StackValidationArgs], Iterator[tuple[str, Optional[str]]]]
+
+
+def resource_rule(
+    name: str, description: str, check: ResourceCheck, remediation: str, **options: Any
+) -> ResourceValidationPolicy:
+    """A resource policy; `options`: `level` (default mandatory) and `config` (a PolicyConfigSchema)."""
+    validate = _reporting(check, with_urn=False)
+    return ResourceValidationPolicy(**_policy_fields(name, description, validate, remediation, **options))
+
+
+def stack_rule(name: str, description: str, check: StackCheck, remediation: str, **options: Any) -> StackValidationPolicy:
+    """A stack policy; `options` as for `resource_rule`."""
+    validate = _reporting(check, with_urn=True)
+    return StackValidationPolicy(**_policy_fields(name, description, validate, remediation, **options))
+
+
+def _reporting(check: Callable[[Any], Iterator[Any]], with_urn: bool) -> Callable[[Any, ReportViolation], None]:
+    def validate(args: Any, report_violation: ReportViolation) -> None:
+        for item in check(args):
+            message, urn = item if with_urn else (item, None)
+            report_violation(message, urn)
+
+    return validate
+
+
+def _policy_fields(
+    name: str,
+    description: str,
+    validate: Callable[[Any, ReportViolation], None],
+    remediation: str,
+    level: EnforcementLevel = EnforcementLevel.MANDATORY,
+    config: Optional[PolicyConfigSchema] = None,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "description": description,
+        "validate": validate,
+        "enforcement_level": level,
+        "config_schema": config,
+        "remediation_steps": remediation,
+    }
+
+
+def setting(args: Union[ResourceValidationArgs, StackValidationArgs], schema: PolicyConfigSchema, key: str) -> Any:
+    """The configured value of `key`, or its schema default."""
+    config = args.get_config()
+    return config[key] if key in config else schema.properties[key]["default"]
+
+
+def stack_name(urn: str) -> str:
+    """The stack part of `urn:pulumi:<stack>::<project>::...`."""
+    return urn.split("::", 1)[0].rpartition(":")[2]

@@ -1,0 +1,235 @@
+"""Data-protection rules: no credentials in plain text, no prompt logging, no public endpoints."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Iterator, Mapping, Optional
+
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
+
+from components.conventions import CLASS_LABEL, MODEL_LABEL, POOL_LABEL
+from policy import flags
+from policy.kube import (
+    Container,
+    annotations_of,
+    at,
+    containers,
+    env_values,
+    kind_of,
+    mapping,
+    pods,
+    sequence,
+)
+from policy.rule import resource_rule, setting
+
+# --- no-plaintext-secrets -------------------------------------------------------------
+
+TOKEN_PATTERNS = {
+    "a Hugging Face token": re.compile(r"\bhf_[A-Za-z0-9]{30,}"),
+    "an OpenAI-style API key": re.compile(r"\bsk-(proj-|ant-)?[A-Za-z0-9_-]{20,}"),
+    "an AWS access key id": re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
+    "a GitHub token": re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"),
+    "a Slack token": re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
+    "a Pulumi access token": re.compile(r"\bpul-[0-9a-f]{40}\b"),
+    "a JSON web token": re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    "a private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+}
+_ANY_TOKEN = re.compile("|".join(f"(?:{pattern.pattern})" for pattern in TOKEN_PATTERNS.values()))
+# Env names that hold a credential (HF_TOKEN, VLLM_API_KEY, DB_PASSWORD, ...).
+_SECRET_NAME = re.compile(r"(^|_)(TOKEN|API_?KEY|SECRET|SECRET_KEY|PASSWORD|PASSWD|ACCESS_KEY|CREDENTIALS?)$", re.I)
+# Switches that happen to end in TOKEN (HF_HUB_DISABLE_IMPLICIT_TOKEN=1) are not credentials.
+_SWITCH_VALUES = {"", "0", "1", "true", "false", "yes", "no", "on", "off"}
+# Command-line flags that take a credential (vLLM --api-key, --hf-token, ...).
+_SECRET_FLAG = re.compile(r"^--[a-z0-9-]*(api-key|token|password|secret)$")
+# Kubernetes expands $(VAR) in args from the container's env, which may come from a secretKeyRef.
+_ENV_REFERENCE = re.compile(r"^\$\([A-Za-z_][A-Za-z0-9_]*\)$")
+_CONFIG_MAP = ("", "ConfigMap")
+
+
+def token_kind(text: str) -> Optional[str]:
+    """What kind of credential `text` contains, or None."""
+    if not _ANY_TOKEN.search(text):  # one scan for the common case: no credential at all
+        return None
+    return next((kind for kind, pattern in TOKEN_PATTERNS.items() if pattern.search(text)), None)
+
+
+def _env_problems(container: Container) -> Iterator[str]:
+    for name, value in env_values(container):
+        kind = token_kind(str(value))
+        if kind:
+            yield f"{container.path}: env {name} holds {kind} in plain text"
+        elif _SECRET_NAME.search(name) and str(value).strip().lower() not in _SWITCH_VALUES:
+            yield f"{container.path}: env {name} sets a credential as a literal value"
+
+
+def _arg_problems(container: Container) -> Iterator[str]:
+    argv = container.argv
+    for index, word in enumerate(argv):
+        kind = token_kind(word)
+        if kind:
+            yield f"{container.path}: an argument holds {kind} in plain text"
+        flag, has_inline, inline = word.partition("=")
+        if not _SECRET_FLAG.match(flag.replace("_", "-")):
+            continue
+        value = inline if has_inline else (argv[index + 1] if index + 1 < len(argv) else "")
+        if value and not value.startswith("-") and not _ENV_REFERENCE.match(value):
+            yield f"{container.path}: {flag} is given a literal credential"
+
+
+def _annotation_problems(where: str, annotations: Mapping) -> Iterator[str]:
+    for key, value in annotations.items():
+        kind = token_kind(str(value))
+        if kind:
+            yield f"{where} annotation {key} holds {kind}"
+
+
+def _no_plaintext_secrets(args: ResourceValidationArgs) -> Iterator[str]:
+    props = args.props
+    own_annotations = annotations_of(props)
+    yield from _annotation_problems("metadata", own_annotations)
+    for pod in pods(args.resource_type, props):
+        added = {key: value for key, value in pod.annotations.items() if own_annotations.get(key) != value}
+        yield from _annotation_problems(pod.path, added)
+    for container in containers(args.resource_type, props):
+        yield from _env_problems(container)
+        yield from _arg_problems(container)
+    if kind_of(args.resource_type) == _CONFIG_MAP:
+        for key, value in mapping(props.get("data")).items():
+            kind = token_kind(str(value))
+            if kind:
+                yield f"data.{key} holds {kind}"
+
+
+NO_PLAINTEXT_SECRETS = resource_rule(
+    "no-plaintext-secrets",
+    "No env value, argument, annotation or ConfigMap entry holds a credential (hub tokens, API "
+    "keys, private keys); secrets reach pods only through secretKeyRef or secret volumes.",
+    _no_plaintext_secrets,
+    "Keep the credential in Pulumi secret config (pulumi config set --secret), store it in a "
+    "Kubernetes Secret, and pass it with env valueFrom.secretKeyRef (or $(VAR) in args).",
+)
+
+
+# --- no-request-logging ---------------------------------------------------------------
+
+LOGGING_FLAGS = ("--enable-log-requests", "--enable-log-outputs")
+# vLLM logs every API response body when this is set.
+_RESPONSE_LOGGING_ENV = "VLLM_DEBUG_LOG_API_SERVER_RESPONSE"
+
+
+def _no_request_logging(args: ResourceValidationArgs) -> Iterator[str]:
+    for container in containers(args.resource_type, args.props):
+        for flag in LOGGING_FLAGS:
+            if flags.is_enabled(container.argv, flag):
+                yield f"{container.path}: {flag} writes prompts or completions to the logs"
+        for name, value in env_values(container):
+            if name == _RESPONSE_LOGGING_ENV and str(value).strip().lower() not in ("", "0", "false"):
+                yield f"{container.path}: env {name} writes every response body to the logs"
+    for pod in pods(args.resource_type, args.props):
+        logger = mapping(pod.spec.get("logger"))
+        if logger:
+            yield (
+                f"{pod.path}.logger: KServe's payload logger sends {logger.get('mode', 'all')} "
+                f"payloads to {logger.get('url', 'its sink')}"
+            )
+
+
+NO_REQUEST_LOGGING = resource_rule(
+    "no-request-logging",
+    "Request and prompt logging stays off (prompts may hold regulated data): no vLLM "
+    "--enable-log-requests/--enable-log-outputs, no KServe payload logger.",
+    _no_request_logging,
+    "Remove the logging flag from `extraArgs` (vLLM logs no requests by default) or the "
+    "component's `logger`; use vLLM's metrics for observability.",
+)
+
+
+# --- no-public-model-services ---------------------------------------------------------
+
+PUBLIC_SERVICE_CONFIG = PolicyConfigSchema(
+    properties={
+        "allowPublicLoadBalancer": {
+            "type": "boolean",
+            "default": False,
+            "description": "Allow an internet-facing load balancer (the gateway's); model pods "
+            "are never exposed directly either way.",
+        }
+    }
+)
+# Annotations that make a cloud load balancer internal, by provider.
+INTERNAL_LB_ANNOTATIONS = {
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+    "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+    "networking.gke.io/load-balancer-type": "internal",
+    "cloud.google.com/load-balancer-type": "internal",
+    "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
+    "service.beta.kubernetes.io/oci-load-balancer-internal": "true",
+}
+# Pod labels that mark model pods: ours, and those KServe puts on predictor pods.
+_MODEL_POD_LABELS = (POOL_LABEL, CLASS_LABEL, MODEL_LABEL, "serving.kserve.io/inferenceservice")
+_EXPOSED_TYPES = ("LoadBalancer", "NodePort")
+_SERVICE = ("", "Service")
+_ENVOY_PROXY = ("gateway.envoyproxy.io", "EnvoyProxy")
+
+
+def _is_private_range(cidr: str) -> bool:
+    try:
+        return ipaddress.ip_network(cidr, strict=False).is_private
+    except ValueError:
+        return False
+
+
+def is_internal(annotations: Mapping, source_ranges: object) -> bool:
+    annotated = any(str(annotations.get(key, "")).lower() == value for key, value in INTERNAL_LB_ANNOTATIONS.items())
+    ranges = [str(cidr) for cidr in sequence(source_ranges)]
+    return annotated or (bool(ranges) and all(_is_private_range(cidr) for cidr in ranges))
+
+
+def _selects_model_pods(selector: Mapping) -> bool:
+    return any(label in selector for label in _MODEL_POD_LABELS) or str(selector.get("app", "")).startswith("isvc.")
+
+
+def _service_problems(props: Mapping, allow_public: bool) -> Iterator[str]:
+    service_type = str(at(props, "spec", "type") or "ClusterIP")
+    if service_type not in _EXPOSED_TYPES:
+        return
+    if _selects_model_pods(mapping(at(props, "spec", "selector"))):
+        yield f"spec.type {service_type} exposes model pods outside the cluster; route them through the gateway"
+    elif service_type == "LoadBalancer" and not allow_public:
+        if not is_internal(annotations_of(props), at(props, "spec", "loadBalancerSourceRanges")):
+            yield "a LoadBalancer Service without an internal-scheme annotation is internet-facing"
+
+
+def _envoy_proxy_problems(props: Mapping, allow_public: bool) -> Iterator[str]:
+    service = mapping(at(props, "spec", "provider", "kubernetes", "envoyService"))
+    # Envoy Gateway gives each Gateway a LoadBalancer Service unless told otherwise.
+    if str(service.get("type") or "LoadBalancer") != "LoadBalancer" or allow_public:
+        return
+    if not is_internal(mapping(service.get("annotations")), service.get("loadBalancerSourceRanges")):
+        yield (
+            "spec.provider.kubernetes.envoyService: the gateway's LoadBalancer has no internal-scheme "
+            "annotation, so it is internet-facing"
+        )
+
+
+def _no_public_model_services(args: ResourceValidationArgs) -> Iterator[str]:
+    kind = kind_of(args.resource_type)
+    allow_public = bool(setting(args, PUBLIC_SERVICE_CONFIG, "allowPublicLoadBalancer"))
+    if kind == _SERVICE:
+        yield from _service_problems(args.props, allow_public)
+    elif kind == _ENVOY_PROXY:
+        yield from _envoy_proxy_problems(args.props, allow_public)
+
+
+NO_PUBLIC_MODEL_SERVICES = resource_rule(
+    "no-public-model-services",
+    "No LoadBalancer or NodePort Service exposes model pods; the gateway's load balancer is "
+    "internal unless explicitly allowed.",
+    _no_public_model_services,
+    "Reach model pods only through the gateway (ClusterIP Services behind HTTPRoutes); give the "
+    "gateway's load balancer an internal-scheme annotation (e.g. "
+    "service.beta.kubernetes.io/aws-load-balancer-scheme: internal), or set this rule's "
+    "`allowPublicLoadBalancer` to true deliberately.",
+    config=PUBLIC_SERVICE_CONFIG,
+)

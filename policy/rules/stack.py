@@ -1,0 +1,230 @@
+"""Stack rules: properties of the whole stack that no single resource shows."""
+
+from __future__ import annotations
+
+from typing import Iterator, Mapping, Optional
+
+from pulumi_policy import EnforcementLevel, PolicyConfigSchema, PolicyResource, StackValidationArgs
+
+from components.conventions import CLASS_LABEL
+from policy import flags
+from policy.kube import (
+    INFERENCE_SERVICE,
+    at,
+    kind_of,
+    labels_of,
+    mapping,
+    name_of,
+    namespace_of,
+    pods,
+    sequence,
+    vllm_servers,
+)
+from policy.rule import setting, stack_rule
+from policy.rules.engine import MAX_MODEL_LEN, TENSOR_PARALLEL
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+CAPACITY_OUTPUT = "capacity"
+WORKLOAD_CLASSES = ("chat", "batch")
+_ROUTES = {("gateway.networking.k8s.io", "HTTPRoute"), ("gateway.networking.k8s.io", "GRPCRoute")}
+_NETWORK_POLICY = ("networking.k8s.io", "NetworkPolicy")
+_NAMESPACE = ("", "Namespace")
+_PREDICTOR_SUFFIX = "-predictor"  # KServe names a predictor's Service <isvc>-predictor
+
+
+def _describe(resource: PolicyResource) -> str:
+    props = resource.props
+    return f"{resource.resource_type.rpartition(':')[2]} {namespace_of(props)}/{name_of(props, resource.name)}"
+
+
+def _inference_services(args: StackValidationArgs) -> list[PolicyResource]:
+    return [r for r in args.resources if kind_of(r.resource_type) == INFERENCE_SERVICE]
+
+
+def _classes_of(resource: PolicyResource) -> set[str]:
+    found = {labels_of(resource.props).get(CLASS_LABEL)}
+    found |= {pod.workload_class for pod in pods(resource.resource_type, resource.props)}
+    return {str(value) for value in found if value in WORKLOAD_CLASSES}
+
+
+# --- chat-batch-separated -------------------------------------------------------------
+
+
+def _route_targets(route: PolicyResource) -> Iterator[tuple[str, str]]:
+    """(namespace, InferenceService name) of every backend a route sends traffic to."""
+    namespace = namespace_of(route.props)
+    for rule in sequence(at(route.props, "spec", "rules")):
+        for backend in sequence(mapping(rule).get("backendRefs")):
+            name = str(mapping(backend).get("name", ""))
+            yield str(mapping(backend).get("namespace") or namespace), name.removesuffix(_PREDICTOR_SUFFIX)
+
+
+def _classes_reaching(args: StackValidationArgs) -> dict[tuple[str, str], dict[str, str]]:
+    """For each InferenceService, the classes that reach it and who declares each."""
+    reaching: dict[tuple[str, str], dict[str, str]] = {}
+    for isvc in _inference_services(args):
+        key = (namespace_of(isvc.props), name_of(isvc.props, isvc.name))
+        reaching[key] = {workload_class: "its labels" for workload_class in _classes_of(isvc)}
+    for route in (r for r in args.resources if kind_of(r.resource_type) in _ROUTES):
+        for workload_class in _classes_of(route):
+            for target in _route_targets(route):
+                if target in reaching:
+                    reaching[target].setdefault(workload_class, _describe(route))
+    return reaching
+
+
+def _declared_classes(args: StackValidationArgs) -> dict[str, PolicyResource]:
+    declared: dict[str, PolicyResource] = {}
+    for resource in args.resources:
+        for workload_class in sorted(_classes_of(resource)):
+            declared.setdefault(workload_class, resource)
+    return declared
+
+
+def _chat_batch_separated(args: StackValidationArgs) -> Iterator[tuple[str, Optional[str]]]:
+    reaching = _classes_reaching(args)
+    urns = {(namespace_of(r.props), name_of(r.props, r.name)): r.urn for r in _inference_services(args)}
+    for (namespace, name), classes in sorted(reaching.items()):
+        if len(classes) > 1:
+            sources = ", ".join(f"{c} by {source}" for c, source in sorted(classes.items()))
+            yield f"InferenceService {namespace}/{name} serves both chat and batch ({sources})", urns[(namespace, name)]
+    for workload_class, declarer in sorted(_declared_classes(args).items()):
+        # A class that only shares a pool is reported above, with the pool.
+        if not any(workload_class in classes for classes in reaching.values()):
+            yield (
+                f"class {workload_class} is declared (by {_describe(declarer)}) but no InferenceService serves it",
+                declarer.urn,
+            )
+
+
+CHAT_BATCH_SEPARATED = stack_rule(
+    "chat-batch-separated",
+    "Chat and batch workloads are never served by the same InferenceService, and when both "
+    "classes are declared each has a pool of its own.",
+    _chat_batch_separated,
+    "Give each class its own pool (one InferenceService labelled llmserving.io/class=chat, "
+    "another =batch) and route each class's hostname only to its own pool.",
+)
+
+
+# --- serving-namespace-default-deny ---------------------------------------------------
+
+DEFAULT_DENY_CONFIG = PolicyConfigSchema(
+    properties={
+        "policyTypes": {
+            "type": "array",
+            "items": {"type": "string", "enum": ["Ingress", "Egress"]},
+            "default": ["Ingress", "Egress"],
+            "description": "Directions every serving namespace must deny by default.",
+        }
+    }
+)
+
+
+def _model_namespaces(args: StackValidationArgs) -> dict[str, PolicyResource]:
+    found: dict[str, PolicyResource] = {}
+    for resource in args.resources:
+        is_model = kind_of(resource.resource_type) == INFERENCE_SERVICE or vllm_servers(
+            resource.resource_type, resource.props
+        )
+        if is_model:
+            found.setdefault(namespace_of(resource.props), resource)
+    return found
+
+
+def _denied_directions(policy: Mapping) -> set[str]:
+    """The directions a NetworkPolicy denies for every pod of its namespace."""
+    spec = mapping(policy.get("spec"))
+    selector = mapping(spec.get("podSelector"))
+    if mapping(selector.get("matchLabels")) or sequence(selector.get("matchExpressions")):
+        return set()
+    # Without policyTypes, Kubernetes applies Ingress, and Egress only when egress rules exist.
+    types = sequence(spec.get("policyTypes")) or ["Ingress", *(["Egress"] if "egress" in spec else [])]
+    return {str(t) for t in types if not sequence(spec.get(str(t).lower()))}
+
+
+def _serving_namespace_default_deny(args: StackValidationArgs) -> Iterator[tuple[str, Optional[str]]]:
+    required = set(setting(args, DEFAULT_DENY_CONFIG, "policyTypes"))
+    denied: dict[str, set[str]] = {}
+    namespaces: dict[str, str] = {}
+    for resource in args.resources:
+        kind = kind_of(resource.resource_type)
+        if kind == _NETWORK_POLICY:
+            denied.setdefault(namespace_of(resource.props), set()).update(_denied_directions(resource.props))
+        elif kind == _NAMESPACE:
+            namespaces[name_of(resource.props, resource.name)] = resource.urn
+    for namespace, example in sorted(_model_namespaces(args).items()):
+        missing = sorted(required - denied.get(namespace, set()))
+        if missing:
+            yield (
+                f"namespace {namespace} runs model pods ({_describe(example)}) without a default-deny "
+                f"NetworkPolicy for {' and '.join(missing)}",
+                namespaces.get(namespace, example.urn),
+            )
+
+
+SERVING_NAMESPACE_DEFAULT_DENY = stack_rule(
+    "serving-namespace-default-deny",
+    "Every namespace with model pods has a default-deny NetworkPolicy (empty podSelector, no "
+    "rules) for ingress and egress, so only explicit allows reach or leave the pods.",
+    _serving_namespace_default_deny,
+    "Declare a NetworkPolicy with podSelector: {} and policyTypes [Ingress, Egress] and no rules in "
+    "the namespace, then allow the gateway, the metrics scraper and DNS explicitly.",
+    # Mandatory: the NetworkPolicies component declares the default deny in every serving namespace.
+    level=EnforcementLevel.MANDATORY,
+    config=DEFAULT_DENY_CONFIG,
+)
+
+
+# --- capacity-fits --------------------------------------------------------------------
+
+
+def _capacity_figures(args: StackValidationArgs) -> Mapping:
+    stack = next((r for r in args.resources if r.resource_type == STACK_TYPE), None)
+    return mapping(stack.props.get(CAPACITY_OUTPUT)) if stack is not None else {}
+
+
+def _running_settings(isvc: PolicyResource) -> dict[str, float]:
+    """The engine settings the predictor's vLLM container actually runs with."""
+    servers = [c for c in vllm_servers(isvc.resource_type, isvc.props) if c.path.startswith("spec.predictor")]
+    if not servers:
+        return {}
+    argv = servers[0].argv
+    return {
+        "maxModelLen": flags.token_count(flags.last_value(argv, MAX_MODEL_LEN)) or 0,
+        "tensorParallelSize": flags.integer(flags.last_value(argv, *TENSOR_PARALLEL), default=1),
+        "gpuMemoryUtilization": float(flags.last_value(argv, "--gpu-memory-utilization") or 0.9),
+    }
+
+
+def _capacity_problems(name: str, figures: object, running: dict[str, float]) -> Iterator[str]:
+    if not isinstance(figures, Mapping):
+        yield f"has no capacity figures (stack output {CAPACITY_OUTPUT}.{name}): it was not sized by the capacity model"
+        return
+    if not figures.get("fits"):
+        yield "does not fit: " + "; ".join(str(error) for error in sequence(figures.get("errors")))
+    for key, value in running.items():
+        if figures.get(key) is not None and float(figures[key]) != float(value):
+            yield f"runs with {key} {value:g} but its capacity figures were computed for {float(figures[key]):g}"
+
+
+def _capacity_fits(args: StackValidationArgs) -> Iterator[tuple[str, Optional[str]]]:
+    capacity = _capacity_figures(args)
+    for isvc in _inference_services(args):
+        running = _running_settings(isvc)
+        if not running:
+            continue  # not a vLLM pool
+        name = name_of(isvc.props, isvc.name)
+        for problem in _capacity_problems(name, capacity.get(name), running):
+            yield f"InferenceService {namespace_of(isvc.props)}/{name} {problem}", isvc.urn
+
+
+CAPACITY_FITS = stack_rule(
+    "capacity-fits",
+    "Every vLLM pool passes the capacity model (DESIGN.md): its weights and a KV cache for its "
+    "declared concurrency at the context cap fit the GPUs, and the figures match what it runs.",
+    _capacity_fits,
+    "Run `python -m tools capacity <stack>` and follow the remedies it prints (lower maxModelLen, "
+    "fp8 KV cache, more tensor parallelism, a larger GPU); declare pools through the platform "
+    "config so the capacity model sizes them.",
+)

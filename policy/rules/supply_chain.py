@@ -1,0 +1,215 @@
+"""Supply-chain rules: every image, model and chart is pinned, and images come from the mirror."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator, Optional
+
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
+
+from policy import flags
+from policy.kube import Container, at, containers, kind_of, mapping, sequence
+from policy.rule import resource_rule, setting, stack_name
+
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_COMMIT_SEGMENT = re.compile(r"(^|/)[0-9a-f]{40}(/|$)")
+_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+# An exact release: major.minor.patch, optionally with a build suffix (v0.32.0, 1.2.3-cuda12.8).
+EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+.][0-9A-Za-z.+-]+)?$")
+_MOVING_TAGS = {"latest", "stable", "main", "master", "nightly", "edge", "dev", "develop", "head",
+                "canary", "rolling", "release", "lts", "current", "next", "trunk", "beta", "alpha"}  # fmt: skip
+_MOVING_SUFFIX = re.compile(r"[-_.](latest|nightly|edge|dev)$")
+# Command lines that fetch weights from the hub (warm-up Jobs, init containers).
+_HUB_DOWNLOAD = re.compile(r"(huggingface-cli|\bhf)\s+download\b|snapshot_download|hf_hub_download")
+_REVISION_40HEX = re.compile(r"revision[\s=:'\"]+[0-9a-f]{40}\b")
+_HELM_CHARTS = {("helm.sh", "Chart"), ("helm.sh", "Release")}
+_LOCAL_MODEL_CACHE = ("serving.kserve.io", "LocalModelCache")
+
+
+# --- pinned-image-tags ----------------------------------------------------------------
+
+IMAGE_TAG_CONFIG = PolicyConfigSchema(
+    properties={
+        "productionStacks": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["prod", "production"],
+            "description": "Stacks held to digests or exact version tags (a stack tagged "
+            "environment=production counts too).",
+        }
+    }
+)
+
+
+def split_image(image: str) -> tuple[str, Optional[str], Optional[str]]:
+    """(repository, tag, digest) of an image reference; tag and digest may be None."""
+    name, _, digest = image.partition("@")
+    last_slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > last_slash:
+        return name[:colon], name[colon + 1 :], digest or None
+    return name, None, digest or None
+
+
+def image_pin_problem(image: str, production: bool) -> Optional[str]:
+    _, tag, digest = split_image(image)
+    if digest:
+        return None if _DIGEST.search(image) else "has a malformed digest (expected @sha256:<64 hex>)"
+    if tag is None:
+        return "has no tag, so Kubernetes pulls the moving 'latest'"
+    if tag.lower() in _MOVING_TAGS or _MOVING_SUFFIX.search(tag.lower()):
+        return f"uses the moving tag '{tag}'"
+    if production and not EXACT_VERSION.match(tag):
+        return "is pinned neither by digest nor by an exact version tag (major.minor.patch), as production requires"
+    return None
+
+
+def is_production(args: ResourceValidationArgs) -> bool:
+    production_stacks = setting(args, IMAGE_TAG_CONFIG, "productionStacks")
+    tagged = str(args.stack_tags.get("environment", "")).lower() in ("prod", "production")
+    return tagged or stack_name(args.urn) in production_stacks
+
+
+def _pinned_image_tags(args: ResourceValidationArgs) -> Iterator[str]:
+    production = is_production(args)
+    for container in containers(args.resource_type, args.props):
+        problem = image_pin_problem(container.image, production) if container.image else None
+        if problem:
+            yield f"{container.path}: image '{container.image}' {problem}"
+
+
+PINNED_IMAGE_TAGS = resource_rule(
+    "pinned-image-tags",
+    "Every container image is pinned: no missing or moving tag (latest, main, nightly, ...); "
+    "in production stacks a digest or an exact version tag.",
+    _pinned_image_tags,
+    "Reference the image by digest (image@sha256:...) or by an exact release tag such as v0.32.0; "
+    "pin our own images in components/versions.py.",
+    config=IMAGE_TAG_CONFIG,
+)
+
+
+# --- pinned-model-revisions -----------------------------------------------------------
+
+
+def model_uri_problem(uri: str) -> Optional[str]:
+    if uri.startswith("hf://"):
+        revision = uri[len("hf://") :].partition(":")[2]
+        return None if COMMIT.match(revision) else "does not end in ':<40-hex commit>'"
+    path = uri.partition("://")[2] or uri
+    return None if _COMMIT_SEGMENT.search(path) else "has no 40-hex commit revision in its path"
+
+
+def _served_model(container: Container) -> Optional[str]:
+    """The model a vLLM command line loads: `--model X`, the word after `serve`, or (for
+    KServe, whose runtime supplies `vllm serve`) the first argument."""
+    argv = container.argv
+    named = flags.last_value(argv, "--model")
+    if named is not None:
+        return named
+    if "serve" in argv:
+        argv = argv[argv.index("serve") + 1 :]
+    elif container.model_format is None:
+        return None
+    return argv[0] if argv and not argv[0].startswith("-") else None
+
+
+def _container_model_problems(container: Container) -> Iterator[str]:
+    uri = container.spec.get("storageUri")
+    if uri:
+        problem = model_uri_problem(str(uri))
+        if problem:
+            yield f"{container.path}: storageUri '{uri}' {problem}"
+    argv = container.argv
+    hub_id = _served_model(container) if container.is_vllm else None
+    if hub_id and not hub_id.startswith(("/", ".")):
+        revision = flags.last_value(argv, "--revision") or ""
+        if not COMMIT.match(revision):
+            yield f"{container.path}: serves hub model '{hub_id}' without --revision <40-hex commit>"
+    command_line = " ".join(argv)
+    if _HUB_DOWNLOAD.search(command_line) and not _REVISION_40HEX.search(command_line):
+        yield f"{container.path}: downloads from the hub without a 40-hex commit revision"
+
+
+def _pinned_model_revisions(args: ResourceValidationArgs) -> Iterator[str]:
+    for container in containers(args.resource_type, args.props):
+        yield from _container_model_problems(container)
+    for component in ("predictor", "transformer", "explainer"):
+        for index, item in enumerate(sequence(at(args.props, "spec", component, "storageUris"))):
+            uri = str(mapping(item).get("uri", ""))
+            problem = model_uri_problem(uri)
+            if problem:
+                yield f"spec.{component}.storageUris[{index}]: '{uri}' {problem}"
+    if kind_of(args.resource_type) == _LOCAL_MODEL_CACHE:
+        uri = str(at(args.props, "spec", "sourceModelUri") or "")
+        problem = model_uri_problem(uri)
+        if problem:
+            yield f"spec.sourceModelUri: '{uri}' {problem}"
+
+
+PINNED_MODEL_REVISIONS = resource_rule(
+    "pinned-model-revisions",
+    "Every served model and every warm-up download comes from a 40-hex commit revision, "
+    "never a branch or tag of the hub repository.",
+    _pinned_model_revisions,
+    "Pin the model's `revision` to the full commit hash of the hub repository; storage URIs "
+    "end in .../<org>/<name>/<commit> (or hf://org/name:<commit>), downloads pass --revision <commit>.",
+)
+
+
+# --- pinned-chart-versions ------------------------------------------------------------
+
+
+def _pinned_chart_versions(args: ResourceValidationArgs) -> Iterator[str]:
+    if kind_of(args.resource_type) not in _HELM_CHARTS or "chart" not in args.props:
+        return
+    chart = str(args.props.get("chart") or "")
+    if chart.startswith(("./", "../", "/")):
+        return  # a chart in this repository is versioned with it
+    version = args.props.get("version")
+    if not version:
+        yield f"chart '{chart}' has no version: Helm installs whatever is newest"
+    elif not EXACT_VERSION.match(str(version)):
+        yield f"chart '{chart}' version '{version}' is not an exact version (a range or moving tag)"
+
+
+PINNED_CHART_VERSIONS = resource_rule(
+    "pinned-chart-versions",
+    "Every Helm chart is installed at an exact version.",
+    _pinned_chart_versions,
+    "Set `version` to an exact chart version (e.g. v0.20.0), defined once in components/versions.py.",
+)
+
+
+# --- images-from-mirror ---------------------------------------------------------------
+
+MIRROR_CONFIG = PolicyConfigSchema(
+    properties={
+        "mirrors": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Registry prefixes of the configured mirror, e.g. "
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/; empty: no mirror, the rule passes.",
+        }
+    }
+)
+
+
+def _images_from_mirror(args: ResourceValidationArgs) -> Iterator[str]:
+    mirrors = [str(prefix) for prefix in setting(args, MIRROR_CONFIG, "mirrors")]
+    if not mirrors:
+        return
+    for container in containers(args.resource_type, args.props):
+        if container.image and not container.image.startswith(tuple(mirrors)):
+            yield f"{container.path}: image '{container.image}' does not come from the mirror ({', '.join(mirrors)})"
+
+
+IMAGES_FROM_MIRROR = resource_rule(
+    "images-from-mirror",
+    "When a registry mirror is configured, every container image is pulled through it.",
+    _images_from_mirror,
+    "Reference every image through the mirror (the RegistryMirror component turns an upstream "
+    "image into its mirrored reference); list the mirror's prefixes in this rule's `mirrors` config.",
+    config=MIRROR_CONFIG,
+)

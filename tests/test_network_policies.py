@@ -1,0 +1,121 @@
+"""NetworkPolicies: default deny in every serving namespace, and allow rules whose selectors
+and ports match the pods and ports they are meant for (components/network_policies.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from components import vllm_args
+from components.network_policies import QUEUE_PROXY_METRICS_PORT, QUEUE_PROXY_PORT, serving_namespaces
+from tests.conftest import SHIPPED_STACKS
+from tests.test_edge import named, of_kind, objects, shipped
+from tools.inventory import selects
+
+KNATIVE = "knative-serving"
+
+
+def policies_in(found, namespace):
+    return [p for p in of_kind(found, "NetworkPolicy") if p["metadata"]["namespace"] == namespace]
+
+
+def pod_labels(found, pool):
+    """The labels KServe puts on a pool's pods: the InferenceService's predictor labels."""
+    return named(found, "InferenceService", pool)["spec"]["predictor"]["labels"]
+
+
+def proxy_labels(gateway):
+    return {
+        "gateway.envoyproxy.io/owning-gateway-name": gateway["metadata"]["name"],
+        "gateway.envoyproxy.io/owning-gateway-namespace": gateway["metadata"]["namespace"],
+    }
+
+
+def in_namespace(namespace):
+    return {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+
+
+def rules_for(policy, port):
+    return [rule for rule in policy["spec"]["ingress"] if {"protocol": "TCP", "port": port} in rule.get("ports", [])]
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_every_serving_namespace_denies_ingress_and_egress_by_default(stack):
+    spec, found = shipped(stack)
+    for namespace in serving_namespaces(spec):
+        deny = [p for p in policies_in(found, namespace) if p["spec"]["podSelector"] == {} and set(p["spec"]) == {"podSelector", "policyTypes"}]
+        assert [p["spec"]["policyTypes"] for p in deny] == [["Ingress", "Egress"]], namespace
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_egress_from_the_serving_namespace_goes_only_to_cluster_dns(stack):
+    spec, found = shipped(stack)
+    egress = [rule for p in policies_in(found, spec.namespaces.serving) for rule in p["spec"].get("egress", [])]
+    assert egress == [
+        {
+            "to": [{"namespaceSelector": in_namespace("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        }
+    ]
+
+
+def test_a_standard_pool_admits_the_edge_proxies_and_prometheus_on_the_vllm_port(platform):
+    found = objects(platform)
+    policy = named(found, "NetworkPolicy", "chat-ingress")
+    assert selects(policy["spec"]["podSelector"], pod_labels(found, "chat"))
+    assert not selects(policy["spec"]["podSelector"], pod_labels(found, "batch"))
+    runtime_port = named(found, "ServingRuntime", "chat-vllm")["spec"]["containers"][0]["ports"][0]["containerPort"]
+    assert runtime_port == vllm_args.HTTP_PORT
+    edge = named(found, "Gateway", "llm-gateway")
+    sources = [peer for rule in rules_for(policy, runtime_port) for peer in rule["from"]]
+    assert sources == [
+        {"namespaceSelector": in_namespace("llm-gateway"), "podSelector": {"matchLabels": proxy_labels(edge)}},
+        {"namespaceSelector": in_namespace("monitoring")},
+    ]
+    assert len(policy["spec"]["ingress"]) == 2
+
+
+def test_a_knative_pool_admits_the_activator_and_knative_gateway_on_the_queue_proxy_port(platform):
+    found = objects(platform)
+    policy = named(found, "NetworkPolicy", "batch-ingress")
+    assert selects(policy["spec"]["podSelector"], pod_labels(found, "batch"))
+    knative_gateway = named(found, "Gateway", "knative-gateway")
+    (front,) = rules_for(policy, QUEUE_PROXY_PORT)
+    assert front["from"] == [
+        {"namespaceSelector": in_namespace("llm-gateway"), "podSelector": {"matchLabels": proxy_labels(knative_gateway)}},
+        {"namespaceSelector": in_namespace(KNATIVE), "podSelector": {"matchLabels": {"app": "activator"}}},
+    ]
+    (autoscaler,) = rules_for(policy, QUEUE_PROXY_METRICS_PORT)
+    assert autoscaler["from"] == [{"namespaceSelector": in_namespace(KNATIVE)}]
+    (scrape,) = rules_for(policy, vllm_args.HTTP_PORT)
+    assert scrape["from"] == [{"namespaceSelector": in_namespace("monitoring")}]
+
+
+def test_prometheus_namespace_follows_the_monitoring_spec(platform):
+    platform["monitoring"] = {"namespace": "observability"}
+    policy = named(objects(platform), "NetworkPolicy", "chat-ingress")
+    (scrape,) = [rule for rule in policy["spec"]["ingress"] if rule["from"] == [{"namespaceSelector": in_namespace("observability")}]]
+    assert scrape["ports"] == [{"protocol": "TCP", "port": vllm_args.HTTP_PORT}]
+
+
+def test_the_unauthenticated_knative_gateway_admits_only_the_edge_and_knative(platform):
+    found = objects(platform)
+    policy = named(found, "NetworkPolicy", "knative-gateway-ingress")
+    assert policy["metadata"]["namespace"] == "llm-gateway"
+    assert policy["spec"]["podSelector"] == {"matchLabels": proxy_labels(named(found, "Gateway", "knative-gateway"))}
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [
+        {"namespaceSelector": in_namespace("llm-gateway"), "podSelector": {"matchLabels": proxy_labels(named(found, "Gateway", "llm-gateway"))}},
+        {"namespaceSelector": in_namespace(KNATIVE)},
+        {"namespaceSelector": in_namespace("monitoring")},
+    ]
+
+
+def test_without_knative_pools_no_knative_rules(platform):
+    platform["pools"] = platform["pools"][:1]
+    found = objects(platform)
+    assert sorted(p["metadata"]["name"] for p in of_kind(found, "NetworkPolicy")) == ["chat-ingress", "default-deny", "dns-egress"]
+
+
+def test_policies_carry_our_labels(platform):
+    for policy in of_kind(objects(platform), "NetworkPolicy"):
+        assert policy["metadata"]["labels"]["app.kubernetes.io/part-of"] == "private-llm-serving"

@@ -1,0 +1,279 @@
+"""The policy pack end to end: in `python -m tools check` (exit codes, enforcement levels,
+policy config) over the shipped stacks, proposed configs and edited renders, and as the
+pack module the engine starts."""
+
+from __future__ import annotations
+
+import json
+import select
+import shutil
+import subprocess
+import sys
+
+import grpc
+import pytest
+from google.protobuf import empty_pb2, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+from policy.pack import POLICIES
+from tests.conftest import REPO_ROOT, SHIPPED_STACKS, write_stack_file
+from tests.policy_cases import capacity_outputs, inference_service, resource
+from tools import policy_gate, render
+from tools.__main__ import main
+from tools.stackfile import load_stack
+
+ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
+RUNTIME = "kubernetes:serving.kserve.io/v1alpha1:ServingRuntime"
+
+
+def run_cli(capsys, *argv):
+    code = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_shipped_stacks_pass_every_rule(stack):
+    found = policy_gate.violations(render.render(load_stack(stack)))
+    assert [v.line() for v in found] == []
+    assert not any(v.blocking for v in found)
+
+
+# --- a proposed config that breaks a rule -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pool_change", "rule", "message"),
+    [
+        ({"maxModelLen": 16384}, "chat-context-cap", "above the chat cap 8192"),
+        ({"extraArgs": ["--enable-log-requests"]}, "no-request-logging", "--enable-log-requests"),
+        ({"extraArgs": ["--hf-token", "hf_" + "x" * 34]}, "no-plaintext-secrets", "--hf-token"),
+    ],
+)
+def test_check_of_a_violating_config_names_the_rule_and_exits_1(capsys, tmp_path, platform, pool_change, rule, message):
+    platform["pools"][0].update(pool_change)
+    config_file = write_stack_file(tmp_path / "Pulumi.proposed.yaml", platform)
+    code, out, _ = run_cli(capsys, "check", "proposed", "--config-file", config_file)
+    lines = [line for line in out.splitlines() if line.startswith(f"{rule} ")]
+    assert code == 1
+    assert lines and message in lines[0], out
+    assert lines[0].startswith(f"{rule} serving.kserve.io/v1beta1/InferenceService llm-serving/chat: ")
+
+
+# --- an edited render (check --from), one rule at a time ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def dev_render(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("dev-render")
+    render.write(render.render(load_stack("dev")), out_dir)
+    return out_dir
+
+
+def _find(resources, resource_type, name):
+    return next(r for r in resources if r["type"] == resource_type and r["name"] == name)
+
+
+def _chat_model(resources):
+    return _find(resources, ISVC, "chat")["inputs"]["spec"]["predictor"]["model"]
+
+
+def _set_arg(args, flag, value):
+    args[args.index(flag) + 1] = value
+
+
+def _edit_image(resources, _):
+    _find(resources, RUNTIME, "chat-runtime")["inputs"]["spec"]["containers"][0]["image"] = "vllm/vllm-openai:latest"
+
+
+def _drop_context_cap(resources, _):
+    args = _chat_model(resources)["args"]
+    index = args.index("--max-model-len")
+    del args[index : index + 2]
+
+
+def _scale_on_cpu(resources, _):
+    predictor = _find(resources, ISVC, "chat")["inputs"]["spec"]["predictor"]
+    predictor.pop("autoScaling")
+    predictor["scaleMetric"] = "cpu"
+
+
+def _add(new_resource):
+    return lambda resources, _: resources.append(new_resource)
+
+
+def _relabel_batch_as_chat(resources, _):
+    for labels in (_find(resources, ISVC, "batch")["inputs"]["metadata"]["labels"],
+                   _find(resources, ISVC, "batch")["inputs"]["spec"]["predictor"]["labels"]):  # fmt: skip
+        labels["llmserving.io/class"] = "chat"
+
+
+def _reject_capacity(_, outputs):
+    outputs["capacity"]["chat"].update(fits=False, errors=["the KV cache holds 4096 tokens"])
+
+
+PUBLIC_SERVICE = resource("kubernetes:core/v1:Service", {
+    "apiVersion": "v1", "kind": "Service", "metadata": {"name": "chat-public", "namespace": "llm-serving"},
+    "spec": {"type": "LoadBalancer", "selector": {"llmserving.io/pool": "chat"}, "ports": [{"port": 80}]},
+})  # fmt: skip
+UNPINNED_CHART = resource("kubernetes:helm.sh/v4:Chart", {"chart": "keda", "repositoryOpts": {"repo": "https://kedacore.github.io/charts"}}, name="keda")  # fmt: skip
+
+EDITS = {
+    "pinned-image-tags": (_edit_image, None),
+    "pinned-model-revisions": (lambda r, _: _chat_model(r).update(storageUri="hf://meta-llama/Llama-3.1-8B-Instruct"), None),
+    "context-cap-required": (_drop_context_cap, None),
+    "chat-context-cap": (lambda r, _: _set_arg(_chat_model(r)["args"], "--max-model-len", "32768"), None),
+    "gpu-requests-equal-limits": (lambda r, _: _chat_model(r)["resources"]["limits"].update({"nvidia.com/gpu": "2"}), None),
+    "shm-for-tensor-parallel": (lambda r, _: _set_arg(_chat_model(r)["args"], "--tensor-parallel-size", "2"), None),
+    "no-generation-probes": (lambda r, _: _chat_model(r)["readinessProbe"]["httpGet"].update(path="/v1/completions"), None),
+    "no-plaintext-secrets": (lambda r, _: _chat_model(r)["env"].append({"name": "HF_TOKEN", "value": "hf_" + "q" * 34}), None),
+    "no-request-logging": (lambda r, _: _chat_model(r)["args"].append("--enable-log-outputs"), None),
+    "no-public-model-services": (_add(PUBLIC_SERVICE), None),
+    "inference-signal-autoscaling": (_scale_on_cpu, None),
+    "pinned-chart-versions": (_add(UNPINNED_CHART), None),
+    "images-from-mirror": (lambda r, _: None, {"images-from-mirror": {"mirrors": ["123456789012.dkr.ecr.us-east-1.amazonaws.com/"]}}),
+    "chat-batch-separated": (_relabel_batch_as_chat, None),
+    "serving-namespace-default-deny": (
+        lambda r, _: r.remove(_find(r, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "llm-serving-default-deny")), None
+    ),
+    "capacity-fits": (_reject_capacity, None),
+}
+
+
+def _edited_render(dev_render, tmp_path, edit):
+    edited = tmp_path / "render"
+    shutil.copytree(dev_render, edited)
+    resources = json.loads((edited / render.RESOURCES).read_text())
+    outputs = json.loads((edited / render.OUTPUTS).read_text())
+    edit(resources, outputs)
+    (edited / render.RESOURCES).write_text(json.dumps(resources))
+    (edited / render.OUTPUTS).write_text(json.dumps(outputs))
+    return edited
+
+
+def _policy_file(tmp_path, config):
+    path = tmp_path / "policy-config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def test_every_rule_has_an_end_to_end_case():
+    assert set(EDITS) == {policy.name for policy in POLICIES}
+
+
+def test_an_unedited_render_passes(capsys, dev_render):
+    code, out, _ = run_cli(capsys, "check", "--from", dev_render)
+    assert code == 0, out
+
+
+@pytest.mark.parametrize("rule", sorted(EDITS))
+def test_check_from_an_edited_render_names_the_rule_and_exits_1(capsys, dev_render, tmp_path, rule):
+    edit, config = EDITS[rule]
+    edited = _edited_render(dev_render, tmp_path, edit)
+    policy_args = ["--policy-config", _policy_file(tmp_path, config)] if config else []
+    code, out, _ = run_cli(capsys, "check", "--from", edited, *policy_args)
+    assert code == 1
+    assert any(line.startswith(f"{rule} ") and not line.endswith("(advisory)") for line in out.splitlines()), out
+
+
+# --- enforcement levels and the policy config -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "code", "suffix"),
+    [
+        ({"pinned-image-tags": "advisory"}, 0, " (advisory)"),
+        ({"all": "advisory"}, 0, " (advisory)"),
+        ({"all": "advisory", "pinned-image-tags": {"enforcementLevel": "mandatory"}}, 1, "'latest'"),
+        ({"pinned-image-tags": "disabled"}, 0, None),
+    ],
+)
+def test_enforcement_levels(capsys, dev_render, tmp_path, config, code, suffix):
+    edited = _edited_render(dev_render, tmp_path, _edit_image)
+    actual, out, _ = run_cli(capsys, "check", "--from", edited, "--policy-config", _policy_file(tmp_path, config))
+    lines = [line for line in out.splitlines() if line.startswith("pinned-image-tags ")]
+    assert actual == code, out
+    assert (lines[0].endswith(suffix) if suffix else lines == []), out
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"pinned-image-tag": "advisory"}, "no rule named pinned-image-tag"),
+        ({"all": "strict"}, "'strict' is not an enforcement level"),
+        ({"chat-context-cap": {"maxModelLen": "long"}}, "chat-context-cap: 'long' is not of type 'integer'"),
+        ([1, 2], "a JSON object keyed by rule name"),
+    ],
+)
+def test_invalid_policy_config_exits_2(capsys, tmp_path, config, message):
+    code, _, err = run_cli(capsys, "check", "dev", "--policy-config", _policy_file(tmp_path, config))
+    assert code == 2 and message in err, err
+
+
+# --- the pack module --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def running_pack():
+    """The pack as the engine starts it. Constructing the PolicyPack serves gRPC forever:
+    read the port it announces, talk to it, stop it."""
+    pack = subprocess.Popen([sys.executable, "-u", str(REPO_ROOT / "policy" / "__main__.py")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT / "policy")  # fmt: skip
+    try:
+        ready, _, _ = select.select([pack.stdout], [], [], 60)
+        port = pack.stdout.readline().strip() if ready else ""
+        assert port.isdigit(), pack.stderr.read() if pack.poll() is not None else "no port announced in 60 s"
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield analyzer_pb2_grpc.AnalyzerStub(channel)
+    finally:
+        pack.kill()
+        pack.communicate()
+
+
+def _struct(value):
+    struct = struct_pb2.Struct()
+    struct.update(value)
+    return struct
+
+
+def test_pack_serves_every_rule_with_its_level_and_config_schema(running_pack):
+    info = running_pack.GetAnalyzerInfo(empty_pb2.Empty())
+    served = {policy.name: policy for policy in info.policies}
+    assert list(served) == [policy.name for policy in POLICIES]
+    assert all(policy.enforcementLevel == analyzer_pb2.MANDATORY for policy in served.values())
+    assert served["chat-context-cap"].configSchema.properties["maxModelLen"]["default"] == 8192
+    assert all(policy.remediation_steps for policy in served.values())
+
+
+def test_pack_judges_a_resource_and_a_stack_as_the_engine_sends_them(running_pack):
+    isvc = inference_service(args=["/mnt/models", "--max-model-len", "16384"])
+    running_pack.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
+        "chat-context-cap": analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.MANDATORY,
+                                                      properties=_struct({"maxModelLen": 8192})),
+    }))  # fmt: skip
+    resource_request = analyzer_pb2.AnalyzeRequest(
+        type=isvc["type"], properties=_struct(isvc["inputs"]), urn=isvc["urn"], name=isvc["name"]
+    )
+    diagnostics = running_pack.Analyze(resource_request).diagnostics
+    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("chat-context-cap", analyzer_pb2.MANDATORY)]
+    assert "above the chat cap 8192" in diagnostics[0].message
+    stack = analyzer_pb2.AnalyzerResource(
+        type="pulumi:pulumi:Stack", urn="urn:pulumi:dev::private-llm-serving::pulumi:pulumi:Stack::p-dev",
+        name="p-dev", properties=_struct(capacity_outputs(chat={})),
+    )  # fmt: skip
+    served = analyzer_pb2.AnalyzerResource(type=isvc["type"], properties=_struct(isvc["inputs"]), urn=isvc["urn"],
+                                           name=isvc["name"])  # fmt: skip
+    stack_diagnostics = running_pack.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=[stack, served])).diagnostics
+    by_rule = {d.policyName: d for d in stack_diagnostics}
+    assert "runs with maxModelLen 16384" in by_rule["capacity-fits"].message
+    assert by_rule["capacity-fits"].urn == isvc["urn"]
+
+
+def test_pack_lists_every_rule_of_the_issue_once():
+    names = [policy.name for policy in POLICIES]
+    assert names == [
+        "pinned-image-tags", "pinned-model-revisions", "context-cap-required", "chat-context-cap",
+        "gpu-requests-equal-limits", "shm-for-tensor-parallel", "no-generation-probes", "no-plaintext-secrets",
+        "no-request-logging", "no-public-model-services", "inference-signal-autoscaling", "pinned-chart-versions",
+        "images-from-mirror", "chat-batch-separated", "serving-namespace-default-deny", "capacity-fits",
+    ]  # fmt: skip

@@ -1,0 +1,285 @@
+"""Every rule of the policy pack against minimal hand-made resources: one that violates it
+(the message names what is wrong) and one that complies. The resources are shaped as the
+engine shows them, so the rules judge what anyone declares, not only our components."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from policy.pack import POLICIES
+from tests.policy_cases import (
+    COMMIT,
+    POOL_LABELS,
+    capacity_outputs,
+    container,
+    deployment,
+    inference_service,
+    predictor,
+    resource,
+    violations,
+    vllm_deployment,
+)
+
+
+def _with(isvc, **fields):
+    changed = copy.deepcopy(isvc)
+    predictor(changed).update(fields)
+    return changed
+
+
+def _model(isvc, **fields):
+    changed = copy.deepcopy(isvc)
+    predictor(changed)["model"].update(fields)
+    return changed
+
+
+def _annotated(isvc, **annotations):
+    changed = copy.deepcopy(isvc)
+    changed["inputs"]["metadata"]["annotations"].update(annotations)
+    return changed
+
+
+def _job(*command):
+    props = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "warm-up", "namespace": "llm-serving"},
+             "spec": {"template": {"spec": {"containers": [container("python:3.11.9", command=list(command))]}}}}  # fmt: skip
+    return resource("kubernetes:batch/v1:Job", props)
+
+
+def _service(service_type, selector, **metadata):
+    props = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc", "namespace": "ns", **metadata},
+             "spec": {"type": service_type, "selector": selector, "ports": [{"port": 80}]}}  # fmt: skip
+    return resource("kubernetes:core/v1:Service", props)
+
+
+def _envoy_proxy(envoy_service):
+    props = {"apiVersion": "gateway.envoyproxy.io/v1alpha1", "kind": "EnvoyProxy", "metadata": {"name": "edge"},
+             "spec": {"provider": {"type": "Kubernetes", "kubernetes": {"envoyService": envoy_service}}}}  # fmt: skip
+    return resource("kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy", props)
+
+
+def _autoscaler(kind, resource_type, spec, target="chat-predictor"):
+    props = {"kind": kind, "metadata": {"name": "scaler", "namespace": "llm-serving"},
+             "spec": {"scaleTargetRef": {"name": target}, **spec}}  # fmt: skip
+    return resource(resource_type, props)
+
+
+def _chart(resource_type, **inputs):
+    return resource(resource_type, {"chart": "kserve-resources", **inputs}, name="kserve")
+
+
+def _route(workload_class, backend):
+    props = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+             "metadata": {"name": f"{workload_class}-route", "namespace": "llm-serving",
+                          "labels": {"llmserving.io/class": workload_class}},
+             "spec": {"rules": [{"backendRefs": [{"name": backend, "port": 80}]}]}}  # fmt: skip
+    return resource("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", props)
+
+
+def _network_policy(pod_selector, policy_types, namespace="llm-serving", **rules):
+    props = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+             "metadata": {"name": "deny", "namespace": namespace},
+             "spec": {"podSelector": pod_selector, "policyTypes": policy_types, **rules}}  # fmt: skip
+    return resource("kubernetes:networking.k8s.io/v1:NetworkPolicy", props)
+
+
+def _runtime(workload_class):
+    props = {"apiVersion": "serving.kserve.io/v1alpha1", "kind": "ServingRuntime",
+             "metadata": {"name": f"{workload_class}-vllm", "namespace": "llm-serving",
+                          "labels": {"llmserving.io/class": workload_class}},
+             "spec": {"containers": [container(command=["vllm", "serve"])]}}  # fmt: skip
+    return resource("kubernetes:serving.kserve.io/v1alpha1:ServingRuntime", props)
+
+
+CHAT = inference_service()
+BATCH = inference_service("batch", "batch", args=["/mnt/models", "--max-model-len", "32768"])
+SECRET_ENV = {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hub", "key": "token"}}}
+GPU = {"requests": {"cpu": "4", "memory": "32Gi", "nvidia.com/gpu": "2"}, "limits": {"nvidia.com/gpu": "2"}}
+SHM_VOLUME = {"name": "dshm", "emptyDir": {"medium": "Memory"}}
+SHM_MOUNT = {"name": "dshm", "mountPath": "/dev/shm"}
+DENY_ALL = _network_policy({}, ["Ingress", "Egress"])
+
+# (rule, case id, resources, stack outputs, policy config, expected message part or None when compliant)
+CASES = [
+    ("pinned-image-tags", "no tag", [deployment(container("busybox"))], None, None, "has no tag"),
+    ("pinned-image-tags", "latest", [deployment(container("vllm/vllm-openai:latest"))], None, None, "moving tag 'latest'"),
+    ("pinned-image-tags", "nightly suffix", [deployment(container("img:v1-nightly"))], None, None, "moving tag"),
+    ("pinned-image-tags", "minor tag in production",
+     [resource("kubernetes:apps/v1:Deployment", deployment(container("img:v0.32"))["inputs"], stack="prod")],
+     None, None, "exact version tag"),  # fmt: skip
+    ("pinned-image-tags", "minor tag outside production", [deployment(container("img:v0.32"))], None, None, None),
+    ("pinned-image-tags", "exact tag", [deployment(container("img:v0.32.0"))], None, None, None),
+    ("pinned-image-tags", "digest", [deployment(container("img@sha256:" + "a" * 64))], None, None, None),
+    ("pinned-model-revisions", "hf uri without revision",
+     [_model(CHAT, storageUri="hf://meta-llama/Llama-3.1-8B-Instruct")], None, None, "storageUri"),  # fmt: skip
+    ("pinned-model-revisions", "branch in path", [_model(CHAT, storageUri="s3://models/org/m/main")], None, None,
+     "no 40-hex commit"),  # fmt: skip
+    ("pinned-model-revisions", "hub id without --revision",
+     [deployment(container(command=["vllm", "serve", "org/model"], args=["--max-model-len", "8192"]))],
+     None, None, "without --revision"),  # fmt: skip
+    ("pinned-model-revisions", "warm-up from a branch",
+     [_job("huggingface-cli", "download", "org/m", "--revision", "main")], None, None, "downloads from the hub"),  # fmt: skip
+    ("pinned-model-revisions", "local model cache", [resource("kubernetes:serving.kserve.io/v1alpha1:LocalModelCache",
+     {"kind": "LocalModelCache", "metadata": {"name": "m"}, "spec": {"sourceModelUri": "hf://org/m"}})],
+     None, None, "sourceModelUri"),  # fmt: skip
+    ("pinned-model-revisions", "pinned everywhere",
+     [CHAT, _job("hf", "download", "org/m", "--revision", COMMIT),
+      _model(CHAT, storageUri=f"hf://org/m:{COMMIT}")], None, None, None),  # fmt: skip
+    ("context-cap-required", "no flag", [vllm_deployment()], None, None, "without --max-model-len"),
+    ("context-cap-required", "auto", [vllm_deployment("--max-model-len", "auto")], None, None, "not a fixed token"),
+    ("context-cap-required", "isvc without flag", [_model(CHAT, args=["/mnt/models"])], None, None, "without"),
+    ("context-cap-required", "set", [vllm_deployment("--max-model-len=8192"), CHAT], None, None, None),
+    ("chat-context-cap", "above cap", [_model(CHAT, args=["/mnt/models", "--max-model-len", "16384"])], None, None,
+     "above the chat cap 8192"),  # fmt: skip
+    ("chat-context-cap", "human-readable spelling", [_model(CHAT, args=["/mnt/models", "--max_model_len=32k"])],
+     None, None, "32000"),  # fmt: skip
+    ("chat-context-cap", "configured cap", [_model(CHAT, args=["/mnt/models", "--max-model-len", "16384"])], None,
+     {"chat-context-cap": {"maxModelLen": 16384}}, None),  # fmt: skip
+    ("chat-context-cap", "batch may be long", [BATCH], None, None, None),
+    ("gpu-requests-equal-limits", "unequal",
+     [deployment(container(resources={"requests": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "1"},
+                                      "limits": {"nvidia.com/gpu": "2"}}))], None, None, "must both be set and equal"),
+    ("gpu-requests-equal-limits", "no cpu request",
+     [deployment(container(resources={"requests": {"memory": "1Gi", "nvidia.com/gpu": 1}, "limits": {"nvidia.com/gpu": 1}}))],
+     None, None, "without cpu requests"),  # fmt: skip
+    ("gpu-requests-equal-limits", "equal", [deployment(container(resources=GPU)), CHAT], None, None, None),
+    ("shm-for-tensor-parallel", "no shm", [vllm_deployment("--tensor-parallel-size", "2")], None, None, "/dev/shm"),
+    ("shm-for-tensor-parallel", "disk-backed shm",
+     [deployment(container(command=["vllm", "serve"], args=["-tp", "4"], volumeMounts=[SHM_MOUNT]),
+                 volumes=[{"name": "dshm", "emptyDir": {}}])], None, None, "tensor parallel size 4"),  # fmt: skip
+    ("shm-for-tensor-parallel", "memory shm",
+     [deployment(container(command=["vllm", "serve"], args=["--tensor_parallel_size=2"], volumeMounts=[SHM_MOUNT]),
+                 volumes=[SHM_VOLUME]),
+      _with(_model(CHAT, args=["/mnt/models", "--tensor-parallel-size", "2"], volumeMounts=[SHM_MOUNT]),
+            volumes=[SHM_VOLUME])], None, None, None),  # fmt: skip
+    ("no-generation-probes", "chat completions",
+     [deployment(container(readinessProbe={"httpGet": {"path": "/v1/chat/completions", "port": 8080}}))], None, None,
+     "readinessProbe: probes the generation endpoint"),  # fmt: skip
+    ("no-generation-probes", "curl in exec",
+     [deployment(container(livenessProbe={"exec": {"command": ["curl", "-d", "{}", "localhost:8000/v1/completions"]}}))],
+     None, None, "livenessProbe"),  # fmt: skip
+    ("no-generation-probes", "health", [deployment(container(startupProbe={"httpGet": {"path": "/health"}}))],
+     None, None, None),  # fmt: skip
+    ("no-plaintext-secrets", "hub token in env", [deployment(container(env=[{"name": "X", "value": "hf_" + "a" * 34}]))],
+     None, None, "Hugging Face token"),  # fmt: skip
+    ("no-plaintext-secrets", "literal api key env", [deployment(container(env=[{"name": "VLLM_API_KEY", "value": "s3cr3t"}]))],
+     None, None, "credential as a literal"),  # fmt: skip
+    ("no-plaintext-secrets", "api key argument", [vllm_deployment("--api-key", "abc123")], None, None, "--api-key"),
+    ("no-plaintext-secrets", "token in annotation",
+     [_annotated(CHAT, note="sk-" + "b" * 30)], None, None, "annotation note holds an OpenAI-style API key"),  # fmt: skip
+    ("no-plaintext-secrets", "token in ConfigMap",
+     [resource("kubernetes:core/v1:ConfigMap", {"kind": "ConfigMap", "metadata": {"name": "c"},
+                                               "data": {"key": "AKIA" + "A" * 16}})], None, None, "data.key"),  # fmt: skip
+    ("no-plaintext-secrets", "secret references",
+     [deployment(container(env=[SECRET_ENV, {"name": "HF_HUB_DISABLE_IMPLICIT_TOKEN", "value": "1"}],
+                           args=["--api-key", "$(VLLM_API_KEY)"]))], None, None, None),  # fmt: skip
+    ("no-request-logging", "log requests", [_model(CHAT, args=["/mnt/models", "--enable-log-requests"])], None, None,
+     "--enable-log-requests"),  # fmt: skip
+    ("no-request-logging", "log outputs, underscore spelling", [vllm_deployment("--enable_log_outputs=true")], None, None,
+     "--enable-log-outputs"),  # fmt: skip
+    ("no-request-logging", "response debug env",
+     [deployment(container(env=[{"name": "VLLM_DEBUG_LOG_API_SERVER_RESPONSE", "value": "true"}]))], None, None,
+     "response body"),  # fmt: skip
+    ("no-request-logging", "KServe payload logger", [_with(CHAT, logger={"mode": "all", "url": "http://sink"})],
+     None, None, "payload logger"),  # fmt: skip
+    ("no-request-logging", "turned off again", [vllm_deployment("--enable-log-requests", "--no-enable-log-requests")],
+     None, None, None),  # fmt: skip
+    ("no-public-model-services", "LoadBalancer to model pods", [_service("LoadBalancer", POOL_LABELS)], None, None,
+     "exposes model pods"),  # fmt: skip
+    ("no-public-model-services", "NodePort to KServe pods",
+     [_service("NodePort", {"serving.kserve.io/inferenceservice": "chat"})], None, None, "NodePort"),  # fmt: skip
+    ("no-public-model-services", "public gateway LoadBalancer", [_service("LoadBalancer", {"app": "gateway"})],
+     None, None, "internet-facing"),  # fmt: skip
+    ("no-public-model-services", "EnvoyProxy default service", [_envoy_proxy({})], None, None, "internet-facing"),
+    ("no-public-model-services", "internal gateway",
+     [_service("LoadBalancer", {"app": "gateway"},
+               annotations={"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}),
+      _envoy_proxy({"loadBalancerSourceRanges": ["10.0.0.0/8"]}), _service("ClusterIP", POOL_LABELS)],
+     None, None, None),  # fmt: skip
+    ("no-public-model-services", "public gateway allowed", [_service("LoadBalancer", {"app": "gateway"})], None,
+     {"no-public-model-services": {"allowPublicLoadBalancer": True}}, None),  # fmt: skip
+    ("inference-signal-autoscaling", "scaleMetric cpu", [_with(CHAT, scaleMetric="cpu")], None, None, "scales on cpu"),
+    ("inference-signal-autoscaling", "KServe's default hpa",
+     [_with(_annotated(CHAT, **{"serving.kserve.io/autoscalerClass": "hpa"}), autoScaling={})], None, None,
+     "hpa autoscaler class"),  # fmt: skip
+    ("inference-signal-autoscaling", "resource metric",
+     [_with(CHAT, autoScaling={"metrics": [{"type": "Resource", "resource": {"name": "memory"}}]})], None, None,
+     "scales on memory"),  # fmt: skip
+    ("inference-signal-autoscaling", "Knative metric annotation",
+     [_with(CHAT, annotations={"autoscaling.knative.dev/metric": "cpu"})], None, None, "autoscaling.knative.dev/metric"),
+    ("inference-signal-autoscaling", "HPA on a predictor",
+     [_autoscaler("HorizontalPodAutoscaler", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+                  {"metrics": [{"type": "Resource", "resource": {"name": "cpu"}}]})], None, None, "scales on cpu"),
+    ("inference-signal-autoscaling", "KEDA cpu trigger",
+     [_autoscaler("ScaledObject", "kubernetes:keda.sh/v1alpha1:ScaledObject", {"triggers": [{"type": "memory"}]})],
+     None, None, "scales on memory"),  # fmt: skip
+    ("inference-signal-autoscaling", "inference signals",
+     [CHAT, _with(BATCH, scaleMetric="concurrency"),
+      _autoscaler("HorizontalPodAutoscaler", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+                  {"metrics": [{"type": "Resource", "resource": {"name": "cpu"}}]}, target="web")],
+     None, None, None),  # fmt: skip
+    ("pinned-chart-versions", "no version", [_chart("kubernetes:helm.sh/v4:Chart")], None, None, "has no version"),
+    ("pinned-chart-versions", "range", [_chart("kubernetes:helm.sh/v3:Release", version="^0.20")], None, None,
+     "not an exact version"),  # fmt: skip
+    ("pinned-chart-versions", "exact or local",
+     [_chart("kubernetes:helm.sh/v4:Chart", version="v0.20.0"),
+      resource("kubernetes:helm.sh/v4:Chart", {"chart": "./charts/local"}, name="local")], None, None, None),  # fmt: skip
+    ("images-from-mirror", "upstream image", [deployment(container())], None,
+     {"images-from-mirror": {"mirrors": ["registry.internal/"]}}, "does not come from the mirror"),  # fmt: skip
+    ("images-from-mirror", "mirrored image", [deployment(container("registry.internal/vllm/vllm-openai:v0.32.0"))],
+     None, {"images-from-mirror": {"mirrors": ["registry.internal/"]}}, None),  # fmt: skip
+    ("images-from-mirror", "no mirror configured", [deployment(container())], None, None, None),
+    ("chat-batch-separated", "one service, both labels", [_with(CHAT, labels={"llmserving.io/class": "batch"})],
+     None, None, "serves both chat and batch"),  # fmt: skip
+    ("chat-batch-separated", "batch route to the chat pool", [CHAT, BATCH, _route("batch", "chat-predictor")],
+     None, None, "batch by HTTPRoute llm-serving/batch-route"),  # fmt: skip
+    ("chat-batch-separated", "batch declared without its pool", [CHAT, _runtime("batch")], None, None,
+     "class batch is declared"),  # fmt: skip
+    ("chat-batch-separated", "a pool per class", [CHAT, BATCH, _route("chat", "chat-predictor"), _runtime("batch")],
+     None, None, None),  # fmt: skip
+    ("serving-namespace-default-deny", "no policy", [CHAT], None, None, "Egress and Ingress"),
+    ("serving-namespace-default-deny", "policy selects some pods",
+     [CHAT, _network_policy({"matchLabels": {"a": "b"}}, ["Ingress", "Egress"])], None, None, "without a default-deny"),
+    ("serving-namespace-default-deny", "ingress only", [CHAT, _network_policy({}, ["Ingress"])], None, None,
+     "for Egress"),  # fmt: skip
+    ("serving-namespace-default-deny", "deny in another namespace",
+     [CHAT, _network_policy({}, ["Ingress", "Egress"], namespace="other")], None, None, "llm-serving"),
+    ("serving-namespace-default-deny", "default deny", [CHAT, vllm_deployment("--max-model-len", "1"), DENY_ALL],
+     None, None, None),  # fmt: skip
+    ("serving-namespace-default-deny", "ingress only when configured", [CHAT, _network_policy({}, ["Ingress"])],
+     None, {"serving-namespace-default-deny": {"policyTypes": ["Ingress"]}}, None),  # fmt: skip
+    ("capacity-fits", "no figures", [CHAT], {}, None, "has no capacity figures"),
+    ("capacity-fits", "rejected", [CHAT], capacity_outputs(chat={"fits": False, "errors": ["weights need 90 GiB"]}),
+     None, "does not fit: weights need 90 GiB"),  # fmt: skip
+    ("capacity-fits", "figures for another cap", [_model(CHAT, args=["/mnt/models", "--max-model-len", "16384"])],
+     capacity_outputs(chat={}), None, "runs with maxModelLen 16384 but its capacity figures were computed for 8192"),
+    ("capacity-fits", "fits", [CHAT, BATCH], capacity_outputs(chat={}, batch={"maxModelLen": 32768}), None, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "resources", "outputs", "config", "expected"),
+    [pytest.param(rule, resources, outputs, config, expected, id=f"{rule}: {case}")
+     for rule, case, resources, outputs, config, expected in CASES],
+)  # fmt: skip
+def test_rule(rule, resources, outputs, config, expected):
+    messages = violations(rule, *resources, outputs=outputs, config=config)
+    if expected is None:
+        assert messages == []
+    else:
+        assert any(expected in message for message in messages), messages
+
+
+def test_every_rule_has_a_violating_and_a_compliant_case():
+    violating = {rule for rule, _, _, _, _, expected in CASES if expected}
+    compliant = {rule for rule, _, _, _, _, expected in CASES if expected is None}
+    names = {policy.name for policy in POLICIES}
+    assert violating == compliant == names
+
+
+def test_every_rule_documents_itself():
+    for policy in POLICIES:
+        assert policy.description and policy.remediation_steps and policy.enforcement_level, policy.name
+        for key, spec in (policy.config_schema.properties if policy.config_schema else {}).items():
+            assert "default" in spec and spec.get("description"), f"{policy.name}.{key}"

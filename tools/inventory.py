@@ -1,0 +1,437 @@
+"""What a render output would put on a cluster, for the cross-reference checks.
+
+Pure functions over `manifests.yaml` and `resources.json`. Besides the objects we
+declare, the inventory holds what the cluster creates from them and what the stack
+relies on without creating:
+
+- KServe predictors: an InferenceService runs its pods from the ServingRuntime's
+  `kserve-container` merged with `predictor.model`, labelled with the union of the
+  runtime's, the InferenceService's and the predictor's labels plus
+  `serving.kserve.io/inferenceservice: <isvc>` and `component: predictor`
+  (`components/predictor.go` buildObjectMeta). In Standard mode KServe adds the Service
+  `<isvc>-predictor`, port 80 to the first container port under that port's name
+  (`reconcilers/service/service_reconciler.go`). In Knative mode the user container's
+  port is renamed `user-port` and the queue-proxy sidecar adds its ports
+  (knative/serving `revision/resources/queue.go`); Knative fronts it with the Service
+  `<isvc>-predictor`, port 80.
+- Envoy Gateway proxies: per Gateway, pods labelled
+  `gateway.envoyproxy.io/owning-gateway-{name,namespace}` in the controller's namespace
+  `envoy-gateway-system` or, in GatewayNamespace mode, the Gateway's own (both are kept:
+  either place satisfies a check), listening on each listener port (ports below 1024
+  shifted by 10000, as Envoy Gateway runs unprivileged), behind a Service that the
+  Gateway's EnvoyProxy may name (`provider.kubernetes.envoyService.name`).
+- GPU node pools: an EKS managed node group's `labels`/`taints`, a Karpenter `NodePool`'s
+  template labels and taints, or, for nodes labelled outside the stack, the node-pool
+  contract of components/conventions.py.
+- The Platform component's inputs (`components/platform.py outside_contract`): objects
+  the spec names as pre-existing, and the node pools it declares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping, Optional, Union
+
+from components import conventions
+from tools.schemas import describe_resource
+
+ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")
+KSERVE_CONTAINER = "kserve-container"
+ISVC_LABEL = "serving.kserve.io/inferenceservice"
+KSERVE_COMPONENT_LABEL = "component"
+KNATIVE_USER_PORT = "user-port"
+KNATIVE_QUEUE_PORTS = (("queue-port", 8012), ("http-queueadm", 8022), ("http-autometric", 9090), ("http-usermetric", 9091))
+KNATIVE_SERVICE_LABEL = "serving.knative.dev/service"
+PREDICTOR_SERVICE_PORT = 80
+ENVOY_GATEWAY_NAMESPACE = "envoy-gateway-system"
+OWNING_GATEWAY_NAME = "gateway.envoyproxy.io/owning-gateway-name"
+OWNING_GATEWAY_NAMESPACE = "gateway.envoyproxy.io/owning-gateway-namespace"
+PRIVILEGED_PORT_SHIFT = 10000
+ENVOY_OWNING_GATEWAY_NAME = "gateway.envoyproxy.io/owning-gateway-name"
+ENVOY_OWNING_GATEWAY_NAMESPACE = "gateway.envoyproxy.io/owning-gateway-namespace"
+EKS_TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+WORKLOAD_TEMPLATES = {
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+
+
+@dataclass(frozen=True)
+class Port:
+    name: Optional[str]
+    number: int
+    protocol: str = "TCP"
+
+
+@dataclass(frozen=True)
+class PodGroup:
+    """The pods one declared workload or one KServe predictor runs."""
+
+    source: str  # the declaring object, as finding lines name it
+    namespace: str
+    labels: Mapping[str, str]
+    ports: tuple[Port, ...]
+    spec: Mapping[str, Any]  # the pod spec, predictor fields merged in
+    external: bool = False  # runs outside the render (gateway proxies, Prometheus, DNS)
+
+    def exposes(self, port: Union[int, str], protocol: str = "TCP") -> bool:
+        return any(_port_matches(p, port, protocol) for p in self.ports)
+
+    def requests_gpu(self) -> bool:
+        for container in self.spec.get("containers", []):
+            resources = container.get("resources") or {}
+            amounts = {**(resources.get("requests") or {}), **(resources.get("limits") or {})}
+            if str(amounts.get(conventions.GPU_RESOURCE, "0")) not in ("0", ""):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    name: Optional[str]
+    port: int
+    target: Union[int, str]
+    protocol: str = "TCP"
+
+
+@dataclass(frozen=True)
+class Service:
+    source: str
+    namespace: str
+    name: str
+    labels: Mapping[str, str]
+    ports: tuple[ServicePort, ...]
+    selector: Optional[Mapping[str, str]]
+    generated_for: Optional[PodGroup] = None  # the predictor a KServe/Knative Service fronts
+
+    def port(self, number_or_name: Union[int, str]) -> Optional[ServicePort]:
+        return next((p for p in self.ports if number_or_name in (p.port, p.name)), None)
+
+
+@dataclass(frozen=True)
+class NodePool:
+    name: str
+    source: str
+    labels: Mapping[str, str]
+    taints: tuple[Mapping[str, str], ...]
+    labels_known: bool = True  # False: nodes labelled outside the stack; only the pool label is sure
+
+
+@dataclass
+class Inventory:
+    manifests: list[dict[str, Any]]
+    pods: list[PodGroup] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
+    node_pools: dict[str, NodePool] = field(default_factory=dict)
+    declared: set[tuple[str, Optional[str], str]] = field(default_factory=set)
+    pre_existing: set[tuple[str, Optional[str], str]] = field(default_factory=set)
+
+    def objects(self, *kinds: str) -> Iterator[dict[str, Any]]:
+        return (obj for obj in self.manifests if obj.get("kind") in kinds)
+
+    def find(self, kind: str, namespace: Optional[str], name: str) -> Optional[dict[str, Any]]:
+        return next((obj for obj in self.objects(kind) if (namespace_of(obj), name_of(obj)) == (namespace, name)), None)
+
+    def exists(self, kind: str, namespace: Optional[str], name: str) -> bool:
+        return (kind, namespace, name) in self.declared or (kind, namespace, name) in self.pre_existing
+
+    def service(self, namespace: str, name: str) -> Optional[Service]:
+        return next((s for s in self.services if (s.namespace, s.name) == (namespace, name)), None)
+
+    def namespace_labels(self, namespace: Optional[str]) -> dict[str, str]:
+        declared = self.find("Namespace", None, namespace or "")
+        # Kubernetes labels every namespace with its own name.
+        return {**(dig(declared, "metadata", "labels") or {}), "kubernetes.io/metadata.name": namespace or ""}
+
+    def pods_in(self, namespace: str, include_external: bool = False) -> list[PodGroup]:
+        return [p for p in self.pods if p.namespace == namespace and (include_external or not p.external)]
+
+
+def build(manifests: list[dict[str, Any]], resources: list[dict[str, Any]]) -> Inventory:
+    inventory = Inventory(manifests=manifests)
+    inventory.declared = {(obj.get("kind"), namespace_of(obj), name_of(obj)) for obj in manifests}
+    contract = platform_contract(resources)
+    inventory.pre_existing = {
+        (item.get("kind"), item.get("namespace"), item.get("name")) for item in contract.get("preExisting", [])
+    }
+    for obj in manifests:
+        inventory.pods.extend(_declared_pods(obj))
+        if obj.get("kind") == "Service":
+            inventory.services.append(declared_service(obj))
+    for isvc in inventory.objects("InferenceService"):
+        predictor = predictor_pods(isvc, _runtime_of(inventory, isvc))
+        inventory.pods.append(predictor)
+        inventory.services.append(predictor_service(isvc, predictor))
+    inventory.services.extend(envoy_gateway_services(inventory))
+    for gateway in inventory.objects("Gateway"):
+        proxies = gateway_proxies(gateway)
+        inventory.pods.extend(proxies)
+        inventory.services.extend(proxy_services(inventory, gateway, proxies))
+    inventory.node_pools = node_pools(manifests, resources, contract.get("nodePools", []))
+    return inventory
+
+
+def platform_contract(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    platform = next((r for r in resources if r.get("type") == "llmserving:platform:Platform"), None)
+    return (platform or {}).get("inputs") or {}
+
+
+# --- pods ------------------------------------------------------------------------------
+
+
+def _declared_pods(obj: dict[str, Any]) -> Iterator[PodGroup]:
+    kind = obj.get("kind")
+    if kind in WORKLOAD_TEMPLATES and obj.get("apiVersion", "").startswith(("apps/", "batch/")):
+        template = dig(obj, *WORKLOAD_TEMPLATES[kind]) or {}
+        yield _pod_group(describe_resource(obj), namespace_of(obj), template.get("metadata") or {}, template.get("spec") or {})
+    elif kind == "Pod":
+        yield _pod_group(describe_resource(obj), namespace_of(obj), obj.get("metadata") or {}, obj.get("spec") or {})
+
+
+def _pod_group(source: str, namespace: str, metadata: dict[str, Any], spec: dict[str, Any]) -> PodGroup:
+    return PodGroup(source, namespace, dict(metadata.get("labels") or {}), container_ports(spec), spec)
+
+
+def container_ports(spec: Mapping[str, Any]) -> tuple[Port, ...]:
+    return tuple(
+        Port(port.get("name"), int(port["containerPort"]), port.get("protocol", "TCP"))
+        for container in spec.get("containers", [])
+        for port in container.get("ports") or []
+        if "containerPort" in port
+    )
+
+
+def _runtime_of(inventory: Inventory, isvc: dict[str, Any]) -> Optional[dict[str, Any]]:
+    runtime = dig(isvc, "spec", "predictor", "model", "runtime")
+    if not runtime:
+        return None
+    return inventory.find("ServingRuntime", namespace_of(isvc), runtime) or inventory.find(
+        "ClusterServingRuntime", None, runtime
+    )
+
+
+def predictor_pods(isvc: dict[str, Any], runtime: Optional[dict[str, Any]]) -> PodGroup:
+    predictor = dig(isvc, "spec", "predictor") or {}
+    runtime_spec = (runtime or {}).get("spec") or {}
+    model = predictor.get("model") or {}
+    runtime_containers = runtime_spec.get("containers") or []
+    base = next((c for c in runtime_containers if c.get("name") == KSERVE_CONTAINER), {"name": KSERVE_CONTAINER})
+    serving = _merge_container(base, model)
+    others = [c for c in runtime_containers if c.get("name") != KSERVE_CONTAINER]
+    pod_fields = {k: v for k, v in predictor.items() if k not in _COMPONENT_FIELDS}
+    spec = {**pod_fields, "containers": [serving, *others, *(predictor.get("containers") or [])]}
+    labels = {
+        **(runtime_spec.get("labels") or {}),
+        **(dig(isvc, "metadata", "labels") or {}),
+        **(predictor.get("labels") or {}),
+        ISVC_LABEL: name_of(isvc),
+        KSERVE_COMPONENT_LABEL: "predictor",
+    }
+    ports = container_ports(spec)
+    if is_knative(isvc):
+        labels[KNATIVE_SERVICE_LABEL] = predictor_name(isvc)
+        ports = _knative_ports(ports)
+    return PodGroup(f"{describe_resource(isvc)} predictor", namespace_of(isvc), labels, ports, spec)
+
+
+# Fields of a KServe component that are not PodSpec fields.
+_COMPONENT_FIELDS = {
+    "model", "minReplicas", "maxReplicas", "scaleTarget", "scaleMetric", "scaleMetricType", "containerConcurrency",
+    "timeout", "canaryTrafficPercent", "logger", "batcher", "labels", "annotations", "deploymentStrategy",
+    "autoScaling", "workerSpec", "storageUris", "name", "containers",
+}  # fmt: skip
+
+
+def _merge_container(base: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
+    merged = {**base, **{k: v for k, v in model.items() if k not in ("modelFormat", "runtime", "storageUri", "protocolVersion", "runtimeVersion", "storage")}}
+    merged["args"] = [*(base.get("args") or []), *(model.get("args") or [])]
+    merged["env"] = [*(base.get("env") or []), *(model.get("env") or [])]
+    return merged
+
+
+def _knative_ports(ports: tuple[Port, ...]) -> tuple[Port, ...]:
+    user = tuple(Port(KNATIVE_USER_PORT, p.number, p.protocol) for p in ports[:1])
+    return (*user, *ports[1:], *(Port(name, number) for name, number in KNATIVE_QUEUE_PORTS))
+
+
+def is_knative(isvc: dict[str, Any]) -> bool:
+    mode = (dig(isvc, "metadata", "annotations") or {}).get("serving.kserve.io/deploymentMode", "")
+    return mode in ("Knative", "Serverless")
+
+
+def predictor_name(isvc: dict[str, Any]) -> str:
+    return f"{name_of(isvc)}-predictor"
+
+
+def gateway_proxies(gateway: dict[str, Any]) -> list[PodGroup]:
+    labels = {OWNING_GATEWAY_NAME: name_of(gateway), OWNING_GATEWAY_NAMESPACE: namespace_of(gateway)}
+    ports = tuple(Port(None, proxy_port(int(listener.get("port", 0)))) for listener in dig(gateway, "spec", "listeners") or [])
+    source = f"proxies of {describe_resource(gateway)}"
+    return [PodGroup(source, ns, labels, ports, {}) for ns in dict.fromkeys((ENVOY_GATEWAY_NAMESPACE, namespace_of(gateway)))]
+
+
+def proxy_port(listener_port: int) -> int:
+    return listener_port + PRIVILEGED_PORT_SHIFT if listener_port < 1024 else listener_port
+
+
+# --- services --------------------------------------------------------------------------
+
+
+def declared_service(obj: dict[str, Any]) -> Service:
+    spec = obj.get("spec") or {}
+    ports = tuple(
+        ServicePort(p.get("name"), int(p.get("port", 0)), p.get("targetPort", p.get("port", 0)), p.get("protocol", "TCP"))
+        for p in spec.get("ports") or []
+    )
+    selector = spec.get("selector") if spec.get("type") != "ExternalName" else None
+    return Service(describe_resource(obj), namespace_of(obj), name_of(obj), dict(dig(obj, "metadata", "labels") or {}), ports, selector)
+
+
+def predictor_service(isvc: dict[str, Any], pods: PodGroup) -> Service:
+    serving_ports = [p for p in pods.ports if p.name not in dict(KNATIVE_QUEUE_PORTS)]
+    first = serving_ports[0] if serving_ports else Port(None, 8080)
+    ports = (ServicePort(None if is_knative(isvc) else first.name, PREDICTOR_SERVICE_PORT, first.number),)
+    if not is_knative(isvc):
+        ports += tuple(ServicePort(p.name, p.number, p.number, p.protocol) for p in serving_ports[1:])
+    labels = {k: v for k, v in pods.labels.items() if k != KNATIVE_SERVICE_LABEL}
+    source = f"{describe_resource(isvc)} predictor Service"
+    return Service(source, pods.namespace, predictor_name(isvc), labels, ports, None, generated_for=pods)
+
+
+def envoy_gateway_services(inventory: Inventory) -> Iterator[Service]:
+    """The Service Envoy Gateway creates for a Gateway whose EnvoyProxy names it
+    (`provider.kubernetes.envoyService.name`): one port per listener, to the Gateway's proxies."""
+    for gateway in inventory.objects("Gateway"):
+        ref = dig(gateway, "spec", "infrastructure", "parametersRef") or {}
+        proxy = inventory.find("EnvoyProxy", namespace_of(gateway), ref.get("name", "")) if ref.get("kind") == "EnvoyProxy" else None
+        name = dig(proxy, "spec", "provider", "kubernetes", "envoyService", "name") if proxy else None
+        if not name:
+            continue
+        listeners = dig(gateway, "spec", "listeners") or []
+        ports = tuple(ServicePort(item.get("name"), int(item.get("port", 0)), int(item.get("port", 0))) for item in listeners)
+        labels = {ENVOY_OWNING_GATEWAY_NAME: name_of(gateway), ENVOY_OWNING_GATEWAY_NAMESPACE: namespace_of(gateway)}
+        source = f"{describe_resource(gateway)} Service"
+        proxies = PodGroup(f"proxies of {source}", namespace_of(gateway), labels, (), {}, external=True)
+        yield Service(source, namespace_of(gateway), name, labels, ports, None, generated_for=proxies)
+
+
+def proxy_services(inventory: Inventory, gateway: dict[str, Any], proxies: list[PodGroup]) -> Iterator[Service]:
+    ref = dig(gateway, "spec", "infrastructure", "parametersRef") or {}
+    envoy_proxy = inventory.find("EnvoyProxy", namespace_of(gateway), ref.get("name", "")) if ref.get("kind") == "EnvoyProxy" else None
+    name = dig(envoy_proxy, "spec", "provider", "kubernetes", "envoyService", "name")
+    if not name:
+        return  # Envoy Gateway names it with a hash: nothing can reference it by name
+    ports = tuple(
+        ServicePort(listener.get("name"), int(listener.get("port", 0)), proxy_port(int(listener.get("port", 0))))
+        for listener in dig(gateway, "spec", "listeners") or []
+    )
+    for pods in proxies:
+        yield Service(f"Envoy Service of {describe_resource(gateway)}", pods.namespace, name, dict(pods.labels), ports, None, generated_for=pods)
+
+
+# --- node pools ------------------------------------------------------------------------
+
+
+def node_pools(manifests: list[dict[str, Any]], resources: list[dict[str, Any]], declared_names: list[str]) -> dict[str, NodePool]:
+    pools: dict[str, NodePool] = {}
+    for pool in [*_eks_node_groups(resources), *_karpenter_node_pools(manifests)]:
+        pools.setdefault(pool.name, pool)
+    for name in declared_names:
+        pools.setdefault(name, contract_node_pool(name))
+    return pools
+
+
+def contract_node_pool(name: str) -> NodePool:
+    return NodePool(
+        name, "the node-pool contract (components/conventions.py)", conventions.gpu_node_selector(name),
+        (conventions.gpu_taint(),), labels_known=False,
+    )  # fmt: skip
+
+
+def _eks_node_groups(resources: list[dict[str, Any]]) -> Iterator[NodePool]:
+    for resource in resources:
+        if resource.get("type") != "aws:eks/nodeGroup:NodeGroup":
+            continue
+        inputs = resource.get("inputs") or {}
+        labels = dict(inputs.get("labels") or {})
+        taints = tuple(
+            {"key": t.get("key"), "value": t.get("value"), "effect": EKS_TAINT_EFFECTS.get(t.get("effect"), t.get("effect"))}
+            for t in inputs.get("taints") or []
+        )
+        if conventions.NODE_POOL_LABEL in labels:
+            yield NodePool(labels[conventions.NODE_POOL_LABEL], f"aws:eks/nodeGroup:NodeGroup {resource.get('name')}", labels, taints)
+
+
+def _karpenter_node_pools(manifests: list[dict[str, Any]]) -> Iterator[NodePool]:
+    for obj in manifests:
+        if obj.get("kind") != "NodePool" or not obj.get("apiVersion", "").startswith("karpenter.sh/"):
+            continue
+        template = dig(obj, "spec", "template") or {}
+        labels = {**_single_value_requirements(dig(template, "spec", "requirements") or []), **(dig(template, "metadata", "labels") or {})}
+        if conventions.NODE_POOL_LABEL in labels:
+            taints = tuple(dig(template, "spec", "taints") or [])
+            yield NodePool(labels[conventions.NODE_POOL_LABEL], describe_resource(obj), labels, taints)
+
+
+def _single_value_requirements(requirements: list[dict[str, Any]]) -> dict[str, str]:
+    # Karpenter labels its nodes with a requirement that pins one value.
+    return {r["key"]: r["values"][0] for r in requirements if r.get("operator") == "In" and len(r.get("values") or []) == 1}
+
+
+# --- selectors and small helpers --------------------------------------------------------
+
+
+def selects(selector: Optional[Mapping[str, Any]], labels: Mapping[str, str]) -> bool:
+    """A LabelSelector (matchLabels/matchExpressions) against labels; None or {} selects all."""
+    selector = selector or {}
+    if not all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    return all(_expression_holds(e, labels) for e in selector.get("matchExpressions") or [])
+
+
+def _expression_holds(expression: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
+    if operator == "In":
+        return labels.get(key) in values
+    if operator == "NotIn":
+        return labels.get(key) not in values
+    if operator == "Exists":
+        return key in labels
+    return key not in labels  # DoesNotExist
+
+
+def map_selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    """A plain map selector (Service, nodeSelector): every pair present."""
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def _port_matches(port: Port, wanted: Union[int, str], protocol: str) -> bool:
+    same = port.number == wanted if isinstance(wanted, int) else port.name == wanted
+    return same and port.protocol == protocol
+
+
+def as_port(value: Any) -> Union[int, str]:
+    """A port given as number, numeric string or name."""
+    return int(value) if isinstance(value, int) or str(value).isdigit() else str(value)
+
+
+def namespace_of(obj: Mapping[str, Any]) -> Optional[str]:
+    return (obj.get("metadata") or {}).get("namespace")
+
+
+def name_of(obj: Mapping[str, Any]) -> str:
+    return (obj.get("metadata") or {}).get("name", "")
+
+
+def dig(value: Any, *keys: str) -> Any:
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def labels_text(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "{}"

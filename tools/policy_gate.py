@@ -1,0 +1,257 @@
+"""`check`'s policy gate: the policy pack's own rule objects, run over a render as the engine runs them.
+
+Each resource of `resources.json` becomes the `ResourceValidationArgs` the engine would
+build (type, name, URN, inputs as props behind the SDK's read-only proxy, numbers as
+floats the way they cross gRPC); stack rules get every resource as a `PolicyResource`,
+plus the root `pulumi:pulumi:Stack` whose props are the stack outputs (`outputs.json`).
+The policy config file has the format of `pulumi preview --policy-pack-config`, and is
+reconciled as the engine does: schema defaults, then `all`, then each rule's own entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import jsonschema
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.policy import _NotApplicableError  # what args.not_applicable() raises
+from pulumi_policy.proxy import unknown_checking_proxy
+
+from policy.pack import PACK_ENFORCEMENT_LEVEL, POLICIES
+from policy.rule import stack_name
+from tools.render import Rendered
+from tools.schemas import describe_resource
+from tools.stackfile import InputError
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+ALL = "all"  # the config key that sets every rule's enforcement level
+_LEVELS = {level.value: level for level in EnforcementLevel}
+_BLOCKING = {EnforcementLevel.MANDATORY, EnforcementLevel.REMEDIATE}
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    level: EnforcementLevel
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    resource: str
+    message: str
+    level: EnforcementLevel
+
+    @property
+    def blocking(self) -> bool:
+        return self.level in _BLOCKING
+
+    def line(self) -> str:
+        suffix = "" if self.blocking else f" ({self.level.value})"
+        return f"{self.rule} {self.resource}: {self.message}{suffix}"
+
+
+# --- policy config --------------------------------------------------------------------
+
+
+def read_policy_config(path: Optional[Path]) -> dict[str, Any]:
+    """The raw JSON of a `--policy-pack-config` file ({} without one); InputError when unreadable."""
+    if path is None:
+        return {}
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8") or "{}")
+    except OSError as error:
+        raise InputError(f"{path}: cannot read the policy config: {error.strerror}") from None
+    except ValueError as error:
+        raise InputError(f"{path}: the policy config is not valid JSON: {error}") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: the policy config is a JSON object keyed by rule name (or 'all')")
+    return raw
+
+
+def reconcile(
+    raw: Mapping[str, Any], policies: list[Policy] = POLICIES, source: str = "policy config"
+) -> dict[str, RuleConfig]:
+    """Each rule's enforcement level and properties after defaults, `all` and its own entry."""
+    known = {policy.name for policy in policies}
+    unknown = sorted(set(raw) - known - {ALL})
+    if unknown:
+        raise InputError(f"{source}: no rule named {', '.join(unknown)}; rules: {', '.join(sorted(known))}")
+    all_level, _ = _entry(raw.get(ALL), ALL, source)
+    result = {}
+    for policy in policies:
+        level, given = _entry(raw.get(policy.name), policy.name, source)
+        properties = {**_schema_defaults(policy), **given}
+        _validate_properties(policy, properties, source)
+        default_level = policy.enforcement_level or PACK_ENFORCEMENT_LEVEL
+        result[policy.name] = RuleConfig(level or all_level or default_level, properties)
+    return result
+
+
+def _entry(value: Any, name: str, source: str) -> tuple[Optional[EnforcementLevel], dict[str, Any]]:
+    if value is None:
+        return None, {}
+    if isinstance(value, str):
+        return _level(value, name, source), {}
+    if not isinstance(value, dict):
+        raise InputError(f"{source}: {name}: must be an enforcement level or an object")
+    properties = {key: item for key, item in value.items() if key != "enforcementLevel"}
+    level = value.get("enforcementLevel")
+    return (_level(level, name, source) if level is not None else None), properties
+
+
+def _level(value: Any, name: str, source: str) -> EnforcementLevel:
+    if value not in _LEVELS:
+        raise InputError(f"{source}: {name}: '{value}' is not an enforcement level; allowed: {', '.join(_LEVELS)}")
+    return _LEVELS[value]
+
+
+def _schema_defaults(policy: Policy) -> dict[str, Any]:
+    schema = policy.config_schema
+    properties = schema.properties if schema else {}
+    return {key: spec["default"] for key, spec in properties.items() if "default" in spec}
+
+
+def _validate_properties(policy: Policy, properties: dict[str, Any], source: str) -> None:
+    schema = policy.config_schema
+    if schema is None:
+        return
+    json_schema = {"type": "object", "properties": schema.properties, "required": schema.required or []}
+    errors = sorted(jsonschema.Draft7Validator(json_schema).iter_errors(properties), key=str)
+    if errors:
+        raise InputError(f"{source}: {policy.name}: " + "; ".join(error.message for error in errors))
+
+
+# --- running the rules ----------------------------------------------------------------
+
+
+def _as_engine_sees(value: Any) -> Any:
+    """Properties cross gRPC as protobuf Struct values: every number is a float."""
+    if isinstance(value, dict):
+        return {key: _as_engine_sees(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_engine_sees(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+@dataclass(frozen=True)
+class _Resource:
+    urn: str
+    type: str
+    name: str
+    parent: Optional[str]
+    props: Any  # the proxied, engine-shaped props
+    description: str
+
+
+def _resources(rendered: Rendered) -> list[_Resource]:
+    return [
+        _Resource(r["urn"], r["type"], r["name"], r.get("parent"), unknown_checking_proxy(_as_engine_sees(r["inputs"])),
+                  _describe(r["type"], r["name"], r["inputs"]))  # fmt: skip
+        for r in rendered.resources
+    ]
+
+
+def _stack_resource(rendered: Rendered) -> _Resource:
+    """The root stack as stack rules see it: its props are the stack outputs."""
+    stack_urn, stack = _stack_urn(rendered.resources[0]["urn"]) if rendered.resources else ("", "")
+    outputs = unknown_checking_proxy(_as_engine_sees(rendered.outputs))
+    return _Resource(stack_urn, STACK_TYPE, stack_urn.rpartition("::")[2], None, outputs, f"stack {stack}")
+
+
+def _stack_urn(any_urn: str) -> tuple[str, str]:
+    stack = stack_name(any_urn)
+    project = any_urn.split("::")[1]
+    return f"urn:pulumi:{stack}::{project}::{STACK_TYPE}::{project}-{stack}", stack
+
+
+def _describe(resource_type: str, name: str, inputs: Any) -> str:
+    is_object = isinstance(inputs, dict) and "kind" in inputs and "apiVersion" in inputs
+    if resource_type.startswith("kubernetes:") and is_object:
+        return describe_resource(inputs)
+    return f"{resource_type} {name}"
+
+
+def _options(parent: Optional[str]) -> PolicyResourceOptions:
+    return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], parent)
+
+
+def _run(validate_result: Any) -> None:
+    if inspect.isawaitable(validate_result):
+        asyncio.run(_await(validate_result))
+
+
+async def _await(awaitable: Any) -> None:
+    await awaitable
+
+
+def _collect(
+    policy: Policy, args: Any, default_resource: str, by_urn: Mapping[str, str], level: EnforcementLevel
+) -> list[Violation]:
+    found: list[Violation] = []
+
+    def report_violation(message: str, urn: Optional[str] = None) -> None:
+        found.append(Violation(policy.name, by_urn.get(urn or "", default_resource), message, level))
+
+    try:
+        _run(policy.validate(args, report_violation))
+    except _NotApplicableError:
+        pass
+    return found
+
+
+def violations(rendered: Rendered, config: Optional[Mapping[str, RuleConfig]] = None) -> list[Violation]:
+    """Every violation of every enabled rule, in pack order, then by resource."""
+    config = config or reconcile({})
+    resources, stack = _resources(rendered), _stack_resource(rendered)
+    by_urn = {r.urn: r.description for r in [*resources, stack]}
+    found: list[Violation] = []
+    for policy in POLICIES:
+        rule = config[policy.name]
+        if rule.level == EnforcementLevel.DISABLED:
+            continue
+        if isinstance(policy, ResourceValidationPolicy):
+            for r in resources:
+                args = ResourceValidationArgs(r.type, r.props, r.urn, r.name, _options(r.parent), None, rule.properties)
+                found += _collect(policy, args, r.description, by_urn, rule.level)
+        elif isinstance(policy, StackValidationPolicy):
+            args = StackValidationArgs(_policy_resources([*resources, stack]), rule.properties)
+            found += _collect(policy, args, stack.description, by_urn, rule.level)
+    order = {policy.name: index for index, policy in enumerate(POLICIES)}
+    return sorted(set(found), key=lambda v: (order[v.rule], v.resource, v.message))
+
+
+def _policy_resources(resources: list[_Resource]) -> list[PolicyResource]:
+    built = {
+        r.urn: PolicyResource(r.type, r.props, r.urn, r.name, _options(r.parent), None, None, [], {}) for r in resources
+    }
+    for r in resources:
+        built[r.urn].parent = built.get(r.parent or "")
+    return list(built.values())
+
+
+def findings(rendered: Rendered, config: Optional[Mapping[str, RuleConfig]] = None) -> list[str]:
+    """Lines of the violations that fail the check (mandatory, or remediate as the engine treats it)."""
+    return [v.line() for v in violations(rendered, config) if v.blocking]
+
+
+def advisories(rendered: Rendered, config: Optional[Mapping[str, RuleConfig]] = None) -> list[str]:
+    """Lines of advisory violations: printed, exit code unaffected."""
+    return [v.line() for v in violations(rendered, config) if not v.blocking]

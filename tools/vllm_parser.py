@@ -1,0 +1,203 @@
+"""vLLM's own `vllm serve` parser, run over the argument list of every vLLM pool.
+
+Our flag names are checked against the `vllm` package of the version the image pins
+(`components/versions.py`), not against a list we keep: a flag vLLM renamed, a value it
+no longer accepts or a misspelled `extraArgs` entry fails here, before a pod crash-loops.
+The parser is built as `vllm serve` builds it, except that abbreviations are refused:
+vLLM would quietly read `--max-model` as `--max-model-len`.
+
+Importing vLLM takes seconds, so one worker process (this module run as
+`python -m tools.vllm_parser`) imports it once and parses every list it is sent, one JSON
+line per batch. It runs with `VLLM_TARGET_DEVICE=cpu` (no GPU here) and with torchvision,
+torchaudio and torchcodec made unimportable: the PyPI builds vLLM pulls in are linked
+against CUDA torch and crash on import beside the CPU torch, and the parser needs none.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from typing import Any, Optional
+
+from components import versions, vllm_args
+from tools.inventory import KSERVE_CONTAINER, dig, name_of, namespace_of
+from tools.schemas import describe_resource
+
+CHECK = "vllm-args"
+CONFIG_FLAG = "--config"
+MEDIA_MODULES = ("torchvision", "torchaudio", "torchcodec")
+WORKER_ENV = {"VLLM_TARGET_DEVICE": "cpu", "VLLM_CONFIGURE_LOGGING": "0", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
+
+PINNED_VERSION = versions.VLLM_VERSION.removeprefix("v")
+
+
+def unavailable_reason() -> Optional[str]:
+    """Why vLLM's parser cannot be used here, or None when it can."""
+    try:
+        installed = importlib.metadata.version("vllm")
+    except importlib.metadata.PackageNotFoundError:
+        return f"vllm {PINNED_VERSION} is not installed; serve arguments were not checked by vLLM's own parser (pip install -r requirements.lock)"
+    if installed != PINNED_VERSION:
+        return f"vllm {installed} is installed but the image runs {PINNED_VERSION}; serve arguments were not checked by vLLM's own parser"
+    return None
+
+
+def serve_arguments(manifests: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Each InferenceService whose runtime runs `vllm serve`, with the arguments after it
+    (the runtime container's args, then the predictor's, as KServe appends them)."""
+    runtimes = {(namespace_of(obj), name_of(obj)): obj for obj in manifests if obj.get("kind") == "ServingRuntime"}
+    lists = {}
+    for isvc in (obj for obj in manifests if obj.get("kind") == "InferenceService"):
+        model = dig(isvc, "spec", "predictor", "model") or {}
+        runtime = runtimes.get((namespace_of(isvc), model.get("runtime")))
+        container = _serving_container(runtime) if runtime else None
+        if container is not None and container.get("command") == list(vllm_args.SERVE_COMMAND):
+            lists[describe_resource(isvc)] = [*container.get("args", []), *model.get("args", [])]
+    return lists
+
+
+def findings(manifests: list[dict[str, Any]]) -> list[str]:
+    if unavailable_reason():
+        return []
+    lists = serve_arguments(manifests)
+    try:
+        problems = parse(list(lists.values()))
+    except WorkerFailed as error:
+        return [f"{CHECK}: {error}"]
+    return [f"{CHECK} {resource}: {problem}" for resource, problem in zip(lists, problems) if problem]
+
+
+def notes(manifests: list[dict[str, Any]]) -> list[str]:
+    reason = unavailable_reason()
+    return [f"{CHECK}: {reason}"] if reason and serve_arguments(manifests) else []
+
+
+def parse(arg_lists: list[list[str]]) -> list[Optional[str]]:
+    """vLLM's complaint about each argument list (None: accepted), in order."""
+    missing = [args for args in map(tuple, arg_lists) if args not in _verdicts]
+    if missing:
+        for args, verdict in zip(missing, _worker().ask([offline(list(args)) for args in missing])):
+            _verdicts[args] = verdict
+    return [_verdicts[tuple(args)] for args in arg_lists]
+
+
+_verdicts: dict[tuple[str, ...], Optional[str]] = {}
+
+
+def offline(args: list[str]) -> list[str]:
+    """`args` with a `--config` file that exists only in the pod (mounted from the pool's
+    API-key Secret, whose values the render masks) replaced by a local stand-in of the
+    shape the platform writes (`vllm_args.api_key_config`), so vLLM reads its keys too."""
+    if CONFIG_FLAG not in args or args.index(CONFIG_FLAG) + 1 >= len(args):
+        return args
+    at = args.index(CONFIG_FLAG) + 1
+    return args if os.path.exists(args[at]) else [*args[:at], _stand_in_config(), *args[at + 1 :]]
+
+
+_stand_in: list[str] = []
+
+
+def _stand_in_config() -> str:
+    if not _stand_in:
+        # vLLM reads a --config file only with a .yaml or .yml suffix.
+        handle, path = tempfile.mkstemp(prefix="vllm-config-", suffix=".yaml")
+        with os.fdopen(handle, "w") as file:
+            file.write(vllm_args.api_key_config(["stand-in-key"]))
+        atexit.register(os.remove, path)
+        _stand_in.append(path)
+    return _stand_in[0]
+
+
+class WorkerFailed(RuntimeError):
+    pass
+
+
+class _Worker:
+    def __init__(self) -> None:
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tools.vllm_parser"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
+            env={**os.environ, **WORKER_ENV}, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )  # fmt: skip
+        atexit.register(self.close)
+
+    def ask(self, arg_lists: list[list[str]]) -> list[Optional[str]]:
+        try:
+            self.process.stdin.write(json.dumps(arg_lists) + "\n")
+            self.process.stdin.flush()
+            answer = self.process.stdout.readline()
+        except OSError:
+            answer = ""
+        if not answer:
+            raise WorkerFailed(f"vLLM's parser did not start or died: {self._log_tail()}")
+        return json.loads(answer)
+
+    def _log_tail(self) -> str:
+        self.log.seek(0)
+        lines = [line for line in self.log.read().splitlines() if line.strip()]
+        return lines[-1] if lines else f"exit code {self.process.poll()}"
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            self.process.wait(timeout=30)
+
+
+_running: Optional[_Worker] = None
+
+
+def _worker() -> _Worker:
+    global _running
+    if _running is None or _running.process.poll() is not None:
+        _running = _Worker()
+    return _running
+
+
+def _serving_container(runtime: dict[str, Any]) -> Optional[dict[str, Any]]:
+    containers = dig(runtime, "spec", "containers") or []
+    return next((c for c in containers if c.get("name") == KSERVE_CONTAINER), None)
+
+
+# --- the worker (imports vLLM; run only as `python -m tools.vllm_parser`) -------------
+
+
+def _serve(requests, replies) -> None:
+    for module in MEDIA_MODULES:
+        sys.modules[module] = None  # importlib then reports them absent; transformers skips them
+    from vllm.entrypoints.launchers.cli_args import make_arg_parser, validate_parsed_serve_args
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    class RaisingParser(FlexibleArgumentParser):
+        def error(self, message: str):
+            raise ValueError(message)
+
+    def problem(args: list[str]) -> Optional[str]:
+        parser = make_arg_parser(RaisingParser(prog="vllm serve", allow_abbrev=False))
+        try:
+            validate_parsed_serve_args(parser.parse_args(args))
+        except SystemExit:
+            return "the arguments make vllm serve exit instead of serving (--help or --version?)"
+        except Exception as error:  # vLLM raises ValueError, TypeError and others for bad values
+            return str(error).removeprefix("Error: ")
+        return None
+
+    for line in requests:
+        replies.write(json.dumps([problem(args) for args in json.loads(line)]) + "\n")
+        replies.flush()
+
+
+def _main() -> None:
+    # vLLM logs to stdout; keep stdout for the replies alone.
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    _serve(sys.stdin, replies)
+
+
+if __name__ == "__main__":
+    _main()
