@@ -20,6 +20,20 @@ import yaml
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from components import charts, conventions, versions
+from components.chart_images import (
+    CERT_MANAGER_IMAGES,
+    KEDA_IMAGES,
+    KNATIVE_OPERATOR_IMAGES,
+    KNATIVE_SERVING_IMAGES,
+    KSERVE_IMAGES,
+    KSERVE_LOCALMODEL_IMAGES,
+    QUEUE_PROXY,
+    deep_merge,
+    knative_registry,
+    values_for,
+)
+from components.images import NO_MIRROR, Mirror, mirrored
+from components.model_cache import LOCAL_MODEL_JOB_NAMESPACE
 from components.spec import PlatformSpec
 
 CERT_MANAGER_NAMESPACE = "cert-manager"
@@ -47,16 +61,19 @@ class ServingControlPlane(pulumi.ComponentResource):
         super().__init__("llmserving:controlplane:ServingControlPlane", name, None, opts)
         spec = args.spec
         switches = spec.control_plane
+        self._spec = spec
         self._child = pulumi.ResourceOptions(parent=self)
         self.cert_manager = self._cert_manager() if switches.cert_manager.enabled else None
         self.knative_operator = self.knative_serving = None
         if switches.knative.enabled:
             self.knative_operator, self.knative_serving = self._knative(spec)
         self.kserve_crd = self.kserve = None
+        self.localmodel_crd = self.localmodel = None
         if switches.kserve.enabled:
             self.kserve_crd, self.kserve = self._kserve(spec)
-        self.keda = self._keda() if switches.keda.enabled else None
-        self.kserve_charts = [chart for chart in (self.kserve_crd, self.kserve) if chart is not None]
+        self.keda = self._keda(spec.image_mirror) if switches.keda.enabled else None
+        charts_of_kserve = (self.kserve_crd, self.kserve, self.localmodel_crd, self.localmodel)
+        self.kserve_charts = [chart for chart in charts_of_kserve if chart is not None]
         self.register_outputs({"installed": self.installed()})
 
     def installed(self) -> dict[str, str]:
@@ -67,6 +84,8 @@ class ServingControlPlane(pulumi.ComponentResource):
             versions.KSERVE_CRD_CHART: self.kserve_crd,
             versions.KSERVE_CHART: self.kserve,
             versions.KEDA_CHART: self.keda,
+            versions.KSERVE_LOCALMODEL_CRD_CHART: self.localmodel_crd,
+            versions.KSERVE_LOCALMODEL_CHART: self.localmodel,
         }
         return {chart.name: chart.version for chart, resource in pinned.items() if resource is not None}
 
@@ -75,11 +94,15 @@ class ServingControlPlane(pulumi.ComponentResource):
 
     def _cert_manager(self):
         ns = charts.namespace(CERT_MANAGER_NAMESPACE, "cert-manager", self._child)
-        return charts.pinned_chart("cert-manager", versions.CERT_MANAGER_CHART, ns, cert_manager_values(), self._child)
+        values = cert_manager_values(self._spec.image_mirror)
+        return charts.pinned_chart("cert-manager", versions.CERT_MANAGER_CHART, ns, values, self._child)
 
     def _knative(self, spec: PlatformSpec):
         operator_ns = charts.namespace(KNATIVE_OPERATOR_NAMESPACE, "knative", self._child)
-        operator = charts.pinned_chart("knative-operator", versions.KNATIVE_OPERATOR_CHART, operator_ns, {}, self._child)
+        operator_values = values_for(KNATIVE_OPERATOR_IMAGES, spec.image_mirror)
+        operator = charts.pinned_chart(
+            "knative-operator", versions.KNATIVE_OPERATOR_CHART, operator_ns, operator_values, self._child
+        )
         serving_ns = charts.namespace(KNATIVE_SERVING_NAMESPACE, "knative", self._child)
         serving = CustomResource(
             "knative-serving",
@@ -108,29 +131,63 @@ class ServingControlPlane(pulumi.ComponentResource):
             # reconciler watches Knative Services.
             self._after(crd, self.cert_manager, self.knative_serving),
         )
+        if spec.model_cache.kind == "local":
+            self._local_model_cache(spec, ns, controller)
         return crd, controller
 
-    def _keda(self):
+    def _local_model_cache(self, spec: PlatformSpec, ns, controller) -> None:
+        """KServe's local model cache: its CRDs, controller and node agent, and the namespace
+        its download Jobs run in."""
+        crd_chart, chart = versions.KSERVE_LOCALMODEL_CRD_CHART, versions.KSERVE_LOCALMODEL_CHART
+        self.localmodel_crd = charts.pinned_chart("kserve-localmodel-crd", crd_chart, ns, {}, self._child)
+        charts.namespace(LOCAL_MODEL_JOB_NAMESPACE, "kserve", self._child)
+        after = self._after(self.localmodel_crd, controller)
+        self.localmodel = charts.pinned_chart("kserve-localmodel", chart, ns, localmodel_values(spec), after)
+
+    def _keda(self, mirror: Mirror):
         ns = charts.namespace(KEDA_NAMESPACE, "keda", self._child)
-        return charts.pinned_chart("keda", versions.KEDA_CHART, ns, keda_values(), self._child)
+        return charts.pinned_chart("keda", versions.KEDA_CHART, ns, keda_values(mirror), self._child)
 
 
-def cert_manager_values() -> dict[str, Any]:
-    return {
+def cert_manager_values(mirror: Mirror = NO_MIRROR) -> dict[str, Any]:
+    values = {
         "crds": {"enabled": True, "keep": True},
         # A post-install Helm hook that only waits for the webhook; Pulumi awaits the
         # Deployments itself, and a hook Job applied as a plain object would rerun on changes.
         "startupapicheck": {"enabled": False},
     }
+    return deep_merge(values, values_for(CERT_MANAGER_IMAGES, mirror))
 
 
-def keda_values() -> dict[str, Any]:
-    """None: ../shared/schemas has no KEDA defaults file to check a value against, and the
-    chart's defaults (CRDs, operator, metrics server in `keda`) are what we want."""
-    return {}
+def keda_values(mirror: Mirror = NO_MIRROR) -> dict[str, Any]:
+    """Only the images, through the mirror: the chart's defaults (CRDs, operator, metrics server
+    in `keda`) are what we want, and ../shared/schemas has no KEDA defaults file, so its image
+    keys were checked by hand (components/chart_images.py)."""
+    return values_for(KEDA_IMAGES, mirror)
+
+
+def localmodel_values(spec: PlatformSpec) -> dict[str, Any]:
+    """The local-model controller on, and its node agent (a DaemonSet, on every node unless
+    told otherwise) on the GPU nodes only: the GPU Operator labels each `nvidia.com/gpu.present`,
+    and the agent tolerates their taint. It keeps the cache in `modelCache.localPath`."""
+    agent = {
+        "nodeSelector": {"nvidia.com/gpu.present": "true"},
+        "tolerations": conventions.gpu_tolerations(),
+        "hostPath": spec.model_cache.local_path,
+    }
+    values = {"kserve": {"localmodel": {"enabled": True, "jobNamespace": LOCAL_MODEL_JOB_NAMESPACE, "agent": agent}}}
+    return deep_merge(values, values_for(KSERVE_LOCALMODEL_IMAGES, spec.image_mirror))
 
 
 def kserve_values(spec: PlatformSpec) -> dict[str, Any]:
+    values = deep_merge(_kserve_controller_values(spec), values_for(KSERVE_IMAGES, spec.image_mirror))
+    if spec.model_cache.kind == "local":
+        # The controller's inferenceservice-config turns the local model cache on.
+        values = deep_merge(values, {"kserve": {"localmodel": {"enabled": True, "jobNamespace": LOCAL_MODEL_JOB_NAMESPACE}}})
+    return values
+
+
+def _kserve_controller_values(spec: PlatformSpec) -> dict[str, Any]:
     return {
         "kserve": {
             "controller": {
@@ -151,7 +208,8 @@ def kserve_values(spec: PlatformSpec) -> dict[str, Any]:
 
 
 def knative_serving_spec(spec: PlatformSpec) -> dict[str, Any]:
-    return {
+    registry = knative_registry(spec.image_mirror)
+    serving = {
         "version": versions.KNATIVE_VERSION.removeprefix("v"),
         "ingress": {"gateway-api": {"enabled": True}},
         "config": {
@@ -177,6 +235,12 @@ def knative_serving_spec(spec: PlatformSpec) -> dict[str, Any]:
             },
         },
     }
+    if registry:
+        serving["registry"] = registry
+        # Knative reads the sidecar every Knative pod gets from config-deployment.
+        queue_proxy = mirrored(KNATIVE_SERVING_IMAGES[QUEUE_PROXY], spec.image_mirror)
+        serving["config"]["deployment"]["queue-sidecar-image"] = queue_proxy
+    return serving
 
 
 def knative_gateway_config(spec: PlatformSpec) -> dict[str, str]:

@@ -34,6 +34,7 @@ import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from components import charts, conventions, versions
+from components.chart_images import ENVOY_GATEWAY_IMAGES, values_for, with_envoy_proxy_image
 from components.secrets import gateway_api_keys_name
 from components.serving_pool import PREDICTOR_SERVICE_PORT, predictor_service_name
 from components.spec import GatewaySpec, PlatformSpec, PoolSpec
@@ -76,7 +77,9 @@ class Gateway(pulumi.ComponentResource):
         gateway = spec.gateway
         child = pulumi.ResourceOptions(parent=self)
         self.namespace = charts.namespace(gateway.namespace, "gateway", child)
-        self.chart = charts.pinned_chart("envoy-gateway", versions.ENVOY_GATEWAY_CHART, self.namespace, {}, child)
+        self._mirror = spec.image_mirror
+        chart_values = values_for(ENVOY_GATEWAY_IMAGES, self._mirror)
+        self.chart = charts.pinned_chart("envoy-gateway", versions.ENVOY_GATEWAY_CHART, self.namespace, chart_values, child)
         # Objects of Gateway API and Envoy Gateway kinds wait for the chart's CRDs, and the
         # Certificate and DomainMappings for the control plane this component was put after.
         depends_on = opts.depends_on if opts else None
@@ -89,7 +92,9 @@ class Gateway(pulumi.ComponentResource):
         self.edge = self._gateway(gateway, gateway.name, edge_proxy_spec(spec), edge_listener(spec))
         self.knative = None
         if spec.knative_pools:
-            self.knative = self._gateway(gateway, gateway.knative_name, knative_proxy_spec(gateway), knative_listener(spec))
+            self.knative = self._gateway(
+                gateway, gateway.knative_name, knative_proxy_spec(gateway), knative_listener(spec)
+            )
             self._object(
                 "knative-gateway-timeouts", ENVOY_GATEWAY_V1ALPHA1, "BackendTrafficPolicy",
                 metadata(gateway.knative_name, gateway.namespace, "edge"), knative_gateway_traffic(spec),
@@ -99,7 +104,9 @@ class Gateway(pulumi.ComponentResource):
             "api-key-auth", ENVOY_GATEWAY_V1ALPHA1, "SecurityPolicy",
             metadata("api-key-auth", gateway.namespace, "edge"), api_key_auth(gateway),
         )  # fmt: skip
-        self.routes = {pool.name: self._pool_object(gateway, pool, "route", http_route(spec, pool)) for pool in spec.pools}
+        self.routes = {
+            pool.name: self._pool_object(gateway, pool, "route", http_route(spec, pool)) for pool in spec.pools
+        }
         self.traffic_policies = {
             pool.name: self._pool_object(gateway, pool, "traffic", backend_traffic(pool)) for pool in spec.pools
         }
@@ -118,8 +125,11 @@ class Gateway(pulumi.ComponentResource):
     ) -> CustomResource:
         return CustomResource(resource, api_version=api_version, kind=kind, metadata=meta, spec=spec, opts=self._after)
 
-    def _gateway(self, gateway: GatewaySpec, name: str, proxy: dict[str, Any], listener: dict[str, Any]) -> CustomResource:
+    def _gateway(
+        self, gateway: GatewaySpec, name: str, proxy: dict[str, Any], listener: dict[str, Any]
+    ) -> CustomResource:
         meta = metadata(name, gateway.namespace, "edge")
+        proxy = with_envoy_proxy_image(proxy, self._mirror)
         self._object(f"{name}-proxy", ENVOY_GATEWAY_V1ALPHA1, "EnvoyProxy", meta, proxy)
         spec = {
             "gatewayClassName": gateway.class_name,
@@ -136,7 +146,8 @@ class Gateway(pulumi.ComponentResource):
     def _certificate(self, spec: PlatformSpec) -> CustomResource:
         tls = spec.gateway.tls
         return self._object(
-            "certificate", "cert-manager.io/v1", "Certificate", metadata(tls.secret_name, spec.gateway.namespace, "edge"),
+            "certificate", "cert-manager.io/v1", "Certificate",
+            metadata(tls.secret_name, spec.gateway.namespace, "edge"),
             {
                 "secretName": tls.secret_name,
                 "dnsNames": sorted(pool.hostname for pool in spec.pools),
@@ -198,7 +209,10 @@ def knative_listener(spec: PlatformSpec) -> dict[str, Any]:
         "protocol": "HTTP",
         "port": KNATIVE_LISTENER_PORT,
         "allowedRoutes": {
-            "namespaces": {"from": "Selector", "selector": {"matchLabels": {NAMESPACE_NAME_LABEL: spec.namespaces.serving}}},
+            "namespaces": {
+                "from": "Selector",
+                "selector": {"matchLabels": {NAMESPACE_NAME_LABEL: spec.namespaces.serving}},
+            },
             "kinds": [{"group": GATEWAY_API, "kind": "HTTPRoute"}],
         },
     }
@@ -305,7 +319,9 @@ def backend_of(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
 
 def http_route(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
     return {
-        "parentRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": spec.gateway.name, "sectionName": EDGE_LISTENER}],
+        "parentRefs": [
+            {"group": GATEWAY_API, "kind": "Gateway", "name": spec.gateway.name, "sectionName": EDGE_LISTENER}
+        ],
         "hostnames": [pool.hostname],
         "rules": [
             {
@@ -319,13 +335,12 @@ def http_route(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
 
 
 def backend_traffic(pool: PoolSpec) -> dict[str, Any]:
-    per_client = {"headers": [{"name": CLIENT_HEADER, "type": "Distinct"}]}
+    per_client = {"clientSelectors": [{"headers": [{"name": CLIENT_HEADER, "type": "Distinct"}]}]}
+    limit = {"requests": pool.requests_per_minute, "unit": "Minute"}
     return {
         "targetRefs": [{"group": GATEWAY_API, "kind": "HTTPRoute", "name": pool.name}],
         # One bucket per client name, per proxy: a client's retry storm spends its own budget.
-        "rateLimit": {
-            "local": {"rules": [{"clientSelectors": [per_client], "limit": {"requests": pool.requests_per_minute, "unit": "Minute"}}]}
-        },
+        "rateLimit": {"local": {"rules": [{**per_client, "limit": limit}]}},
         # A non-streamed completion sends nothing until it is done: idle as long as it may run.
         "timeout": {"http": {"streamIdleTimeout": f"{request_timeout_seconds(pool)}s"}},
     }

@@ -13,6 +13,8 @@ from typing import Any, Optional
 import pulumi
 
 from components import charts, conventions, versions
+from components.chart_images import GPU_OPERATOR_IMAGES, deep_merge, values_for
+from components.images import NO_MIRROR, Mirror
 
 NAMESPACE = "gpu-operator"
 # Operands are privileged DaemonSets (driver, toolkit, device plugin, DCGM).
@@ -23,6 +25,7 @@ _PRIVILEGED = {"pod-security.kubernetes.io/enforce": "privileged"}
 class GpuOperatorArgs:
     driver_on_host: bool
     monitoring: bool
+    mirror: Mirror = NO_MIRROR  # every operand image, NFD's included, comes through it
 
 
 class GpuOperator(pulumi.ComponentResource):
@@ -39,7 +42,7 @@ class GpuOperator(pulumi.ComponentResource):
 
 def gpu_operator_values(args: GpuOperatorArgs) -> dict[str, Any]:
     tolerations = conventions.gpu_tolerations()
-    return {
+    values = {
         "driver": {"enabled": not args.driver_on_host},
         "toolkit": {"enabled": not args.driver_on_host},
         "devicePlugin": {"enabled": True},
@@ -51,3 +54,4 @@ def gpu_operator_values(args: GpuOperatorArgs) -> dict[str, Any]:
         # A pre-upgrade Helm hook Job; helm.v4.Chart applies the chart's CRDs itself on every update.
         "operator": {"upgradeCRD": False},
     }
+    return deep_merge(values, values_for(GPU_OPERATOR_IMAGES, args.mirror))

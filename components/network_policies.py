@@ -16,8 +16,9 @@ The Knative gateway has no auth of its own, so its proxies accept traffic only f
 edge proxies and from Knative's control plane (whose prober checks each route), plus
 Prometheus.
 
-Not here yet: the warm-up Jobs' namespace (egress to DNS and the model mirror only) comes
-with the supply-chain layer that creates those Jobs.
+The model-cache warm-up Jobs run in the serving namespace too (they fill the claim the pools
+mount): they may reach DNS and the model mirror's port, nothing else
+(`model_warmup.warmup_egress`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import pulumi_kubernetes as k8s
 from components import conventions, vllm_args
 from components.control_plane import KNATIVE_SERVING_NAMESPACE
 from components.gateway import NAMESPACE_NAME_LABEL, OWNING_GATEWAY_NAME, OWNING_GATEWAY_NAMESPACE
+from components.model_warmup import warmup_egress
 from components.serving_pool import COMPONENT as POOL_COMPONENT
 from components.spec import PlatformSpec, PoolSpec
 
@@ -52,27 +54,36 @@ class NetworkPoliciesArgs:
 
 class NetworkPolicies(pulumi.ComponentResource):
     """Exposes `default_deny` and `dns_egress` (serving namespace -> policy), `pool_ingress`
-    (pool name -> policy) and `knative_gateway_ingress` (None without Knative pools)."""
+    (pool name -> policy), `knative_gateway_ingress` (None without Knative pools) and
+    `warmup_egress` (None without warm-up Jobs)."""
 
     def __init__(self, name: str, args: NetworkPoliciesArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("llmserving:guardrails:NetworkPolicies", name, None, opts)
         spec = args.spec
         namespaces = serving_namespaces(spec)
-        self.default_deny = {ns: self._policy(f"{ns}-default-deny", "default-deny", ns, default_deny()) for ns in namespaces}
-        self.dns_egress = {ns: self._policy(f"{ns}-dns-egress", "dns-egress", ns, dns_egress()) for ns in namespaces}
+        self.default_deny = {ns: self._policy(ns, "default-deny", default_deny()) for ns in namespaces}
+        self.dns_egress = {ns: self._policy(ns, "dns-egress", dns_egress()) for ns in namespaces}
+        serving = spec.namespaces.serving
         self.pool_ingress = {
-            pool.name: self._policy(f"{pool.name}-ingress", f"{pool.name}-ingress", spec.namespaces.serving, pool_ingress(spec, pool))
-            for pool in spec.pools
+            pool.name: self._policy(serving, f"{pool.name}-ingress", pool_ingress(spec, pool)) for pool in spec.pools
         }
         self.knative_gateway_ingress = None
         if spec.knative_pools:
             name = f"{spec.gateway.knative_name}-ingress"
-            self.knative_gateway_ingress = self._policy(name, name, spec.gateway.namespace, knative_gateway_ingress(spec))
+            self.knative_gateway_ingress = self._policy(spec.gateway.namespace, name, knative_gateway_ingress(spec))
+        self.warmup_egress = None
+        if spec.model_cache.kind == "pvc":
+            self.warmup_egress = self._policy(serving, "model-warmup-egress", warmup_egress(spec))
         self.register_outputs({"namespaces": namespaces})
 
-    def _policy(self, resource: str, name: str, namespace: str, spec: dict[str, Any]) -> k8s.networking.v1.NetworkPolicy:
-        metadata = {"name": name, "namespace": namespace, "labels": conventions.standard_labels("network-policy", name, "guardrails")}
-        return k8s.networking.v1.NetworkPolicy(resource, metadata=metadata, spec=spec, opts=pulumi.ResourceOptions(parent=self))
+    def _policy(self, namespace: str, name: str, spec: dict[str, Any]) -> k8s.networking.v1.NetworkPolicy:
+        labels = conventions.standard_labels("network-policy", name, "guardrails")
+        return k8s.networking.v1.NetworkPolicy(
+            f"{namespace}-{name}",
+            metadata={"name": name, "namespace": namespace, "labels": labels},
+            spec=spec,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
 
 def serving_namespaces(spec: PlatformSpec) -> list[str]:
@@ -127,7 +138,10 @@ def proxies_of(gateway: str, namespace: str) -> dict[str, Any]:
 
 
 def activator() -> dict[str, Any]:
-    return {"namespaceSelector": namespace_selector(KNATIVE_SERVING_NAMESPACE), "podSelector": {"matchLabels": ACTIVATOR_LABELS}}
+    return {
+        "namespaceSelector": namespace_selector(KNATIVE_SERVING_NAMESPACE),
+        "podSelector": {"matchLabels": ACTIVATOR_LABELS},
+    }
 
 
 def namespace_selector(namespace: str) -> dict[str, Any]:

@@ -7,24 +7,33 @@ from typing import Any, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import conventions
+from components import chart_images, conventions, versions
 from components.cluster import connect
 from components.control_plane import ServingControlPlane, ServingControlPlaneArgs
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from components.gateway import Gateway, GatewayArgs
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
+from components.gpu_node_pool import karpenter_node_role
+from components.model_cache import ModelCache, ModelCacheArgs, storage_uri
+from components.model_warmup import ModelWarmup, ModelWarmupArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network_policies import NetworkPolicies, NetworkPoliciesArgs
 from components.secrets import ApiKeys, Secrets, SecretsArgs, vllm_api_keys_name
+from components.registry_mirror import RegistryMirror, RegistryMirrorArgs
 from components.serving_pool import ServingPool, ServingPoolArgs
-from components.spec import PlatformSpec
+from components.spec import ModelSpec, PlatformSpec
 
 
 class Platform(pulumi.ComponentResource):
     """Everything one environment stack declares; exposes `provider`, `serving_namespace`, `pools`."""
 
     def __init__(
-        self, name: str, spec: PlatformSpec, api_keys: ApiKeys, opts: Optional[pulumi.ResourceOptions] = None
+        self,
+        name: str,
+        spec: PlatformSpec,
+        api_keys: ApiKeys,
+        opts: Optional[pulumi.ResourceOptions] = None,
+        hub_token: Optional[pulumi.Output[str]] = None,
     ):
         super().__init__("llmserving:platform:Platform", name, outside_contract(spec), opts)
         self.spec = spec
@@ -35,8 +44,13 @@ class Platform(pulumi.ComponentResource):
             node_pool.name: GpuNodePool(node_pool.name, GpuNodePoolArgs(node_pool, self.cluster.eks), on_cluster)
             for node_pool in spec.node_pools
         }
-        self.gpu_operator = self._gpu_operator(on_cluster) if spec.gpu_operator.enabled else None
-        self.control_plane = ServingControlPlane("control-plane", ServingControlPlaneArgs(spec), on_cluster)
+        self.registry_mirror = RegistryMirror(
+            "registry-mirror", self._registry_mirror_args(), pulumi.ResourceOptions(parent=self)
+        )
+        # Nothing pulls an image before the mirror can serve it.
+        mirrored = _after(on_cluster, self.registry_mirror)
+        self.gpu_operator = self._gpu_operator(mirrored) if spec.gpu_operator.enabled else None
+        self.control_plane = ServingControlPlane("control-plane", ServingControlPlaneArgs(spec), mirrored)
         self.serving_namespace = k8s.core.v1.Namespace(
             "serving-namespace",
             metadata={
@@ -47,7 +61,13 @@ class Platform(pulumi.ComponentResource):
         )
         self.gateway = Gateway("gateway", GatewayArgs(spec), _after(on_cluster, self.control_plane))
         namespaces = [self.serving_namespace, self.gateway.namespace]
-        self.secrets = Secrets("secrets", SecretsArgs(spec, api_keys), _after(on_cluster, *namespaces))
+        # The local cache's download namespace comes with the control plane.
+        secret_namespaces = [*namespaces, *([self.control_plane] if spec.model_cache.kind == "local" else [])]
+        self.secrets = Secrets("secrets", SecretsArgs(spec, api_keys, hub_token), _after(on_cluster, *secret_namespaces))
+        self.model_cache = ModelCache(
+            "model-cache", ModelCacheArgs(spec), _after(on_cluster, self.serving_namespace, self.control_plane)
+        )
+        self.model_warmup = self._model_warmup(_after(mirrored, self.serving_namespace, self.secrets, self.model_cache))
         self.network_policies = NetworkPolicies("network-policies", NetworkPoliciesArgs(spec), _after(on_cluster, *namespaces))
         # Hardware and control plane first: a pool's objects wait for the CRDs of their kinds
         # (ServingPool hands its depends_on to them) and for GPU nodes to exist.
@@ -62,8 +82,39 @@ class Platform(pulumi.ComponentResource):
         self.register_outputs({"pools": {name: pool.url for name, pool in self.pools.items()}})
 
     def _gpu_operator(self, opts: pulumi.ResourceOptions) -> GpuOperator:
-        args = GpuOperatorArgs(driver_on_host=self.spec.gpu_driver_on_host, monitoring=self.spec.monitoring.enabled)
+        args = GpuOperatorArgs(
+            driver_on_host=self.spec.gpu_driver_on_host,
+            monitoring=self.spec.monitoring.enabled,
+            mirror=self.registry_mirror.mirror,
+        )
         return GpuOperator("gpu-operator", args, opts)
+
+    def _registry_mirror_args(self) -> RegistryMirrorArgs:
+        eks = self.cluster.eks
+        return RegistryMirrorArgs(self.spec, eks.aws_provider if eks else None, node_roles=self._gpu_node_roles())
+
+    def _gpu_node_roles(self) -> list[pulumi.Input[str]]:
+        """IAM roles of the GPU nodes: the ones this stack creates and Karpenter's."""
+        roles: list[pulumi.Input[str]] = []
+        for node_pool in self.node_pools.values():
+            if node_pool.spec.kind == "managed":
+                roles.append(node_pool.node_role.name)
+            elif node_pool.spec.kind == "karpenter" and self.cluster.eks:
+                role = karpenter_node_role(node_pool.spec, self.cluster.eks.cluster.name)
+                roles += [role] if role not in roles else []
+        return roles
+
+    def _model_warmup(self, opts: pulumi.ResourceOptions) -> Optional[ModelWarmup]:
+        """Warm-up Jobs fill a claim; KServe's own Jobs fill a local cache."""
+        if self.spec.model_cache.kind != "pvc":
+            return None
+        image = self.registry_mirror.image(chart_images.warmup_image(self.spec))
+        return ModelWarmup("model-warmup", ModelWarmupArgs(self.spec, image, self.cluster.eks), opts)
+
+    def _weights_of(self, model: ModelSpec) -> list[pulumi.Resource]:
+        """What must be done before a pool of `model` starts GPU pods: its revision is in the cache."""
+        warmup = [self.model_warmup.job_for(model)] if self.model_warmup else []
+        return [*self.model_cache.ready_for(model), *warmup]
 
     def _serving_pool(self, pool, opts: pulumi.ResourceOptions) -> ServingPool:
         args = ServingPoolArgs(
@@ -74,9 +125,11 @@ class Platform(pulumi.ComponentResource):
             model_cache_claim=self.spec.model_cache.claim_name,
             prometheus_url=self.spec.monitoring.prometheus_url,
             capacity=self.spec.pool_capacity(pool),
+            image=self.registry_mirror.image(versions.VLLM_IMAGE),
             api_key_secret=vllm_api_keys_name(pool) if self.spec.gateway.vllm_api_key else None,
+            storage_uri=storage_uri(self.spec, self.spec.model(pool.model)),
         )
-        return ServingPool(pool.name, args, opts)
+        return ServingPool(pool.name, args, _after(opts, *self._weights_of(self.spec.model(pool.model))))
 
     def _monitoring(self, opts: pulumi.ResourceOptions) -> Monitoring:
         args = MonitoringArgs(
@@ -94,7 +147,9 @@ def outside_contract(spec: PlatformSpec) -> dict[str, Any]:
     that `python -m tools check` can tell a pre-existing object from a dangling reference."""
     return {
         "preExisting": [
-            {"kind": "PersistentVolumeClaim", "namespace": spec.namespaces.serving, "name": spec.model_cache.claim_name},
+            # A pvc cache without a storage class is a claim someone else created.
+            *([{"kind": "PersistentVolumeClaim", "namespace": spec.namespaces.serving, "name": spec.model_cache.claim_name}]
+              if spec.model_cache.kind == "pvc" and spec.model_cache.storage_class_name is None else []),
             # Without an issuer, the gateway serves a TLS Secret someone else provides.
             *([{"kind": "Secret", "namespace": spec.gateway.namespace, "name": spec.gateway.tls.secret_name}]
               if spec.gateway.tls.issuer is None else []),

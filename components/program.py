@@ -9,7 +9,7 @@ from __future__ import annotations
 import pulumi
 
 from components.platform import Platform
-from components.secrets import read_api_keys
+from components.secrets import read_api_keys, read_hub_token
 from components.spec import SpecError, load_platform
 
 PROJECT = "private-llm-serving"
@@ -27,7 +27,9 @@ def run() -> Platform:
     except SpecError as error:
         # RunError prints the message alone: one line per problem, no traceback.
         raise pulumi.RunError(str(error)) from None
-    platform = Platform("platform", spec, read_api_keys(config, source, spec))
+    platform = Platform(
+        "platform", spec, read_api_keys(config, source, spec), hub_token=read_hub_token(config, source, spec)
+    )
     pulumi.export("pools", {name: {"url": pool.url, "model": pool.spec.model} for name, pool in platform.pools.items()})
     pulumi.export("capacity", {name: pool.capacity.to_dict() for name, pool in platform.pools.items()})
     return platform

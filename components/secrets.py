@@ -24,6 +24,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import conventions, vllm_args
+from components.model_cache import HUB_TOKEN_KEY, HUB_TOKEN_SECRET, hub_token_namespace
 from components.serving_pool import API_KEY_FILE
 from components.spec import CLIENT_NAME_PATTERN, CONFIG_KEY, GatewaySpec, PlatformSpec, PoolSpec
 
@@ -35,6 +36,11 @@ MIN_KEY_LENGTH = 16
 KEY_PATTERN = r"^[A-Za-z0-9._~+/=][A-Za-z0-9._~+/=-]*$"
 # Kubernetes stores a Secret's values in `data`; both fields are secret outputs.
 SECRET_OUTPUTS = ["data", "stringData"]
+
+
+HUB_TOKEN = "hfToken"
+HUB_TOKEN_CONFIG_KEY = f"{CONFIG_KEY.split(':')[0]}:{HUB_TOKEN}"
+SET_HUB_TOKEN_COMMAND = f"pulumi config set --secret {HUB_TOKEN} <token>"
 
 
 class SecretConfigError(pulumi.RunError):
@@ -65,6 +71,20 @@ def read_api_keys(config: pulumi.Config, source: str, spec: PlatformSpec) -> Api
     if problems:
         raise SecretConfigError("\n".join(f"{source}: {path}: {message}" for path, message in problems))
     return ApiKeys({client: pulumi.Output.secret(key) for client, key in sorted(raw.items())})
+
+
+def read_hub_token(config: pulumi.Config, source: str, spec: PlatformSpec) -> Optional[pulumi.Output[str]]:
+    """The hub token for the model downloads, a secret from the moment it is read; None when
+    the model mirror takes none (modelMirror.token false, or s3)."""
+    if not spec.hub_token_needed:
+        return None
+    token = config.get_secret(HUB_TOKEN)
+    if token is None:
+        raise SecretConfigError(
+            f"{source}: {HUB_TOKEN_CONFIG_KEY}: not set; the model downloads (modelMirror.token) need it: "
+            f"{SET_HUB_TOKEN_COMMAND}"
+        )
+    return token
 
 
 def api_key_problems(raw: Any) -> list[tuple[str, str]]:
@@ -105,6 +125,8 @@ def vllm_api_keys_name(pool: PoolSpec) -> str:
 class SecretsArgs:
     spec: PlatformSpec
     api_keys: ApiKeys
+    # The hub token (read_hub_token), for the model downloads only; None when none needs it.
+    hub_token: Optional[pulumi.Output[str]] = None
 
 
 class Secrets(pulumi.ComponentResource):
@@ -127,7 +149,27 @@ class Secrets(pulumi.ComponentResource):
             for pool in spec.pools
             if spec.gateway.vllm_api_key
         }
+        self.hub_token = self._hub_token(spec, args.hub_token, opts)
         self.register_outputs({"gatewayApiKeys": gateway_api_keys_name(spec.gateway)})
+
+    def _hub_token(
+        self, spec: PlatformSpec, token: Optional[pulumi.Output[str]], opts: Optional[pulumi.ResourceOptions]
+    ) -> Optional[k8s.core.v1.Secret]:
+        """The `hf-token` Secret, in the one namespace whose download Jobs use it (never
+        the serving pods'); it waits for what this component waits for, its namespace."""
+        namespace = hub_token_namespace(spec)
+        if token is None or namespace is None:
+            return None
+        depends_on = opts.depends_on if opts else None
+        after = [depends_on] if isinstance(depends_on, pulumi.Resource) else list(depends_on or [])
+        return k8s.core.v1.Secret(
+            "hub-token",
+            metadata={"name": HUB_TOKEN_SECRET, "namespace": namespace,
+                      "labels": conventions.standard_labels("hub-token", namespace, "secrets")},
+            type="Opaque",
+            string_data={HUB_TOKEN_KEY: token},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after, additional_secret_outputs=SECRET_OUTPUTS),
+        )  # fmt: skip
 
     def _secret(self, name: str, metadata: dict[str, Any], values: dict[str, Any]) -> k8s.core.v1.Secret:
         return k8s.core.v1.Secret(
@@ -140,7 +182,8 @@ class Secrets(pulumi.ComponentResource):
 
 
 def _metadata(name: str, namespace: str, instance: str) -> dict[str, Any]:
-    return {"name": name, "namespace": namespace, "labels": conventions.standard_labels("api-keys", instance, "secrets")}
+    labels = conventions.standard_labels("api-keys", instance, "secrets")
+    return {"name": name, "namespace": namespace, "labels": labels}
 
 
 def _vllm_config(api_keys: ApiKeys, pool: PoolSpec) -> pulumi.Output[str]:

@@ -50,6 +50,8 @@ class ServingPoolArgs:
     image: str = versions.VLLM_IMAGE
     # Secret with vLLM's --config file of allowed API keys (Secrets component); None: vLLM checks none.
     api_key_secret: Optional[str] = None
+    # Where the weights are (ModelCache's storage_uri); None: the revision's path in the claim.
+    storage_uri: Optional[str] = None
 
 
 class ServingPool(pulumi.ComponentResource):
@@ -224,7 +226,7 @@ def model_spec(args: ServingPoolArgs, serve_args: list[str]) -> dict[str, Any]:
     model: dict[str, Any] = {
         "modelFormat": {"name": MODEL_FORMAT},
         "runtime": runtime_name(pool),
-        "storageUri": f"pvc://{args.model_cache_claim}/{args.model.cache_path}",
+        "storageUri": args.storage_uri or f"pvc://{args.model_cache_claim}/{args.model.cache_path}",
         "args": serve_args,
         "env": _env(),
         "resources": {

@@ -25,6 +25,8 @@ from pydantic.alias_generators import to_camel
 
 from components.capacity import PoolCapacity, evaluate_pool, model_cache_error, weight_bytes_total
 from components.catalog import ARCHITECTURES, GPUS, INSTANCE_TYPES, Architecture
+from components.chart_images import platform_images
+from components.images import ECR_PULL_THROUGH, Mirror, ecr_registry_host, parse, unpinned
 from components.vllm_args import managed_flag_clash
 
 CONFIG_KEY = "private-llm-serving:platform"
@@ -90,13 +92,158 @@ class Namespaces(_Spec):
 
 
 class ModelCacheSpec(_Spec):
+    """Where serving pods read weights from; they never download."""
+
+    kind: Literal["pvc", "local"] = Field(
+        default="pvc",
+        description="pvc: one ReadWriteMany PersistentVolumeClaim that warm-up Jobs fill and every pool "
+        "mounts; local: KServe's LocalModelCache, each revision downloaded onto the GPU nodes' own disks.",
+    )
     claim_name: DnsLabel = Field(
         default="model-cache",
-        description="PersistentVolumeClaim holding models/<org>/<name>/<revision>/ for every pinned model.",
+        description="pvc: the PersistentVolumeClaim holding models/<org>/<name>/<revision>/ for every pinned model.",
     )
     size: Optional[Quantity] = Field(
-        default=None, description="Cache capacity, e.g. 500Gi; must hold every pinned model's weights x 1.1."
+        default=None,
+        description="Cache capacity, e.g. 500Gi; must hold every pinned model's weights x 1.1. pvc: the "
+        "claim's request; local: the space each GPU node sets aside.",
     )
+    storage_class_name: Optional[DnsLabel] = Field(
+        default=None,
+        description="pvc: create the claim on this ReadWriteMany storage class (EFS, FSx for Lustre, NFS), "
+        "retained when the stack is destroyed. Absent: the claim already exists.",
+    )
+    local_path: str = Field(
+        default="/mnt/models",
+        pattern=r"^/[A-Za-z0-9._/-]+$",
+        description="local: the directory on each GPU node's disk that holds the cache.",
+    )
+    warmup_deadline_seconds: int = Field(
+        default=7200,
+        ge=300,
+        le=86400,
+        description="pvc: how long one warm-up Job may run, all retries included (activeDeadlineSeconds).",
+    )
+    warmup_retries: int = Field(
+        default=3, ge=0, le=10, description="pvc: how often a failed warm-up pod is retried (backoffLimit)."
+    )
+
+
+# --- supply chain: registry mirror and model mirror -----------------------------------
+
+UpstreamRegistry = Literal["docker.io", "ghcr.io", "quay.io", "nvcr.io", "registry.k8s.io", "gcr.io", "public.ecr.aws"]
+RepositoryPrefix = Annotated[
+    str, Field(pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$", max_length=200)
+]
+Digest = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+AWS_REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d$"
+# ECR only accepts Secrets Manager secrets named with this prefix as upstream credentials.
+PULL_THROUGH_SECRET_PATTERN = r"^arn:aws(-[a-z]+)*:secretsmanager:[a-z0-9-]+:\d{12}:secret:ecr-pullthroughcache/.+$"
+
+
+class _RegistryMirrorBase(_Spec):
+    digests: dict[str, Digest] = Field(
+        default_factory=dict,
+        description="Digests to pin, keyed by the upstream image as the platform names it "
+        "(e.g. docker.io/vllm/vllm-openai:v0.32.0); the reference keeps its tag and gains @sha256:....",
+    )
+
+
+class NoRegistryMirror(_RegistryMirrorBase):
+    """Images come straight from their upstream registries."""
+
+    kind: Literal["none"] = "none"
+
+
+class EcrPullThroughMirror(_RegistryMirrorBase):
+    """ECR pull-through cache rules in the cluster's AWS account: the first pull of an image
+    fetches it upstream, later pulls (every node, every replica) come from ECR."""
+
+    kind: Literal["ecr-pull-through"]
+    account_id: str = Field(pattern=r"^\d{12}$", description="AWS account of the private ECR registry.")
+    region: Optional[str] = Field(
+        default=None, pattern=AWS_REGION_PATTERN, description="Region of the registry; default the cluster's."
+    )
+    credential_arns: dict[UpstreamRegistry, Annotated[str, Field(pattern=PULL_THROUGH_SECRET_PATTERN)]] = Field(
+        default_factory=dict,
+        description="Existing Secrets Manager secret (ecr-pullthroughcache/...) per upstream that needs "
+        "credentials: docker.io and ghcr.io.",
+    )
+    copied_prefixes: dict[UpstreamRegistry, RepositoryPrefix] = Field(
+        default_factory=dict,
+        description="Upstreams ECR cannot pull through (nvcr.io, gcr.io): the ECR repository prefix under "
+        "which your image copy job (e.g. crane or skopeo in CI) keeps their images, upstream path and tag unchanged.",
+    )
+    node_roles: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9+=,.@_-]{1,64}$")], ...] = Field(
+        default=(),
+        description="IAM role names of the cluster's other nodes (those running cert-manager, Knative, KServe, "
+        "KEDA, Envoy Gateway); like the GPU nodes' roles, they get the right to import images into the cache.",
+    )
+
+
+class ExternalRegistryMirror(_RegistryMirrorBase):
+    """An existing registry mirror (Harbor proxy cache, Artifactory, Nexus, Quay) that serves
+    each upstream under a path prefix."""
+
+    kind: Literal["external"]
+    host: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:\d{1,5})?$", description="Mirror registry host[:port]."
+    )
+    prefixes: dict[UpstreamRegistry, RepositoryPrefix] = Field(
+        description="Path prefix per upstream registry, e.g. {docker.io: dockerhub-proxy}; every upstream "
+        "the platform pulls from needs one."
+    )
+
+
+RegistryMirrorSpec = Annotated[
+    Union[NoRegistryMirror, EcrPullThroughMirror, ExternalRegistryMirror], Field(discriminator="kind")
+]
+
+
+class HubModelMirror(_Spec):
+    """The public Hugging Face hub."""
+
+    kind: Literal["hub"] = "hub"
+    token: bool = Field(
+        default=False,
+        description="Download with the hub token from secret config private-llm-serving:hfToken: gated "
+        "models (Llama) need it, and anonymous downloads are rate-limited.",
+    )
+
+
+class HubMirrorModelMirror(_Spec):
+    """An internal Hugging Face-compatible endpoint (HF_ENDPOINT)."""
+
+    kind: Literal["hub-mirror"]
+    endpoint: str = Field(pattern=r"^https?://[^\s/]+(:\d+)?(/\S*)?$", description="Base URL of the mirror.")
+    token: bool = Field(default=False, description="The mirror wants the hub token (hfToken) too.")
+
+
+class S3ModelMirror(_Spec):
+    """An S3 bucket prefix holding <org>/<name>/<revision>/ for every pinned model, read through
+    an IAM role bound to the warm-up Jobs' service account with EKS Pod Identity."""
+
+    kind: Literal["s3"]
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="Bucket name.")
+    prefix: str = Field(
+        pattern=r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$",
+        description="Key prefix (no leading or trailing slash); the role may read below it and nowhere else.",
+    )
+    region: Optional[str] = Field(
+        default=None, pattern=AWS_REGION_PATTERN, description="Region of the bucket; default the cluster's."
+    )
+    kms_key_arn: Optional[str] = Field(
+        default=None,
+        pattern=r"^arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:key/.+$",
+        description="KMS key the objects are encrypted with (SSE-KMS); the role may decrypt with it.",
+    )
+
+    def source_path(self, model: "ModelSpec") -> str:
+        """Where `model`'s revision lies in the bucket, without scheme."""
+        return f"{self.bucket}/{self.prefix}/{model.source}/{model.revision}"
+
+
+ModelMirrorSpec = Annotated[Union[HubModelMirror, HubMirrorModelMirror, S3ModelMirror], Field(discriminator="kind")]
 
 
 class MonitoringSpec(_Spec):
@@ -531,6 +678,8 @@ class PlatformSpec(_Spec):
     cluster: ClusterSpec
     namespaces: Namespaces = Namespaces()
     model_cache: ModelCacheSpec = ModelCacheSpec()
+    registry_mirror: RegistryMirrorSpec = NoRegistryMirror()
+    model_mirror: ModelMirrorSpec = HubModelMirror()
     monitoring: MonitoringSpec = MonitoringSpec()
     gateway: GatewaySpec = GatewaySpec()
     gpu_operator: GpuOperatorSpec = GpuOperatorSpec()
@@ -562,6 +711,34 @@ class PlatformSpec(_Spec):
         if not knative.enabled:
             return KNATIVE_DEFAULT_MAX_TIMEOUT_SECONDS
         return max([KNATIVE_DEFAULT_MAX_TIMEOUT_SECONDS, *(p.timeout_seconds for p in self.knative_pools)])
+
+    @property
+    def image_mirror(self) -> Mirror:
+        """What `images.mirrored` needs to turn any upstream image into the one this stack pulls."""
+        mirror = self.registry_mirror
+        digests = {unpinned(image): digest for image, digest in mirror.digests.items()}
+        if isinstance(mirror, EcrPullThroughMirror):
+            prefixes = {registry: upstream.ecr_prefix for registry, upstream in ECR_PULL_THROUGH.items()}
+            host = ecr_registry_host(mirror.account_id, self.registry_mirror_region)
+            return Mirror(host=host, prefixes={**prefixes, **mirror.copied_prefixes}, digests=digests)
+        if isinstance(mirror, ExternalRegistryMirror):
+            return Mirror(host=mirror.host, prefixes=dict(mirror.prefixes), digests=digests)
+        return Mirror(digests=digests)
+
+    @property
+    def registry_mirror_region(self) -> str:
+        region = getattr(self.registry_mirror, "region", None)
+        return region or getattr(self.cluster, "region", "")
+
+    @property
+    def model_mirror_region(self) -> str:
+        region = getattr(self.model_mirror, "region", None)
+        return region or getattr(self.cluster, "region", "")
+
+    @property
+    def hub_token_needed(self) -> bool:
+        """Whether the warm-up downloads with the hub token (secret config hfToken)."""
+        return getattr(self.model_mirror, "token", False)
 
     @property
     def knative_pools(self) -> tuple[PoolSpec, ...]:
@@ -645,20 +822,23 @@ def _root_causes(errors: list[Any]) -> list[Any]:
 
 
 # Tags pydantic puts in an error location for union branches; they are not config keys.
-_UNION_TAGS = {"eks", "kubeconfig", "key", "inline"}
+_UNION_TAGS = {"eks", "kubeconfig", "key", "inline", "none", "ecr-pull-through", "external", "hub", "hub-mirror", "s3"}
+# Where pydantic names a dict key that failed validation (the key itself, not its value).
+_KEY_MARK = "[key]"
 
 
 def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
-    loc = [part for part in error["loc"] if part not in _UNION_TAGS]
+    loc = [part for part in error["loc"] if part not in _UNION_TAGS and part != _KEY_MARK]
     message = error["msg"]
     if error["type"] == "extra_forbidden":
-        message = _unknown_field_message(loc)
+        message = _unknown_field_message(list(error["loc"]))
     elif error["type"] == "missing":
         message = "required field is missing"
     return _format_path(loc), message
 
 
 def _unknown_field_message(loc: list[Any]) -> str:
+    """`loc` as pydantic gives it: union tags pick the variant whose keys are allowed."""
     allowed = _allowed_keys(PlatformSpec, loc[:-1])
     hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
     suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
@@ -667,15 +847,31 @@ def _unknown_field_message(loc: list[Any]) -> str:
 
 def _allowed_keys(model: type[BaseModel], loc: list[Any]) -> list[str]:
     """The config keys accepted at `loc`, found by walking the model classes."""
+    annotation: Any = None
     for part in loc:
         if isinstance(part, int):
+            continue
+        if part in _UNION_TAGS:
+            model = _variant(annotation, part) or model
             continue
         field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
         nested = _model_in(field.annotation) if field else None
         if nested is None:
             return []
-        model = nested
+        model, annotation = nested, field.annotation
     return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _variant(annotation: Any, tag: str) -> Optional[type[BaseModel]]:
+    """The member of a union discriminated by `kind` whose kind is `tag`."""
+    for arg in getattr(annotation, "__args__", ()):
+        kind = arg.model_fields.get("kind") if isinstance(arg, type) and issubclass(arg, BaseModel) else None
+        if kind is not None and tag in getattr(kind.annotation, "__args__", ()):
+            return arg
+        found = _variant(arg, tag)
+        if found is not None:
+            return found
+    return None
 
 
 def _model_in(annotation: Any) -> Optional[type[BaseModel]]:
@@ -705,6 +901,8 @@ def cross_field_problems(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
     yield from _gateway_problems(spec.gateway)
     for index, pool in enumerate(spec.pools):
         yield from _pool_problems(spec, f"pools[{index}]", pool)
+    yield from _registry_mirror_problems(spec)
+    yield from _model_supply_problems(spec)
 
 
 def _unique_names(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
@@ -899,6 +1097,111 @@ def _autoscaling_problems(path: str, pool: PoolSpec) -> Iterator[tuple[str, str]
             f"{path}.autoscaling.target",
             f"{target} concurrent requests per replica is above maxNumSeqs ({pool.max_num_seqs})",
         )
+
+
+# --- supply chain ---------------------------------------------------------------------
+
+
+def _registry_mirror_problems(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
+    mirror = spec.registry_mirror
+    used = _images_by_registry(spec)
+    if isinstance(mirror, EcrPullThroughMirror):
+        yield from _ecr_problems(spec, mirror, used)
+    elif isinstance(mirror, ExternalRegistryMirror):
+        for registry in sorted(set(used) - set(mirror.prefixes)):
+            yield f"registryMirror.prefixes.{registry}", f"required: this stack pulls {_examples(used[registry])}"
+    known = {unpinned(image) for image in platform_images(spec) if parse(image).tag}
+    for image in sorted(mirror.digests):
+        if unpinned(image) not in known:
+            yield f"registryMirror.digests.{image}", "not a tagged image this stack deploys; name it as its chart or pod does upstream"
+
+
+def _ecr_problems(
+    spec: PlatformSpec, mirror: EcrPullThroughMirror, used: dict[str, list[str]]
+) -> Iterator[tuple[str, str]]:
+    if not spec.on_eks:
+        yield (
+            "registryMirror.kind",
+            "'ecr-pull-through' creates ECR rules and needs an eks cluster; a kubeconfig cluster allows: external, none",
+        )
+    for registry in sorted(mirror.credential_arns):
+        upstream = ECR_PULL_THROUGH.get(registry)
+        if upstream is None or not upstream.needs_credentials:
+            yield f"registryMirror.credentialArns.{registry}", "ECR takes credentials only for docker.io and ghcr.io"
+    for registry in sorted(set(mirror.copied_prefixes) & set(ECR_PULL_THROUGH)):
+        yield f"registryMirror.copiedPrefixes.{registry}", "ECR caches it through a rule; copy only nvcr.io and gcr.io"
+    for registry, found in sorted(used.items()):
+        upstream = ECR_PULL_THROUGH.get(registry)
+        if upstream is None and registry not in mirror.copied_prefixes:
+            yield (
+                f"registryMirror.copiedPrefixes.{registry}",
+                f"required: ECR has no pull-through cache for {registry}; name the ECR prefix your image copy job "
+                f"fills with {_examples(found)}",
+            )
+        elif upstream is not None and upstream.needs_credentials and registry not in mirror.credential_arns:
+            yield (
+                f"registryMirror.credentialArns.{registry}",
+                f"required: ECR caches {registry} only with a Secrets Manager secret named ecr-pullthroughcache/... "
+                f"holding its credentials; this stack pulls {_examples(found)}",
+            )
+
+
+def _images_by_registry(spec: PlatformSpec) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for image in platform_images(spec):
+        found.setdefault(parse(image).registry, []).append(image)
+    return found
+
+
+def _examples(images: list[str]) -> str:
+    more = f" and {len(images) - 1} more" if len(images) > 1 else ""
+    return f"{images[0]}{more}"
+
+
+# ModelCacheSpec fields and the cache kinds they apply to.
+_CACHE_FIELD_KINDS = {
+    "claim_name": "pvc",
+    "storage_class_name": "pvc",
+    "warmup_deadline_seconds": "pvc",
+    "warmup_retries": "pvc",
+    "local_path": "local",
+}
+
+
+def _model_supply_problems(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
+    cache, mirror = spec.model_cache, spec.model_mirror
+    if isinstance(mirror, S3ModelMirror) and not spec.on_eks:
+        yield (
+            "modelMirror.kind",
+            "'s3' reads the bucket through an IAM role bound with EKS Pod Identity and needs an eks cluster; "
+            "a kubeconfig cluster allows: hub, hub-mirror",
+        )
+    for field in sorted(cache.model_fields_set & set(_CACHE_FIELD_KINDS)):
+        if cache.kind != _CACHE_FIELD_KINDS[field]:
+            yield f"modelCache.{to_camel(field)}", f"applies to modelCache.kind {_CACHE_FIELD_KINDS[field]} only"
+    if cache.kind == "local":
+        yield from _local_cache_problems(spec)
+
+
+def _local_cache_problems(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
+    if not isinstance(spec.model_mirror, HubModelMirror):
+        yield (
+            "modelMirror.kind",
+            f"'{spec.model_mirror.kind}' does not work with modelCache.kind local: KServe's local-model download "
+            "Jobs get only the hub token from us; use modelCache.kind pvc (warm-up Jobs) for hub-mirror and s3",
+        )
+    if spec.model_cache.size is None:
+        yield "modelCache.size", "required for modelCache.kind local: the space each GPU node sets aside"
+        return
+    size = quantity_bytes(spec.model_cache.size)
+    used = {pool.node_pool for pool in spec.pools}
+    for index, node_pool in enumerate(spec.node_pools):
+        if node_pool.name in used and node_pool.kind in _CLOUD_KINDS and size >= node_pool.disk_size_gib * 2**30:
+            yield (
+                f"nodePools[{index}].diskSizeGib",
+                f"{node_pool.disk_size_gib} GiB leaves no room next to modelCache.size {spec.model_cache.size}, "
+                "which each node keeps on this disk",
+            )
 
 
 # --- capacity gate --------------------------------------------------------------------

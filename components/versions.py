@@ -23,6 +23,14 @@ PROMETHEUS_OPERATOR_CRDS_VERSION = "v0.93.0"
 # values (tools/helm_values.py refuses values for a chart without defaults).
 KEDA_VERSION = "2.21.1"  # kedacore/charts release "KEDA Chart: v2.21.1" (chart and app 2.21.1)
 
+# Images we run ourselves besides vLLM. The s3 warm-up copies weights with the AWS CLI
+# (an exact release of the official image on ECR Public).
+AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.36.15"
+# The Envoy proxy Envoy Gateway runs for each Gateway: its repository only, since each
+# EnvoyProxy names it with `imageRepository` and Envoy Gateway adds the tag it was built with.
+ENVOY_PROXY_REPOSITORY = "docker.io/envoyproxy/envoy"
+ENVOY_RATELIMIT_IMAGE = "docker.io/envoyproxy/ratelimit:17b1956c"  # gateway-helm v1.9.0 values default
+
 
 @dataclass(frozen=True)
 class Chart:
@@ -43,5 +51,8 @@ KNATIVE_OPERATOR_CHART = Chart("knative-operator", KNATIVE_VERSION, "https://kna
 KSERVE_CRD_CHART = Chart("kserve-crd", KSERVE_VERSION, "oci://ghcr.io/kserve/charts")
 KSERVE_CHART = Chart("kserve-resources", KSERVE_VERSION, "oci://ghcr.io/kserve/charts")
 KEDA_CHART = Chart("keda", KEDA_VERSION, "https://kedacore.github.io/charts")
+# KServe's local model cache (modelCache.kind local): its CRDs and its controller and node agent.
+KSERVE_LOCALMODEL_CRD_CHART = Chart("kserve-localmodel-crd", KSERVE_VERSION, "oci://ghcr.io/kserve/charts")
+KSERVE_LOCALMODEL_CHART = Chart("kserve-localmodel-resources", KSERVE_VERSION, "oci://ghcr.io/kserve/charts")
 # Brings the Gateway API CRDs (GATEWAY_API_VERSION) with Envoy Gateway's own.
 ENVOY_GATEWAY_CHART = Chart("gateway-helm", ENVOY_GATEWAY_VERSION, "oci://docker.io/envoyproxy")

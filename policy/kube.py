@@ -118,12 +118,14 @@ class Container:
     model_format: Optional[str] = None  # set on an InferenceService's model container
 
     @property
+    def command_line(self) -> list[str]:
+        """command + args as declared."""
+        return [str(item) for item in [*sequence(self.spec.get("command")), *sequence(self.spec.get("args"))]]
+
+    @property
     def argv(self) -> list[str]:
         """command + args as words; a shell string (`sh -c "vllm serve ..."`) is split."""
-        words: list[str] = []
-        for item in [*sequence(self.spec.get("command")), *sequence(self.spec.get("args"))]:
-            words += _split_shell(str(item))
-        return words
+        return [word for item in self.command_line for word in _split_shell(item)]
 
     @property
     def image(self) -> Optional[str]:
@@ -134,6 +136,10 @@ class Container:
     def is_vllm(self) -> bool:
         if self.model_format is not None:
             return self.model_format in _VLLM_MODEL_FORMATS and "--backend=huggingface" not in self.argv
+        if self.spec.get("command"):
+            # `command` replaces the image's entrypoint, so vLLM runs only if the command says
+            # so: a warm-up Job running `hf download` in the vLLM image serves nothing.
+            return any(_names_vllm(word) for word in self.argv[:4])
         image = (self.image or "").rpartition("@")[0] or (self.image or "")
         return "vllm" in image.lower() or any(_names_vllm(word) for word in self.argv[:4])
 

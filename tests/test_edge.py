@@ -50,9 +50,8 @@ def test_every_pool_has_exactly_one_route_on_its_hostname_to_its_backend_and_por
         assert len(routes) == 1, pool.name
         (route,) = routes
         assert route["spec"]["hostnames"] == [pool.hostname]
-        assert route["spec"]["parentRefs"] == [
-            {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": edge["metadata"]["name"], "sectionName": https["name"]}
-        ]  # fmt: skip
+        (parent,) = route["spec"]["parentRefs"]
+        assert (parent["kind"], parent["name"], parent["sectionName"]) == ("Gateway", edge["metadata"]["name"], https["name"])
         (rule,) = route["spec"]["rules"]
         assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/v1"}}]
         (backend,) = rule["backendRefs"]
@@ -69,7 +68,8 @@ def test_every_pool_has_exactly_one_route_on_its_hostname_to_its_backend_and_por
             assert "namespace" not in backend  # the Knative gateway's Service lives beside the route
             mapping = named(found, "DomainMapping", pool.hostname)
             assert mapping["metadata"]["namespace"] == spec.namespaces.serving
-            assert mapping["spec"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": f"{pool.name}-predictor"}
+            ksvc = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": f"{pool.name}-predictor"}
+            assert mapping["spec"]["ref"] == ksvc
 
 
 def test_openai_paths_reach_the_pool_unchanged(platform):
@@ -90,7 +90,8 @@ def test_request_timeouts_follow_the_class_and_wait_out_a_cold_start(platform):
     timeouts = {r["metadata"]["name"]: r["spec"]["rules"][0]["timeouts"]["request"] for r in of_kind(found, "HTTPRoute")}
     # chat: its 120 s; batch scales to zero: its 600 s plus the 1200 s startup budget.
     assert timeouts == {"chat": "120s", "batch": "1800s"}
-    idle = {p["metadata"]["name"]: p["spec"]["timeout"]["http"]["streamIdleTimeout"] for p in of_kind(found, "BackendTrafficPolicy")}
+    policies = of_kind(found, "BackendTrafficPolicy")
+    idle = {p["metadata"]["name"]: p["spec"]["timeout"]["http"]["streamIdleTimeout"] for p in policies}
     assert idle == {"chat": "120s", "batch": "1800s", "knative-gateway": "1800s"}
 
 
@@ -144,10 +145,8 @@ def test_each_route_has_a_per_client_rate_limit_from_its_pool(platform):
     found = objects(platform)
     limits = {}
     for route in of_kind(found, "HTTPRoute"):
-        (policy,) = [
-            p for p in of_kind(found, "BackendTrafficPolicy")
-            if {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route["metadata"]["name"]} in p["spec"]["targetRefs"]
-        ]  # fmt: skip
+        target = {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route["metadata"]["name"]}
+        (policy,) = [p for p in of_kind(found, "BackendTrafficPolicy") if target in p["spec"]["targetRefs"]]
         assert policy["metadata"]["namespace"] == route["metadata"]["namespace"]  # policies target local routes
         (rule,) = policy["spec"]["rateLimit"]["local"]["rules"]
         # One bucket per client: the header api_key_auth sets from the authenticated key.
@@ -162,7 +161,7 @@ def test_each_route_has_a_per_client_rate_limit_from_its_pool(platform):
 def services_exposed(found):
     declared = [(s["metadata"]["name"], s["spec"].get("type", "ClusterIP")) for s in of_kind(found, "Service")]
     # Envoy Gateway creates each Gateway's Service as its EnvoyProxy says.
-    proxies = [(p["metadata"]["name"], p["spec"]["provider"]["kubernetes"]["envoyService"]["type"]) for p in of_kind(found, "EnvoyProxy")]
+    proxies = [(p["metadata"]["name"], proxy_service(p)["type"]) for p in of_kind(found, "EnvoyProxy")]
     return [(name, kind) for name, kind in declared + proxies if kind in ("LoadBalancer", "NodePort")]
 
 
@@ -171,11 +170,15 @@ def test_no_load_balancer_or_node_port_besides_the_gateways(stack):
     spec, found = shipped(stack)
     assert services_exposed(found) == [(spec.gateway.name, "LoadBalancer")]
     knative = named(found, "EnvoyProxy", spec.gateway.knative_name)
-    assert knative["spec"]["provider"]["kubernetes"]["envoyService"] == {"name": spec.gateway.knative_name, "type": "ClusterIP"}
+    assert proxy_service(knative) == {"name": spec.gateway.knative_name, "type": "ClusterIP"}
+
+
+def proxy_service(envoy_proxy):
+    return envoy_proxy["spec"]["provider"]["kubernetes"]["envoyService"]
 
 
 def edge_service(found):
-    return named(found, "EnvoyProxy", "llm-gateway")["spec"]["provider"]["kubernetes"]["envoyService"]
+    return proxy_service(named(found, "EnvoyProxy", "llm-gateway"))
 
 
 def test_eks_gets_an_internal_nlb_unless_told_otherwise(platform):
@@ -218,7 +221,8 @@ def test_without_an_issuer_the_tls_secret_is_named_as_pre_existing(platform):
     resources = run_program("test", {**stack_config(platform), "private-llm-serving:apiKeys": KEYS}).resources
     assert not [r for r in resources if r["type"].endswith(":Certificate")]
     (platform_resource,) = [r for r in resources if r["type"] == "llmserving:platform:Platform"]
-    assert {"kind": "Secret", "namespace": "llm-gateway", "name": "llm-gateway-tls"} in platform_resource["inputs"]["preExisting"]
+    tls_secret = {"kind": "Secret", "namespace": "llm-gateway", "name": "llm-gateway-tls"}
+    assert tls_secret in platform_resource["inputs"]["preExisting"]
 
 
 def test_without_knative_pools_there_is_no_knative_gateway(platform):
@@ -235,7 +239,11 @@ def test_without_knative_pools_there_is_no_knative_gateway(platform):
     ("gateway", "path", "message"),
     [
         ({"knativeName": "llm-gateway"}, "gateway.knativeName", "edge Gateway's name"),
-        ({"serviceAnnotations": {EKS_SCHEME_ANNOTATION: "internet-facing"}}, f"gateway.serviceAnnotations.{EKS_SCHEME_ANNOTATION}", "internetFacing"),
+        (
+            {"serviceAnnotations": {EKS_SCHEME_ANNOTATION: "internet-facing"}},
+            f"gateway.serviceAnnotations.{EKS_SCHEME_ANNOTATION}",
+            "internetFacing",
+        ),
         ({"serviceType": "ClusterIP", "sourceRanges": ["10.0.0.0/8"]}, "gateway.serviceType", "no load balancer"),
         ({"sourceRanges": ["10.0.0.1/8"]}, "gateway.sourceRanges[0]", "CIDR"),
     ],

@@ -120,6 +120,9 @@ CASES = [
      None, None, "without --revision"),  # fmt: skip
     ("pinned-model-revisions", "warm-up from a branch",
      [_job("huggingface-cli", "download", "org/m", "--revision", "main")], None, None, "downloads from the hub"),  # fmt: skip
+    ("pinned-model-revisions", "a script with one pinned and one unpinned download",
+     [_job("/bin/sh", "-c", f"hf download org/a --revision {COMMIT}\nhf download org/b --local-dir /m")], None, None,
+     "hf download org/b"),  # fmt: skip
     ("pinned-model-revisions", "local model cache", [resource("kubernetes:serving.kserve.io/v1alpha1:LocalModelCache",
      {"kind": "LocalModelCache", "metadata": {"name": "m"}, "spec": {"sourceModelUri": "hf://org/m"}})],
      None, None, "sourceModelUri"),  # fmt: skip

@@ -252,8 +252,11 @@ def test_the_model_cache_claim_is_pre_existing_only_through_the_platform_contrac
     for resource in without_contract.resources:
         if resource["type"] == "llmserving:platform:Platform":
             resource["inputs"]["preExisting"] = []
+    # dev creates its claim: take that away too, so only the contract could have named it.
+    without_contract.manifests[:] = [m for m in without_contract.manifests if m["kind"] != "PersistentVolumeClaim"]
     found = lines(without_contract, "ref")
-    assert len(found) == 2 and all("needs PersistentVolumeClaim llm-serving/model-cache" in line for line in found)
+    # Both pools' storageUri and the warm-up Job's volume.
+    assert len(found) == 3 and all("needs PersistentVolumeClaim llm-serving/model-cache" in line for line in found)
 
 
 def test_runtime_reference_to_an_undeclared_serving_runtime(dev):

@@ -5,8 +5,11 @@ ships and silently does nothing. This gate walks the values of every `helm.v4.Ch
 render against `<schemas>/helm-values/<chart>-<version>.values.yaml` (the chart's own
 values.yaml at that tag) and, where the chart ships one, its values.schema.json.
 
-A chart with no defaults file there may take no values at all (KEDA, kserve-crd): a
-values key we cannot check is a finding, not a pass.
+A chart with no defaults file there may take no values at all (kserve-crd): a values key
+we cannot check is a finding, not a pass. The exceptions are the few key paths read by hand
+from upstream at the pinned version, each with its source
+(`components/chart_images.HAND_CHECKED_VALUE_PATHS`: KEDA's image keys, the GPU Operator's
+node-feature-discovery subchart image and its commented-out operand versions).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Any, Iterator, Optional
 
 import jsonschema
 import yaml
+
+from components.chart_images import HAND_CHECKED_VALUE_PATHS
 
 CHECK_NAME = "helm-values"
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
@@ -36,15 +41,18 @@ def findings(resources: list[dict[str, Any]], schemas_dir: Path) -> list[str]:
 
 def chart_problems(inputs: dict[str, Any], schemas_dir: Path) -> list[str]:
     name, version, values = chart_name(inputs["chart"]), inputs.get("version", ""), inputs.get("values") or {}
+    hand_checked = HAND_CHECKED_VALUE_PATHS.get(name, frozenset())
     defaults_path = schemas_dir / "helm-values" / f"{_DEFAULTS_NAMES.get(name, name)}-{version}.values.yaml"
     if not defaults_path.is_file():
-        return [f"sets values but {defaults_path} does not exist to check them against"] if values else []
+        unchecked = set(leaf_paths(values)) - hand_checked if values else set()
+        return [f"sets values but {defaults_path} does not exist to check them against"] if unchecked else []
     defaults = load_defaults(defaults_path)
     schema = load_schema(defaults_path.with_name(defaults_path.name.replace(".values.yaml", ".values.schema.json")))
     problems = [
         f"{dotted(path)} is not a value of {name} {version}"
         for path in unknown_paths(values, defaults)
         if not (schema and declared_by_schema(schema, path))
+        and not set(leaf_paths(_at(values, path), path)) <= hand_checked
     ]
     return problems + (schema_errors(values, schema) if schema else [])
 
@@ -71,6 +79,20 @@ def unknown_paths(values: dict[str, Any], defaults: Any, prefix: tuple[str, ...]
             yield path
         elif isinstance(value, dict) and isinstance(defaults[key], dict) and defaults[key]:
             yield from unknown_paths(value, defaults[key], path)
+
+
+def leaf_paths(values: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    if isinstance(values, dict) and values:
+        for key, value in values.items():
+            yield from leaf_paths(value, (*prefix, key))
+    else:
+        yield prefix
+
+
+def _at(values: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for key in path:
+        values = values[key]
+    return values
 
 
 def declared_by_schema(schema: dict[str, Any], path: tuple[str, ...]) -> bool:

@@ -29,6 +29,8 @@ _RESOURCE_SIG = rpc._special_resource_sig
 class Recording:
     resources: list[dict[str, Any]] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    # URN -> the URNs it waits for (depends_on and inputs), for tests of creation order.
+    dependencies: dict[str, list[str]] = field(default_factory=dict)
 
 
 class _Mocks(pulumi.runtime.Mocks):
@@ -90,6 +92,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     "inputs": _plain(rpc.deserialize_properties(request.object)),
                 }
             )
+            self.recording.dependencies[response.urn] = sorted(request.dependencies)
         return response
 
 

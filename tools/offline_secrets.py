@@ -4,7 +4,8 @@ A stack file holds secrets only as `secure:` ciphertext that the Pulumi CLI decr
 the shipped stacks hold none, since a key belongs to whoever deploys). Offline there is
 nothing to decrypt, so every `{secure: ...}` leaf becomes `PLACEHOLDER`, and a missing
 `apiKeys` becomes one placeholder key per client the pools' allowlists name (or one
-`OFFLINE_CLIENT`). The program marks every key secret, so the render shows `[secret]`
+`OFFLINE_CLIENT`); a missing `hfToken` (the hub token of the model downloads) becomes
+`PLACEHOLDER` too. The program marks every key secret, so the render shows `[secret]`
 wherever a key goes; the placeholder exists only so the program can run.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.secrets import API_KEYS_KEY, allowlist_problems, api_key_problems
+from components.secrets import API_KEYS_KEY, HUB_TOKEN_CONFIG_KEY, allowlist_problems, api_key_problems
 from components.spec import CONFIG_KEY, PlatformSpec
 
 PLACEHOLDER = "offline-render-placeholder"
@@ -25,7 +26,9 @@ def with_offline_secrets(config: dict[str, Any]) -> tuple[dict[str, Any], list[s
     resolved = {key: _resolve(value) for key, value in config.items()}
     if API_KEYS_KEY not in resolved:
         resolved[API_KEYS_KEY] = {client: PLACEHOLDER for client in _allowlisted_clients(config)}
-    secret_keys = sorted(key for key, value in config.items() if _has_secure_leaf(value)) + [API_KEYS_KEY]
+    resolved.setdefault(HUB_TOKEN_CONFIG_KEY, PLACEHOLDER)
+    secure = [key for key, value in config.items() if _has_secure_leaf(value)]
+    secret_keys = [*secure, API_KEYS_KEY, HUB_TOKEN_CONFIG_KEY]
     return resolved, sorted(set(secret_keys))
 
 

@@ -219,7 +219,18 @@ def _collect(
 
 def violations(rendered: Rendered, config: Optional[Mapping[str, RuleConfig]] = None) -> list[Violation]:
     """Every violation of every enabled rule, in pack order, then by resource."""
-    config = config or reconcile({})
+    # `check` asks for the blocking and the advisory lines of the same render in turn.
+    if _last and _last[0] is rendered and _last[1] is config:
+        return _last[2]
+    found = _violations(rendered, config or reconcile({}))
+    _last[:] = [rendered, config, found]
+    return found
+
+
+_last: list[Any] = []  # [rendered, config, violations] of the latest run; holds them, so `is` stays meaningful
+
+
+def _violations(rendered: Rendered, config: Mapping[str, RuleConfig]) -> list[Violation]:
     resources, stack = _resources(rendered), _stack_resource(rendered)
     by_urn = {r.urn: r.description for r in [*resources, stack]}
     found: list[Violation] = []

@@ -9,6 +9,7 @@ field, so a typo in a manifest would otherwise ship and do nothing.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import re
@@ -27,6 +28,10 @@ from kubernetes_validate.utils import (
 )
 
 KUBERNETES_VERSION = "1.33.0"
+# kubernetes-validate reads and parses its JSON schema files (the definitions file is
+# megabytes) on every validate() call; they never change, so each is read once per process.
+_read_schema_file = kubernetes_validate.utils.schema_contents
+kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(_read_schema_file)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SCHEMAS_DIR = REPO_ROOT.parent / "shared" / "schemas"
 # Parsed CRD files as JSON, keyed by the file's content hash: reading JSON is ~20x faster

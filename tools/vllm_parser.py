@@ -16,6 +16,7 @@ against CUDA torch and crash on import beside the CPU torch, and the parser need
 from __future__ import annotations
 
 import atexit
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -26,7 +27,7 @@ from typing import Any, Optional
 
 from components import versions, vllm_args
 from tools.inventory import KSERVE_CONTAINER, dig, name_of, namespace_of
-from tools.schemas import describe_resource
+from tools.schemas import PARSED_CACHE_DIR, describe_resource
 
 CHECK = "vllm-args"
 CONFIG_FLAG = "--config"
@@ -79,14 +80,50 @@ def notes(manifests: list[dict[str, Any]]) -> list[str]:
 
 def parse(arg_lists: list[list[str]]) -> list[Optional[str]]:
     """vLLM's complaint about each argument list (None: accepted), in order."""
-    missing = [args for args in map(tuple, arg_lists) if args not in _verdicts]
+    missing = [args for args in map(tuple, arg_lists) if args not in _verdicts and not _load_verdict(args)]
     if missing:
         for args, verdict in zip(missing, _worker().ask([offline(list(args)) for args in missing])):
             _verdicts[args] = verdict
+            _store_verdict(args, verdict)
     return [_verdicts[tuple(args)] for args in arg_lists]
 
 
 _verdicts: dict[tuple[str, ...], Optional[str]] = {}
+
+# Verdicts on disk, keyed by the vLLM version and the argument list: importing vLLM costs
+# more than the rest of a `check`, and a pool's arguments rarely change between checks.
+VERDICT_CACHE_DIR = PARSED_CACHE_DIR.parent / ".vllm-args-cache"
+
+
+def _verdict_file(args: tuple[str, ...]) -> Optional[str]:
+    config_at = args.index(CONFIG_FLAG) + 1 if CONFIG_FLAG in args else len(args)
+    if config_at < len(args) and os.path.exists(args[config_at]):
+        return None  # a config file that exists here: its content is part of the verdict
+    key = json.dumps([importlib.metadata.version("vllm"), vllm_args.api_key_config(["stand-in-key"]), list(args)])
+    return str(VERDICT_CACHE_DIR / f"{hashlib.sha256(key.encode()).hexdigest()}.json")
+
+
+def _load_verdict(args: tuple[str, ...]) -> bool:
+    path = _verdict_file(args)
+    if path is None or not os.path.isfile(path):
+        return False
+    try:
+        with open(path, encoding="utf-8") as file:
+            _verdicts[args] = json.load(file)["verdict"]
+        return True
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _store_verdict(args: tuple[str, ...], verdict: Optional[str]) -> None:
+    path = _verdict_file(args)
+    try:
+        if path:
+            os.makedirs(VERDICT_CACHE_DIR, exist_ok=True)
+            with open(path, "w", encoding="utf-8") as file:
+                json.dump({"args": list(args), "verdict": verdict}, file)
+    except OSError:
+        pass  # a read-only checkout: no cache
 
 
 def offline(args: list[str]) -> list[str]:

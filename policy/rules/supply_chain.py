@@ -22,6 +22,8 @@ _MOVING_SUFFIX = re.compile(r"[-_.](latest|nightly|edge|dev)$")
 # Command lines that fetch weights from the hub (warm-up Jobs, init containers).
 _HUB_DOWNLOAD = re.compile(r"(huggingface-cli|\bhf)\s+download\b|snapshot_download|hf_hub_download")
 _REVISION_40HEX = re.compile(r"revision[\s=:'\"]+[0-9a-f]{40}\b")
+# One shell statement of a script: each download in it must carry its own pinned revision.
+_STATEMENT_END = re.compile(r"\n|;|&&|\|\|")
 _HELM_CHARTS = {("helm.sh", "Chart"), ("helm.sh", "Release")}
 _LOCAL_MODEL_CACHE = ("serving.kserve.io", "LocalModelCache")
 
@@ -126,9 +128,9 @@ def _container_model_problems(container: Container) -> Iterator[str]:
         revision = flags.last_value(argv, "--revision") or ""
         if not COMMIT.match(revision):
             yield f"{container.path}: serves hub model '{hub_id}' without --revision <40-hex commit>"
-    command_line = " ".join(argv)
-    if _HUB_DOWNLOAD.search(command_line) and not _REVISION_40HEX.search(command_line):
-        yield f"{container.path}: downloads from the hub without a 40-hex commit revision"
+    for statement in _STATEMENT_END.split(" ".join(container.command_line)):
+        if _HUB_DOWNLOAD.search(statement) and not _REVISION_40HEX.search(statement):
+            yield f"{container.path}: downloads from the hub without a 40-hex commit revision: {statement.strip()[:120]}"
 
 
 def _pinned_model_revisions(args: ResourceValidationArgs) -> Iterator[str]:
