@@ -50,6 +50,9 @@ def _with_digest(ref: ImageRef) -> dict[str, str]:
     return {"repository": ref.repository, "tag": ref.tag, **({"digest": ref.digest} if ref.digest else {})}
 
 
+# Keys of a spelling that say which version, not where the image comes from.
+_VERSION_KEYS = frozenset({"tag", "digest", "version", "defaultVersion", "defaultJobTag"})
+
 # How a chart's values spell one image, given the mirrored reference.
 SPELLINGS: dict[str, Callable[[ImageRef], dict[str, Any]]] = {
     "image": lambda ref: {"image": str(ref)},
@@ -79,6 +82,25 @@ class ChartImage:
 
     def changed_by(self, mirror: Mirror) -> bool:
         return mirrored(self.upstream, mirror) != str(parse(self.upstream))
+
+    @property
+    def source_keys(self) -> tuple[str, ...]:
+        """The values keys (under `path`) that say where the image comes from, in the order
+        the chart joins them: `registry`, `repository`; `repository`, `image`; ..."""
+        return tuple(key for key in self._chart_defaults() if key not in _VERSION_KEYS)
+
+    def source_in(self, chart_values: Mapping[str, Any]) -> str:
+        """Where the chart pulls this image from, given its values: the `source_keys` joined,
+        each one the values leave unset being the chart's default."""
+        settings: Any = chart_values
+        for key in self.path:
+            settings = settings.get(key) if isinstance(settings, Mapping) else None
+        settings = settings if isinstance(settings, Mapping) else {}
+        defaults = self._chart_defaults()
+        return "/".join(str(settings.get(key) or defaults[key]) for key in self.source_keys)
+
+    def _chart_defaults(self) -> dict[str, Any]:
+        return SPELLINGS[self.spelling](parse(self.upstream))
 
 
 def values_for(chart_images: Iterable[ChartImage], mirror: Mirror) -> dict[str, Any]:
@@ -217,6 +239,17 @@ ENVOY_GATEWAY_IMAGES = (
     ),
     ChartImage(("global", "images", "ratelimit"), versions.ENVOY_RATELIMIT_IMAGE, "image"),
 )
+
+# The images of each chart we install, by chart name.
+IMAGES_BY_CHART: dict[str, tuple[ChartImage, ...]] = {
+    versions.CERT_MANAGER_CHART.name: CERT_MANAGER_IMAGES,
+    versions.GPU_OPERATOR_CHART.name: GPU_OPERATOR_IMAGES,
+    versions.KNATIVE_OPERATOR_CHART.name: KNATIVE_OPERATOR_IMAGES,
+    versions.KSERVE_CHART.name: KSERVE_IMAGES,
+    versions.KSERVE_LOCALMODEL_CHART.name: KSERVE_LOCALMODEL_IMAGES,
+    versions.KEDA_CHART.name: KEDA_IMAGES,
+    versions.ENVOY_GATEWAY_CHART.name: ENVOY_GATEWAY_IMAGES,
+}
 
 # Value paths of charts with no defaults file in ../shared/schemas to check them against,
 # read from upstream at the pinned versions (module docstring).

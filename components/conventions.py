@@ -55,3 +55,15 @@ def predictor_pod_regex(pool: str) -> str:
     """Matches the pods KServe creates for a pool's predictor in either mode:
     `<pool>-predictor-<hash>` (Standard) and `<pool>-predictor-<rev>-deployment-<hash>` (Knative)."""
     return f"{pool}-predictor-.*"
+
+
+# Labels and names that other controllers put on what they generate from our objects;
+# our NetworkPolicies, monitors and offline checks select on exactly these.
+ENVOY_OWNING_GATEWAY_NAME = "gateway.envoyproxy.io/owning-gateway-name"
+ENVOY_OWNING_GATEWAY_NAMESPACE = "gateway.envoyproxy.io/owning-gateway-namespace"
+KNATIVE_USER_PORT = "user-port"  # Knative renames the serving port of every revision pod
+
+
+def envoy_proxy_labels(gateway: str, namespace: str) -> dict[str, str]:
+    """The labels Envoy Gateway puts on the proxy pods of one Gateway."""
+    return {ENVOY_OWNING_GATEWAY_NAME: gateway, ENVOY_OWNING_GATEWAY_NAMESPACE: namespace}

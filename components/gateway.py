@@ -38,6 +38,7 @@ from components.chart_images import ENVOY_GATEWAY_IMAGES, values_for, with_envoy
 from components.secrets import gateway_api_keys_name
 from components.serving_pool import PREDICTOR_SERVICE_PORT, predictor_service_name
 from components.spec import GatewaySpec, PlatformSpec, PoolSpec
+from components.options import inherited_dependencies
 
 CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"
 GATEWAY_API = "gateway.networking.k8s.io"
@@ -49,8 +50,6 @@ KNATIVE_LISTENER_PORT = 8080
 CLIENT_HEADER = "x-llm-client"
 OPENAI_PATH_PREFIX = "/v1"
 # Envoy Gateway's labels on the proxy pods and Service of a Gateway.
-OWNING_GATEWAY_NAME = "gateway.envoyproxy.io/owning-gateway-name"
-OWNING_GATEWAY_NAMESPACE = "gateway.envoyproxy.io/owning-gateway-namespace"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # Kubernetes sets it on every namespace
 # AWS Load Balancer Controller annotations: an NLB straight to the proxy pods. With the
 # controller absent, "external" makes the in-tree controller skip the Service, so no load
@@ -82,8 +81,7 @@ class Gateway(pulumi.ComponentResource):
         self.chart = charts.pinned_chart("envoy-gateway", versions.ENVOY_GATEWAY_CHART, self.namespace, chart_values, child)
         # Objects of Gateway API and Envoy Gateway kinds wait for the chart's CRDs, and the
         # Certificate and DomainMappings for the control plane this component was put after.
-        depends_on = opts.depends_on if opts else None
-        after = [depends_on] if isinstance(depends_on, pulumi.Resource) else list(depends_on or [])
+        after = inherited_dependencies(opts)
         self._after = pulumi.ResourceOptions(parent=self, depends_on=[self.chart, *after])
         self.gateway_class = self._object(
             "gateway-class", f"{GATEWAY_API}/v1", "GatewayClass", metadata(gateway.class_name, None, "edge"),
@@ -117,7 +115,7 @@ class Gateway(pulumi.ComponentResource):
         }
         self.domain_mappings = {pool.name: self._domain_mapping(spec, pool) for pool in spec.knative_pools}
         standard = [pool for pool in spec.pools if pool.mode == "standard"]
-        self.reference_grant = self._reference_grant(spec, standard) if standard else None
+        self.reference_grants = {pool.name: self._reference_grant(spec, pool) for pool in standard}
         self.register_outputs({"hostnames": {pool.name: pool.hostname for pool in spec.pools}})
 
     def _object(
@@ -164,14 +162,15 @@ class Gateway(pulumi.ComponentResource):
             {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": predictor_service_name(pool)}},
         )  # fmt: skip
 
-    def _reference_grant(self, spec: PlatformSpec, standard: list[PoolSpec]) -> CustomResource:
-        # Our routes live in the gateway namespace; KServe's predictor Services in the serving one.
+    def _reference_grant(self, spec: PlatformSpec, pool: PoolSpec) -> CustomResource:
+        # Our routes live in the gateway namespace; KServe's predictor Services in the serving
+        # one. One grant per pool: a grant's `to` list is capped, and each names one Service.
         return self._object(
-            "predictor-grant", f"{GATEWAY_API}/v1", "ReferenceGrant",
-            metadata(f"{spec.gateway.name}-routes", spec.namespaces.serving, "edge"),
+            f"{pool.name}-grant", f"{GATEWAY_API}/v1", "ReferenceGrant",
+            metadata(f"{pool.name}-from-{spec.gateway.name}", spec.namespaces.serving, pool.name),
             {
                 "from": [{"group": GATEWAY_API, "kind": "HTTPRoute", "namespace": spec.gateway.namespace}],
-                "to": [{"group": "", "kind": "Service", "name": predictor_service_name(pool)} for pool in standard],
+                "to": [{"group": "", "kind": "Service", "name": predictor_service_name(pool)}],
             },
         )  # fmt: skip
 

@@ -116,6 +116,19 @@ def unpinned(image: str) -> str:
     return str(replace(parse(image), digest=None))
 
 
+# The stack output that tells the policy pack's `images-from-mirror` where this stack's
+# images must come from: a stack policy sees the stack's outputs, not the program's spec.
+MIRROR_PREFIXES_OUTPUT = "registryMirrorPrefixes"
+
+
+def mirror_prefixes(mirror: Mirror) -> list[str]:
+    """What every reference `mirrored` makes starts with: `<host>/<prefix>/`, one per upstream
+    registry the mirror serves; none when images stay upstream."""
+    if mirror.host is None:
+        return []
+    return sorted({f"{mirror.host}/{prefix}/" for prefix in mirror.prefixes.values()})
+
+
 # --- ECR pull-through cache ------------------------------------------------------------
 
 

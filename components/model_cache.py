@@ -26,6 +26,7 @@ from pulumi_kubernetes.apiextensions import CustomResource
 
 from components import conventions
 from components.spec import ModelSpec, PlatformSpec
+from components.options import inherited_dependencies
 
 COMPONENT = "model-cache"
 # KServe's default localModel.jobNamespace: its download Jobs run there.
@@ -94,8 +95,7 @@ class ModelCache(pulumi.ComponentResource):
         self.spec = spec
         # The children wait for what this component waits for (the serving namespace, the
         # local-model CRDs): Pulumi does not pass a component's depends_on on to them.
-        depends_on = opts.depends_on if opts else None
-        self._after = [depends_on] if isinstance(depends_on, pulumi.Resource) else list(depends_on or [])
+        self._after = inherited_dependencies(opts)
         self._child = pulumi.ResourceOptions(parent=self, depends_on=self._after)
         self.claim: Optional[k8s.core.v1.PersistentVolumeClaim] = None
         self.node_groups: dict[str, CustomResource] = {}

@@ -44,6 +44,7 @@ from components import conventions
 from components.cluster import EksAccess, aws_partition
 from components.model_cache import HUB_TOKEN_KEY, HUB_TOKEN_SECRET, distinct_revisions, revision_name
 from components.spec import HubMirrorModelMirror, ModelSpec, PlatformSpec, S3ModelMirror
+from components.options import inherited_dependencies
 
 APP_NAME = "model-warmup"
 COMPONENT = "model-cache"
@@ -79,8 +80,7 @@ class ModelWarmup(pulumi.ComponentResource):
         super().__init__("llmserving:supplychain:ModelWarmup", name, None, opts)
         spec = args.spec
         # The Jobs wait for what this component waits for (namespace, claim, token Secret).
-        depends_on = opts.depends_on if opts else None
-        after = [depends_on] if isinstance(depends_on, pulumi.Resource) else list(depends_on or [])
+        after = inherited_dependencies(opts)
         self.service_account = k8s.core.v1.ServiceAccount(
             "model-warmup-account",
             metadata=_metadata(SERVICE_ACCOUNT, spec.namespaces.serving, SERVICE_ACCOUNT),

@@ -27,10 +27,6 @@ RELEASE_LABEL = "release"
 METRICS_PATH = "/metrics"
 # KEDA polls its Prometheus query every 30 s; scraping faster keeps that query fresh.
 SCRAPE_INTERVAL = "15s"
-# Knative names the serving port of every revision pod "user-port", whatever the
-# runtime declared; Standard pods keep the runtime's port name.
-KNATIVE_USER_PORT = "user-port"
-METRICS_PORTS = (serving_pool.PORT_NAME, KNATIVE_USER_PORT)
 # Pod labels copied onto every scraped series under short names (pool, class, model).
 TARGET_LABELS = {
     metrics.POOL: conventions.POOL_LABEL,
@@ -59,7 +55,7 @@ class Monitoring(pulumi.ComponentResource):
             api_version=MONITORING_API,
             kind="PodMonitor",
             metadata=_metadata(f"{args.serving_namespace}-vllm", args, selected_by_prometheus=True),
-            spec=pod_monitor_spec(args.serving_namespace),
+            spec=pod_monitor_spec(args.serving_namespace, metrics_ports(args.pools)),
             opts=child,
         )
         self.rules = {
@@ -97,7 +93,15 @@ def _metadata(name: str, args: MonitoringArgs, selected_by_prometheus: bool) -> 
     return {"name": name, "namespace": args.spec.namespace, "labels": labels}
 
 
-def pod_monitor_spec(serving_namespace: str) -> dict[str, Any]:
+def metrics_ports(pools: tuple[PoolSpec, ...]) -> list[str]:
+    """vLLM serves /metrics on its one port. Standard pods keep the runtime's port name;
+    Knative renames it on every revision pod, whatever the runtime declared."""
+    modes = {pool.mode for pool in pools}
+    return [port for port, mode in ((serving_pool.PORT_NAME, "standard"), (conventions.KNATIVE_USER_PORT, "knative"))
+            if mode in modes]  # fmt: skip
+
+
+def pod_monitor_spec(serving_namespace: str, ports: list[str]) -> dict[str, Any]:
     return {
         "namespaceSelector": {"matchNames": [serving_namespace]},
         "selector": {
@@ -108,7 +112,7 @@ def pod_monitor_spec(serving_namespace: str) -> dict[str, Any]:
             },
             "matchExpressions": [{"key": conventions.POOL_LABEL, "operator": "Exists"}],
         },
-        "podMetricsEndpoints": [_endpoint(port) for port in METRICS_PORTS],
+        "podMetricsEndpoints": [_endpoint(port) for port in ports],
     }
 
 

@@ -31,7 +31,7 @@ import pulumi_kubernetes as k8s
 
 from components import conventions, vllm_args
 from components.control_plane import KNATIVE_SERVING_NAMESPACE
-from components.gateway import NAMESPACE_NAME_LABEL, OWNING_GATEWAY_NAME, OWNING_GATEWAY_NAMESPACE
+from components.gateway import NAMESPACE_NAME_LABEL
 from components.model_warmup import warmup_egress
 from components.serving_pool import COMPONENT as POOL_COMPONENT
 from components.spec import PlatformSpec, PoolSpec
@@ -133,7 +133,7 @@ def knative_gateway_ingress(spec: PlatformSpec) -> dict[str, Any]:
 
 def proxies_of(gateway: str, namespace: str) -> dict[str, Any]:
     """The Envoy proxies of one Gateway: in its namespace, where our Envoy Gateway runs them."""
-    labels = {OWNING_GATEWAY_NAME: gateway, OWNING_GATEWAY_NAMESPACE: namespace}
+    labels = conventions.envoy_proxy_labels(gateway, namespace)
     return {"namespaceSelector": namespace_selector(namespace), "podSelector": {"matchLabels": labels}}
 
 

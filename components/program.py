@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pulumi
 
+from components.images import MIRROR_PREFIXES_OUTPUT, mirror_prefixes
 from components.platform import Platform
 from components.secrets import read_api_keys, read_hub_token
 from components.spec import SpecError, load_platform
@@ -32,4 +33,5 @@ def run() -> Platform:
     )
     pulumi.export("pools", {name: {"url": pool.url, "model": pool.spec.model} for name, pool in platform.pools.items()})
     pulumi.export("capacity", {name: pool.capacity.to_dict() for name, pool in platform.pools.items()})
+    pulumi.export(MIRROR_PREFIXES_OUTPUT, mirror_prefixes(spec.image_mirror))
     return platform

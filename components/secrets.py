@@ -27,6 +27,7 @@ from components import conventions, vllm_args
 from components.model_cache import HUB_TOKEN_KEY, HUB_TOKEN_SECRET, hub_token_namespace
 from components.serving_pool import API_KEY_FILE
 from components.spec import CLIENT_NAME_PATTERN, CONFIG_KEY, GatewaySpec, PlatformSpec, PoolSpec
+from components.options import inherited_dependencies
 
 API_KEYS = "apiKeys"
 API_KEYS_KEY = f"{CONFIG_KEY.split(':')[0]}:{API_KEYS}"
@@ -134,6 +135,8 @@ class Secrets(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SecretsArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("llmserving:guardrails:Secrets", name, None, opts)
+        # Every Secret waits for what this component waits for: its namespace.
+        self._after = inherited_dependencies(opts)
         spec = args.spec
         self.gateway_api_keys = self._secret(
             "gateway-api-keys",
@@ -149,27 +152,18 @@ class Secrets(pulumi.ComponentResource):
             for pool in spec.pools
             if spec.gateway.vllm_api_key
         }
-        self.hub_token = self._hub_token(spec, args.hub_token, opts)
+        self.hub_token = self._hub_token(spec, args.hub_token)
         self.register_outputs({"gatewayApiKeys": gateway_api_keys_name(spec.gateway)})
 
-    def _hub_token(
-        self, spec: PlatformSpec, token: Optional[pulumi.Output[str]], opts: Optional[pulumi.ResourceOptions]
-    ) -> Optional[k8s.core.v1.Secret]:
+    def _hub_token(self, spec: PlatformSpec, token: Optional[pulumi.Output[str]]) -> Optional[k8s.core.v1.Secret]:
         """The `hf-token` Secret, in the one namespace whose download Jobs use it (never
-        the serving pods'); it waits for what this component waits for, its namespace."""
+        the serving pods')."""
         namespace = hub_token_namespace(spec)
         if token is None or namespace is None:
             return None
-        depends_on = opts.depends_on if opts else None
-        after = [depends_on] if isinstance(depends_on, pulumi.Resource) else list(depends_on or [])
-        return k8s.core.v1.Secret(
-            "hub-token",
-            metadata={"name": HUB_TOKEN_SECRET, "namespace": namespace,
-                      "labels": conventions.standard_labels("hub-token", namespace, "secrets")},
-            type="Opaque",
-            string_data={HUB_TOKEN_KEY: token},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=after, additional_secret_outputs=SECRET_OUTPUTS),
-        )  # fmt: skip
+        metadata = {"name": HUB_TOKEN_SECRET, "namespace": namespace,
+                    "labels": conventions.standard_labels("hub-token", namespace, "secrets")}  # fmt: skip
+        return self._secret("hub-token", metadata, {HUB_TOKEN_KEY: token})
 
     def _secret(self, name: str, metadata: dict[str, Any], values: dict[str, Any]) -> k8s.core.v1.Secret:
         return k8s.core.v1.Secret(
@@ -177,7 +171,7 @@ class Secrets(pulumi.ComponentResource):
             metadata=metadata,
             type="Opaque",
             string_data=values,
-            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=SECRET_OUTPUTS),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self._after, additional_secret_outputs=SECRET_OUTPUTS),
         )
 
 

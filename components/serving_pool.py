@@ -17,6 +17,7 @@ from pulumi_kubernetes.apiextensions import CustomResource
 from components import conventions, metrics, versions, vllm_args
 from components.capacity import PoolCapacity
 from components.spec import ModelSpec, NodePoolSpec, PoolSpec
+from components.options import inherited_dependencies
 
 KSERVE_CONTAINER = "kserve-container"  # KServe merges the predictor into the container of this name
 MODEL_FORMAT = "vllm"
@@ -66,8 +67,7 @@ class ServingPool(pulumi.ComponentResource):
         self.pod_labels = pool_labels(args.pool, args.model)
         # The pool's objects wait for what the pool waits for (KServe's CRDs, the GPU nodes):
         # Pulumi does not pass a component's depends_on on to its children.
-        depends_on = opts.depends_on if opts else None
-        after = [depends_on] if isinstance(depends_on, pulumi.Resource) else list(depends_on or [])
+        after = inherited_dependencies(opts)
         self.runtime = CustomResource(
             f"{name}-runtime",
             api_version="serving.kserve.io/v1alpha1",

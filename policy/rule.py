@@ -19,6 +19,9 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+# The root resource; its props, as stack policies see them, are the stack outputs.
+STACK_TYPE = "pulumi:pulumi:Stack"
+
 ResourceCheck = Callable[[ResourceValidationArgs], Iterator[str]]
 # A stack check yields (message, urn of the resource at fault, or None for the stack).
 StackCheck = Callable[[StackValidationArgs], Iterator[tuple[str, Optional[str]]]]
@@ -69,6 +72,12 @@ def setting(args: Union[ResourceValidationArgs, StackValidationArgs], schema: Po
     """The configured value of `key`, or its schema default."""
     config = args.get_config()
     return config[key] if key in config else schema.properties[key]["default"]
+
+
+def stack_output(args: StackValidationArgs, key: str) -> Any:
+    """A stack output, as stack policies see it (the root Stack's props), or None."""
+    stack = next((r for r in args.resources if r.resource_type == STACK_TYPE), None)
+    return stack.props.get(key) if stack is not None else None
 
 
 def stack_name(urn: str) -> str:

@@ -261,3 +261,18 @@ def test_a_client_listed_twice_is_rejected(platform):
     with pytest.raises(SpecError) as error:
         load_platform(platform, "stack.yaml")
     assert error.value.problems == [("pools[0].clients[1]", "'alice' is listed twice")]
+
+
+def test_one_reference_grant_per_standard_pool_scales_past_the_to_list_cap(platform):
+    # A grant's spec.to holds at most 16 entries; one grant per pool never reaches it.
+    from tests.conftest import stack_config
+    from tools.mockrun import run_program
+
+    template = platform["pools"][0]
+    platform["pools"] = [
+        {**template, "name": f"chat{i}", "hostname": f"chat{i}.example.com"} for i in range(20)
+    ]
+    resources = run_program("t", stack_config(platform)).resources
+    grants = [r["inputs"] for r in resources if r["type"].endswith(":ReferenceGrant")]
+    assert len(grants) == 20
+    assert all(len(grant["spec"]["to"]) == 1 for grant in grants)

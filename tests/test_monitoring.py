@@ -245,3 +245,15 @@ def test_prod_render_has_the_pod_monitor_rules_with_slo_numbers_and_dashboard():
         assert threshold(by_alert[alerts.TTFT_ABOVE_SLO]["expr"]) == pool.slo.ttft_p95_seconds
         assert threshold(by_alert[alerts.E2E_ABOVE_SLO]["expr"]) == pool.slo.e2e_p95_seconds
     assert any(obj["kind"] == "ConfigMap" and "llm-serving.json" in obj.get("data", {}) for obj in manifests)
+
+
+def test_pod_monitor_scrapes_only_the_port_names_its_pools_have():
+    from components.monitoring import metrics_ports
+    from components.spec import load_platform
+    from tests.conftest import BASE_PLATFORM
+
+    spec = load_platform(BASE_PLATFORM, "t")
+    chat, batch = spec.pools
+    assert metrics_ports((chat,)) == ["http1"]
+    assert metrics_ports((batch,)) == ["user-port"]
+    assert metrics_ports((chat, batch)) == ["http1", "user-port"]

@@ -160,3 +160,17 @@ def test_outputs_export_no_secret(tmp_path, platform):
     assert main(["render", "proposed", "--config-file", str(stack_file(tmp_path, platform, KEYS)), "--out", str(out_dir)]) == 0
     outputs = json.loads((out_dir / "outputs.json").read_text())
     assert "[secret]" not in json.dumps(outputs)
+
+
+def test_every_secret_waits_for_its_namespace(platform):
+    from tools.mockrun import run_program
+
+    platform["gateway"] = {**platform.get("gateway", {}), "vllmApiKey": True}
+    recording = run_program("t", with_offline_secrets(stack_config(platform))[0])
+    by_name = {(r["type"], r["name"]): r["urn"] for r in recording.resources}
+    namespaces = {r["inputs"]["metadata"]["name"]: r["urn"] for r in recording.resources if r["type"] == "kubernetes:core/v1:Namespace"}
+    secrets = [r for r in recording.resources if r["type"] == "kubernetes:core/v1:Secret"]
+    assert len(secrets) >= 3
+    for secret in secrets:
+        namespace = namespaces[secret["inputs"]["metadata"]["namespace"]]
+        assert namespace in recording.dependencies[by_name[("kubernetes:core/v1:Secret", secret["name"])]], secret["name"]

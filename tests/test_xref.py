@@ -159,7 +159,7 @@ def test_cross_namespace_backend_needs_a_reference_grant(dev):
 
 
 def test_reference_grant_for_another_service_does_not_count(dev):
-    broken = edited(dev, "ReferenceGrant", "llm-gateway-routes", lambda grant: grant["spec"]["to"][0].update(name="batch-predictor"))
+    broken = edited(dev, "ReferenceGrant", "chat-from-llm-gateway", lambda grant: grant["spec"]["to"][0].update(name="batch-predictor"))
     assert len(lines(broken, "route")) == 1
 
 

@@ -39,16 +39,11 @@ ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")
 KSERVE_CONTAINER = "kserve-container"
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 KSERVE_COMPONENT_LABEL = "component"
-KNATIVE_USER_PORT = "user-port"
 KNATIVE_QUEUE_PORTS = (("queue-port", 8012), ("http-queueadm", 8022), ("http-autometric", 9090), ("http-usermetric", 9091))
 KNATIVE_SERVICE_LABEL = "serving.knative.dev/service"
 PREDICTOR_SERVICE_PORT = 80
 ENVOY_GATEWAY_NAMESPACE = "envoy-gateway-system"
-OWNING_GATEWAY_NAME = "gateway.envoyproxy.io/owning-gateway-name"
-OWNING_GATEWAY_NAMESPACE = "gateway.envoyproxy.io/owning-gateway-namespace"
 PRIVILEGED_PORT_SHIFT = 10000
-ENVOY_OWNING_GATEWAY_NAME = "gateway.envoyproxy.io/owning-gateway-name"
-ENVOY_OWNING_GATEWAY_NAMESPACE = "gateway.envoyproxy.io/owning-gateway-namespace"
 EKS_TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
 WORKLOAD_TEMPLATES = {
     "Deployment": ("spec", "template"),
@@ -254,7 +249,7 @@ def _merge_container(base: dict[str, Any], model: dict[str, Any]) -> dict[str, A
 
 
 def _knative_ports(ports: tuple[Port, ...]) -> tuple[Port, ...]:
-    user = tuple(Port(KNATIVE_USER_PORT, p.number, p.protocol) for p in ports[:1])
+    user = tuple(Port(conventions.KNATIVE_USER_PORT, p.number, p.protocol) for p in ports[:1])
     return (*user, *ports[1:], *(Port(name, number) for name, number in KNATIVE_QUEUE_PORTS))
 
 
@@ -268,7 +263,7 @@ def predictor_name(isvc: dict[str, Any]) -> str:
 
 
 def gateway_proxies(gateway: dict[str, Any]) -> list[PodGroup]:
-    labels = {OWNING_GATEWAY_NAME: name_of(gateway), OWNING_GATEWAY_NAMESPACE: namespace_of(gateway)}
+    labels = conventions.envoy_proxy_labels(name_of(gateway), namespace_of(gateway))
     ports = tuple(Port(None, proxy_port(int(listener.get("port", 0)))) for listener in dig(gateway, "spec", "listeners") or [])
     source = f"proxies of {describe_resource(gateway)}"
     return [PodGroup(source, ns, labels, ports, {}) for ns in dict.fromkeys((ENVOY_GATEWAY_NAMESPACE, namespace_of(gateway)))]
@@ -313,7 +308,7 @@ def envoy_gateway_services(inventory: Inventory) -> Iterator[Service]:
             continue
         listeners = dig(gateway, "spec", "listeners") or []
         ports = tuple(ServicePort(item.get("name"), int(item.get("port", 0)), int(item.get("port", 0))) for item in listeners)
-        labels = {ENVOY_OWNING_GATEWAY_NAME: name_of(gateway), ENVOY_OWNING_GATEWAY_NAMESPACE: namespace_of(gateway)}
+        labels = conventions.envoy_proxy_labels(name_of(gateway), namespace_of(gateway))
         source = f"{describe_resource(gateway)} Service"
         proxies = PodGroup(f"proxies of {source}", namespace_of(gateway), labels, (), {}, external=True)
         yield Service(source, namespace_of(gateway), name, labels, ports, None, generated_for=proxies)

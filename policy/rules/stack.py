@@ -20,10 +20,9 @@ from policy.kube import (
     sequence,
     vllm_servers,
 )
-from policy.rule import setting, stack_rule
+from policy.rule import setting, stack_output, stack_rule
 from policy.rules.engine import MAX_MODEL_LEN, TENSOR_PARALLEL
 
-STACK_TYPE = "pulumi:pulumi:Stack"
 CAPACITY_OUTPUT = "capacity"
 WORKLOAD_CLASSES = ("chat", "batch")
 _ROUTES = {("gateway.networking.k8s.io", "HTTPRoute"), ("gateway.networking.k8s.io", "GRPCRoute")}
@@ -180,8 +179,7 @@ SERVING_NAMESPACE_DEFAULT_DENY = stack_rule(
 
 
 def _capacity_figures(args: StackValidationArgs) -> Mapping:
-    stack = next((r for r in args.resources if r.resource_type == STACK_TYPE), None)
-    return mapping(stack.props.get(CAPACITY_OUTPUT)) if stack is not None else {}
+    return mapping(stack_output(args, CAPACITY_OUTPUT))
 
 
 def _running_settings(isvc: PolicyResource) -> dict[str, float]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Iterator, Optional
+from typing import Iterator, Mapping, Optional
 
-from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
+from pulumi_policy import PolicyConfigSchema, PolicyResource, ResourceValidationArgs, StackValidationArgs
 
+from components.chart_images import IMAGES_BY_CHART
+from components.images import MIRROR_PREFIXES_OUTPUT
 from policy import flags
 from policy.kube import Container, at, containers, kind_of, mapping, sequence
-from policy.rule import resource_rule, setting, stack_name
+from policy.rule import resource_rule, setting, stack_name, stack_output, stack_rule
 
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _COMMIT_SEGMENT = re.compile(r"(^|/)[0-9a-f]{40}(/|$)")
@@ -191,27 +193,84 @@ MIRROR_CONFIG = PolicyConfigSchema(
             "type": "array",
             "items": {"type": "string"},
             "default": [],
-            "description": "Registry prefixes of the configured mirror, e.g. "
-            "123456789012.dkr.ecr.us-east-1.amazonaws.com/; empty: no mirror, the rule passes.",
+            "description": "Registry prefixes images may also come from, e.g. "
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/; added to the stack's own mirror "
+            f"(its {MIRROR_PREFIXES_OUTPUT} output). With neither, the rule passes.",
         }
     }
 )
+_KNATIVE_SERVING = ("operator.knative.dev", "KnativeServing")
+_ENVOY_PROXY = ("gateway.envoyproxy.io", "EnvoyProxy")
+_ENVOY_CONTAINER = ("spec", "provider", "kubernetes", "envoyDeployment", "container")
 
 
-def _images_from_mirror(args: ResourceValidationArgs) -> Iterator[str]:
-    mirrors = [str(prefix) for prefix in setting(args, MIRROR_CONFIG, "mirrors")]
-    if not mirrors:
+def allowed_prefixes(args: StackValidationArgs) -> list[str]:
+    """The stack's mirror (its stack output) and the configured extra prefixes."""
+    configured = [str(prefix) for prefix in setting(args, MIRROR_CONFIG, "mirrors")]
+    declared = [str(prefix) for prefix in sequence(stack_output(args, MIRROR_PREFIXES_OUTPUT))]
+    return sorted({*configured, *declared})
+
+
+def _chart_sources(props: Mapping) -> Iterator[tuple[str, str]]:
+    """What a chart of ours pulls, per its values (a value left unset is the chart's default)."""
+    chart = str(props.get("chart") or "").rstrip("/").rpartition("/")[2]
+    values = mapping(props.get("values"))
+    for image in IMAGES_BY_CHART.get(chart, ()):
+        yield f"values.{'.'.join((*image.path, '+'.join(image.source_keys)))}", image.source_in(values)
+
+
+def _knative_sources(props: Mapping) -> Iterator[tuple[str, str]]:
+    """The images the Knative Operator deploys that the KnativeServing names."""
+    registry = mapping(at(props, "spec", "registry"))
+    if registry.get("default"):
+        yield "spec.registry.default", str(registry["default"])
+    for key, image in sorted(mapping(registry.get("override")).items()):
+        yield f"spec.registry.override.{key}", str(image)
+    queue_sidecar = at(props, "spec", "config", "deployment", "queue-sidecar-image")
+    if queue_sidecar:
+        yield "spec.config.deployment.queue-sidecar-image", str(queue_sidecar)
+
+
+def _envoy_proxy_sources(props: Mapping) -> Iterator[tuple[str, str]]:
+    container = mapping(at(props, *_ENVOY_CONTAINER))
+    for key in ("image", "imageRepository"):
+        if container.get(key):
+            yield f"{'.'.join(_ENVOY_CONTAINER)}.{key}", str(container[key])
+
+
+def pulled_images(resource: PolicyResource) -> Iterator[tuple[str, str]]:
+    """(where, image or repository) of everything a resource makes the cluster pull."""
+    props = resource.props
+    for container in containers(resource.resource_type, props):
+        if container.image:
+            yield container.path, container.image
+    kind = kind_of(resource.resource_type)
+    if kind in _HELM_CHARTS and "chart" in props:
+        yield from _chart_sources(props)
+    elif kind == _KNATIVE_SERVING:
+        yield from _knative_sources(props)
+    elif kind == _ENVOY_PROXY:
+        yield from _envoy_proxy_sources(props)
+
+
+def _images_from_mirror(args: StackValidationArgs) -> Iterator[tuple[str, Optional[str]]]:
+    prefixes = allowed_prefixes(args)
+    if not prefixes:
         return
-    for container in containers(args.resource_type, args.props):
-        if container.image and not container.image.startswith(tuple(mirrors)):
-            yield f"{container.path}: image '{container.image}' does not come from the mirror ({', '.join(mirrors)})"
+    for resource in args.resources:
+        for where, image in pulled_images(resource):
+            if not image.startswith(tuple(prefixes)):
+                yield f"{where}: '{image}' does not come from the registry mirror ({', '.join(prefixes)})", resource.urn
 
 
-IMAGES_FROM_MIRROR = resource_rule(
+IMAGES_FROM_MIRROR = stack_rule(
     "images-from-mirror",
-    "When a registry mirror is configured, every container image is pulled through it.",
+    "When the stack has a registry mirror (spec registryMirror) or the rule's `mirrors` config lists "
+    "prefixes, every image is pulled through them: pod containers of every workload, the images "
+    "of our Helm charts' values, KnativeServing registry overrides and EnvoyProxy images.",
     _images_from_mirror,
     "Reference every image through the mirror (the RegistryMirror component turns an upstream "
-    "image into its mirrored reference); list the mirror's prefixes in this rule's `mirrors` config.",
+    "image into its mirrored reference: `images.mirrored`); list any other registry you trust "
+    "in this rule's `mirrors` config.",
     config=MIRROR_CONFIG,
 )
