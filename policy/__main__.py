@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 # The engine runs this file from inside policy/; the rules import as `policy.*` (and the
-# label names from `components.conventions`), as they do for `python -m tools check`.
+# label names and the charts' image lists from the pure `components` modules), as they do
+# for `python -m tools check`.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pulumi_policy import PolicyPack  # noqa: E402

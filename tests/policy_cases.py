@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Optional
 
+from components.images import MIRROR_PREFIXES_OUTPUT
 from tools import policy_gate
 from tools.render import Rendered
 
@@ -96,6 +97,11 @@ def inference_service(name: str = "chat", workload_class: str = "chat", args: Op
 
 def predictor(isvc: dict[str, Any]) -> dict[str, Any]:
     return isvc["inputs"]["spec"]["predictor"]
+
+
+def mirror_outputs(*prefixes: str) -> dict[str, Any]:
+    """Stack outputs of a stack whose spec configures a registry mirror with these prefixes."""
+    return {MIRROR_PREFIXES_OUTPUT: list(prefixes)}
 
 
 def capacity_outputs(**pools: dict[str, Any]) -> dict[str, Any]:

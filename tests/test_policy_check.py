@@ -15,9 +15,10 @@ import pytest
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from components import versions
 from policy.pack import POLICIES
 from tests.conftest import REPO_ROOT, SHIPPED_STACKS, write_stack_file
-from tests.policy_cases import capacity_outputs, inference_service, resource
+from tests.policy_cases import capacity_outputs, container, deployment, inference_service, mirror_outputs, resource
 from tools import policy_gate, render
 from tools.__main__ import main
 from tools.stackfile import load_stack
@@ -82,8 +83,13 @@ def _set_arg(args, flag, value):
     args[args.index(flag) + 1] = value
 
 
+def _runtime_container(resources):
+    return _find(resources, RUNTIME, "chat-runtime")["inputs"]["spec"]["containers"][0]
+
+
 def _edit_image(resources, _):
-    _find(resources, RUNTIME, "chat-runtime")["inputs"]["spec"]["containers"][0]["image"] = "vllm/vllm-openai:latest"
+    container = _runtime_container(resources)
+    container["image"] = container["image"].rpartition(":")[0] + ":latest"  # still through the mirror
 
 
 def _drop_context_cap(resources, _):
@@ -131,7 +137,7 @@ EDITS = {
     "no-public-model-services": (_add(PUBLIC_SERVICE), None),
     "inference-signal-autoscaling": (_scale_on_cpu, None),
     "pinned-chart-versions": (_add(UNPINNED_CHART), None),
-    "images-from-mirror": (lambda r, _: None, {"images-from-mirror": {"mirrors": ["123456789012.dkr.ecr.us-east-1.amazonaws.com/"]}}),
+    "images-from-mirror": (lambda r, _: _runtime_container(r).update(image=versions.VLLM_IMAGE), None),
     "chat-batch-separated": (_relabel_batch_as_chat, None),
     "serving-namespace-default-deny": (
         lambda r, _: r.remove(_find(r, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "llm-serving-default-deny")), None
@@ -174,6 +180,27 @@ def test_check_from_an_edited_render_names_the_rule_and_exits_1(capsys, dev_rend
     code, out, _ = run_cli(capsys, "check", "--from", edited, *policy_args)
     assert code == 1
     assert any(line.startswith(f"{rule} ") and not line.endswith("(advisory)") for line in out.splitlines()), out
+
+
+def test_prod_with_one_upstream_image_fails_images_from_mirror_without_policy_config(capsys, tmp_path):
+    # prod's spec configures an ECR pull-through mirror; nothing tells the policy pack about it but the render.
+    assert main(["render", "prod", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    resources = json.loads((tmp_path / render.RESOURCES).read_text())
+    _runtime_container(resources)["image"] = versions.VLLM_IMAGE
+    (tmp_path / render.RESOURCES).write_text(json.dumps(resources))
+    manifests = render.read(tmp_path).manifests
+    runtime = next(m for m in manifests if m["kind"] == "ServingRuntime" and m["metadata"]["name"] == "chat-vllm")
+    runtime["spec"]["containers"][0]["image"] = versions.VLLM_IMAGE
+    (tmp_path / render.MANIFESTS).write_text(render.dump_manifests(manifests))
+    code, out, _ = run_cli(capsys, "check", "--from", tmp_path)
+    *findings, summary = out.splitlines()
+    assert code == 1 and summary.endswith(", 1 findings"), out
+    assert findings == [
+        "images-from-mirror serving.kserve.io/v1alpha1/ServingRuntime llm-serving/chat-vllm: spec.containers[0]: "
+        f"'{versions.VLLM_IMAGE}' does not come from the registry mirror "
+        f"({', '.join(json.loads((tmp_path / render.OUTPUTS).read_text())['registryMirrorPrefixes'])})"
+    ], out
 
 
 # --- enforcement levels and the policy config -------------------------------------------
@@ -267,6 +294,23 @@ def test_pack_judges_a_resource_and_a_stack_as_the_engine_sends_them(running_pac
     by_rule = {d.policyName: d for d in stack_diagnostics}
     assert "runs with maxModelLen 16384" in by_rule["capacity-fits"].message
     assert by_rule["capacity-fits"].urn == isvc["urn"]
+
+
+def test_pack_finds_the_stacks_mirror_in_its_outputs_as_the_engine_sends_them(running_pack):
+    # AnalyzeStack gets each resource's outputs: the root Stack's are the stack outputs.
+    prefix = "123456789012.dkr.ecr.us-east-1.amazonaws.com/docker-hub/"
+    stack = analyzer_pb2.AnalyzerResource(
+        type="pulumi:pulumi:Stack", urn="urn:pulumi:prod::private-llm-serving::pulumi:pulumi:Stack::p-prod",
+        name="p-prod", properties=_struct(mirror_outputs(prefix)),
+    )  # fmt: skip
+    upstream = deployment(container(versions.VLLM_IMAGE), name="upstream")
+    mirrored = deployment(container(f"{prefix}vllm/vllm-openai:v0.32.0"), name="mirrored")
+    served = [analyzer_pb2.AnalyzerResource(type=r["type"], properties=_struct(r["inputs"]), urn=r["urn"], name=r["name"])
+              for r in (upstream, mirrored)]  # fmt: skip
+    request = analyzer_pb2.AnalyzeStackRequest(resources=[stack, *served])
+    found = [d for d in running_pack.AnalyzeStack(request).diagnostics if d.policyName == "images-from-mirror"]
+    assert [(d.urn, d.enforcementLevel) for d in found] == [(upstream["urn"], analyzer_pb2.MANDATORY)]
+    assert f"'{versions.VLLM_IMAGE}' does not come from the registry mirror ({prefix})" in found[0].message
 
 
 def test_pack_lists_every_rule_of_the_issue_once():

@@ -16,6 +16,7 @@ from tests.policy_cases import (
     container,
     deployment,
     inference_service,
+    mirror_outputs,
     predictor,
     resource,
     violations,
@@ -53,10 +54,30 @@ def _service(service_type, selector, **metadata):
     return resource("kubernetes:core/v1:Service", props)
 
 
-def _envoy_proxy(envoy_service):
+def _envoy_proxy(envoy_service, **container):
+    deployment_spec = {"envoyDeployment": {"container": container}} if container else {}
     props = {"apiVersion": "gateway.envoyproxy.io/v1alpha1", "kind": "EnvoyProxy", "metadata": {"name": "edge"},
-             "spec": {"provider": {"type": "Kubernetes", "kubernetes": {"envoyService": envoy_service}}}}  # fmt: skip
+             "spec": {"provider": {"type": "Kubernetes",
+                                   "kubernetes": {"envoyService": envoy_service, **deployment_spec}}}}  # fmt: skip
     return resource("kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy", props)
+
+
+def _keda_images(registry):
+    """KEDA's image values, from `registry` (GHCR's mirror path under it); none when ''."""
+    names = {"keda": "keda", "metricsApiServer": "keda-metrics-apiserver", "webhooks": "keda-admission-webhooks"}
+    return {key: {"registry": registry, "repository": f"github/kedacore/{name}", "tag": "2.21.1"}
+            for key, name in names.items()} if registry else {}  # fmt: skip
+
+
+def _keda_chart(**values):
+    return resource("kubernetes:helm.sh/v4:Chart", {"chart": "keda", "version": "2.21.1", "values": values}, name="keda")
+
+
+def _knative_serving(**override):
+    props = {"apiVersion": "operator.knative.dev/v1beta1", "kind": "KnativeServing",
+             "metadata": {"name": "knative-serving", "namespace": "knative-serving"},
+             "spec": {"registry": {"override": override}}}  # fmt: skip
+    return resource("kubernetes:operator.knative.dev/v1beta1:KnativeServing", props)
 
 
 def _autoscaler(kind, resource_type, spec, target="chat-predictor"):
@@ -99,6 +120,8 @@ GPU = {"requests": {"cpu": "4", "memory": "32Gi", "nvidia.com/gpu": "2"}, "limit
 SHM_VOLUME = {"name": "dshm", "emptyDir": {"medium": "Memory"}}
 SHM_MOUNT = {"name": "dshm", "mountPath": "/dev/shm"}
 DENY_ALL = _network_policy({}, ["Ingress", "Egress"])
+HUB_MIRROR = "registry.internal/docker-hub/"
+MIRROR = mirror_outputs(HUB_MIRROR, "registry.internal/github/")
 
 # (rule, case id, resources, stack outputs, policy config, expected message part or None when compliant)
 CASES = [
@@ -228,11 +251,28 @@ CASES = [
     ("pinned-chart-versions", "exact or local",
      [_chart("kubernetes:helm.sh/v4:Chart", version="v0.20.0"),
       resource("kubernetes:helm.sh/v4:Chart", {"chart": "./charts/local"}, name="local")], None, None, None),  # fmt: skip
-    ("images-from-mirror", "upstream image", [deployment(container())], None,
-     {"images-from-mirror": {"mirrors": ["registry.internal/"]}}, "does not come from the mirror"),  # fmt: skip
-    ("images-from-mirror", "mirrored image", [deployment(container("registry.internal/vllm/vllm-openai:v0.32.0"))],
-     None, {"images-from-mirror": {"mirrors": ["registry.internal/"]}}, None),  # fmt: skip
-    ("images-from-mirror", "no mirror configured", [deployment(container())], None, None, None),
+    ("images-from-mirror", "the stack's mirror, one upstream image",
+     [deployment(container(f"{HUB_MIRROR}vllm/vllm-openai:v0.32.0"), container())], MIRROR, None,
+     "spec.template.spec.containers[1]: 'docker.io/vllm/vllm-openai:v0.32.0' does not come from the registry mirror "
+     "(registry.internal/docker-hub/, registry.internal/github/)"),  # fmt: skip
+    ("images-from-mirror", "a configured mirror, upstream image", [deployment(container())], None,
+     {"images-from-mirror": {"mirrors": ["registry.internal/"]}}, "does not come from the registry mirror"),  # fmt: skip
+    ("images-from-mirror", "chart image left at the chart's default", [_keda_chart(image=_keda_images(""))], MIRROR,
+     None, "values.image.keda.registry+repository: 'ghcr.io/kedacore/keda' does not come"),  # fmt: skip
+    ("images-from-mirror", "Knative image from gcr.io",
+     [_knative_serving(activator="gcr.io/knative-releases/knative.dev/serving/cmd/activator:v1.23.0")], MIRROR, None,
+     "spec.registry.override.activator: 'gcr.io/knative-releases/"),  # fmt: skip
+    ("images-from-mirror", "Envoy proxies from Docker Hub", [_envoy_proxy({}, imageRepository="docker.io/envoyproxy/envoy")],
+     MIRROR, None, "envoyDeployment.container.imageRepository: 'docker.io/envoyproxy/envoy'"),  # fmt: skip
+    ("images-from-mirror", "everything through the stack's mirror",
+     [deployment(container(f"{HUB_MIRROR}vllm/vllm-openai:v0.32.0")), _keda_chart(image=_keda_images("registry.internal")),
+      _knative_serving(activator=f"{HUB_MIRROR}knative/activator:v1.23.0"),
+      _envoy_proxy({}, imageRepository=f"{HUB_MIRROR}envoyproxy/envoy")], MIRROR, None, None),  # fmt: skip
+    ("images-from-mirror", "a configured prefix besides the stack's mirror",
+     [deployment(container("registry.internal/team/app:1.0.0"))], MIRROR,
+     {"images-from-mirror": {"mirrors": ["registry.internal/team/"]}}, None),  # fmt: skip
+    ("images-from-mirror", "no mirror", [deployment(container()), _keda_chart(), _envoy_proxy({}, imageRepository="envoy")],
+     mirror_outputs(), None, None),  # fmt: skip
     ("chat-batch-separated", "one service, both labels", [_with(CHAT, labels={"llmserving.io/class": "batch"})],
      None, None, "serves both chat and batch"),  # fmt: skip
     ("chat-batch-separated", "batch route to the chat pool", [CHAT, BATCH, _route("batch", "chat-predictor")],

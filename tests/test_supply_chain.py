@@ -14,8 +14,8 @@ from typing import Any, Iterator
 import pytest
 
 from components import chart_images, versions
-from components.chart_images import SPELLINGS, deep_merge
-from components.images import mirrored, parse
+from components.chart_images import SPELLINGS, deep_merge, platform_images
+from components.images import MIRROR_PREFIXES_OUTPUT, Mirror, mirror_prefixes, mirrored, parse
 from components.model_cache import HUB_TOKEN_SECRET
 from components.spec import SpecError, load_platform
 from tests.conftest import REVISION, SCHEMAS_DIR, stack_config
@@ -149,9 +149,10 @@ def test_render_prod_holds_no_upstream_image_reference(tmp_path):
     prod_host = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"
     recording = type("Recording", (), {"resources": rendered.resources})()
     assert first_upstream_reference(recording, prod_host) is None
-    # The policy pack's own rule agrees, given the mirror.
-    config = policy_gate.reconcile({"images-from-mirror": {"mirrors": [f"{prod_host}/"]}})
-    assert [v for v in policy_gate.violations(rendered, config) if v.rule == "images-from-mirror"] == []
+    # The policy pack's own rule agrees, with the mirror the render declares and no policy config.
+    assert rendered.outputs[MIRROR_PREFIXES_OUTPUT] == [f"{prod_host}/{prefix}/" for prefix in
+                                                        ("docker-hub", "ecr-public", "gcr", "github", "k8s", "nvcr", "quay")]  # fmt: skip
+    assert [v for v in policy_gate.violations(rendered) if v.rule == "images-from-mirror"] == []
 
 
 def test_the_external_mirror_puts_each_upstream_under_its_prefix(platform):
@@ -240,6 +241,34 @@ def test_each_listed_image_is_the_charts_own_default_at_its_version(defaults_nam
             if key in ("image", "repository", "rbacProxyImage", "defaultJobImage") and "/" in str(theirs):
                 theirs = str(parse(theirs))
             assert str(theirs) == str(ours), (defaults_name, image.path, key)
+
+
+def test_every_chart_the_platform_installs_has_its_images_listed(platform):
+    platform["modelCache"] = {"kind": "local", "localPath": "/mnt/models", "size": "100Gi"}
+    recording = record(on_eks(platform, registryMirror=ECR))
+    installed = {helm_values.chart_name(chart["inputs"]["chart"]) for chart in of_type(recording, CHART)}
+    without_images = {versions.KSERVE_CRD_CHART.name, versions.KSERVE_LOCALMODEL_CRD_CHART.name}
+    assert installed - without_images == set(chart_images.IMAGES_BY_CHART)
+
+
+@pytest.mark.parametrize("chart", sorted(chart_images.IMAGES_BY_CHART))
+def test_source_in_reads_back_where_the_values_send_each_image(platform, chart):
+    mirror = load_platform(on_eks(platform, registryMirror=ECR), "test").image_mirror
+    for image in chart_images.IMAGES_BY_CHART[chart]:
+        source = image.source_in(chart_images.values_for([image], mirror))
+        assert source.startswith(tuple(mirror_prefixes(mirror))), (image.path, source)
+        assert mirrored(image.upstream, mirror).startswith(source), (image.path, source)
+        # Values that leave the image unset: the chart's own default, upstream.
+        assert str(parse(image.upstream)).startswith(image.source_in({})), image.path
+
+
+def test_mirror_prefixes_start_every_image_the_mirror_serves(platform):
+    ecr = load_platform(on_eks(platform, registryMirror=ECR), "test")
+    assert all(mirrored(image, ecr.image_mirror).startswith(tuple(mirror_prefixes(ecr.image_mirror)))
+               for image in platform_images(ecr))  # fmt: skip
+    external = Mirror(host="harbor.x:8443", prefixes={"docker.io": "hub", "quay.io": "proxy", "ghcr.io": "proxy"})
+    assert mirror_prefixes(external) == ["harbor.x:8443/hub/", "harbor.x:8443/proxy/"]
+    assert mirror_prefixes(Mirror(digests={"docker.io/vllm/vllm-openai:v0.32.0": "sha256:" + "c" * 64})) == []
 
 
 # --- ECR pull-through cache rules ---------------------------------------------------------------

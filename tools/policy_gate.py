@@ -33,12 +33,11 @@ from pulumi_policy.policy import _NotApplicableError  # what args.not_applicable
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from policy.pack import PACK_ENFORCEMENT_LEVEL, POLICIES
-from policy.rule import stack_name
+from policy.rule import STACK_TYPE, stack_name
 from tools.render import Rendered
 from tools.schemas import describe_resource
 from tools.stackfile import InputError
 
-STACK_TYPE = "pulumi:pulumi:Stack"
 ALL = "all"  # the config key that sets every rule's enforcement level
 _LEVELS = {level.value: level for level in EnforcementLevel}
 _BLOCKING = {EnforcementLevel.MANDATORY, EnforcementLevel.REMEDIATE}
