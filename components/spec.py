@@ -829,12 +829,21 @@ _KEY_MARK = "[key]"
 
 def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
     loc = [part for part in error["loc"] if part not in _UNION_TAGS and part != _KEY_MARK]
-    message = error["msg"]
+    message = _PLAIN_MESSAGES.get(error["type"], error["msg"])
     if error["type"] == "extra_forbidden":
         message = _unknown_field_message(list(error["loc"]))
-    elif error["type"] == "missing":
-        message = "required field is missing"
     return _format_path(loc), message
+
+
+# pydantic's wording for these names our Python classes; a stack file has mappings and lists.
+_PLAIN_MESSAGES = {
+    "missing": "required field is missing",
+    "model_type": "must be a mapping of fields",
+    "model_attributes_type": "must be a mapping of fields",
+    "dict_type": "must be a mapping",
+    "tuple_type": "must be a list",
+    "list_type": "must be a list",
+}
 
 
 def _unknown_field_message(loc: list[Any]) -> str:

@@ -253,3 +253,18 @@ def test_knative_timeout_within_knatives_default_on_a_cluster_we_do_not_configur
     platform["pools"][1]["timeoutSeconds"] = 900
     platform["controlPlane"] = {"knative": {"enabled": False}}
     assert "controlPlane.knative.maxRevisionTimeoutSeconds, or use standard mode" in only_problem(platform)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda p: p.update(pools={"a": 1}), "private-llm-serving:platform.pools: must be a list"),
+        (lambda p: p["pools"].__setitem__(0, "chat"), "private-llm-serving:platform.pools[0]: must be a mapping of fields"),
+        (lambda p: p.update(cluster=None), "private-llm-serving:platform.cluster: must be a mapping of fields"),
+    ],
+)
+def test_shape_errors_speak_in_yaml_terms(platform, mutate, expected):
+    mutate(platform)
+    lines = problems(platform)
+    assert any(line.endswith(expected) for line in lines), lines
+    assert not any("instance of" in line for line in lines)
