@@ -54,7 +54,7 @@ def gpu_taint() -> dict[str, str]:
 def predictor_pod_regex(pool: str) -> str:
     """Matches the pods KServe creates for a pool's predictor in either mode:
     `<pool>-predictor-<hash>` (Standard) and `<pool>-predictor-<rev>-deployment-<hash>` (Knative)."""
-    return f"{pool}-predictor-.*"
+    return f"{predictor_service_name(pool)}-.*"
 
 
 # Labels and names that other controllers put on what they generate from our objects;
@@ -62,6 +62,17 @@ def predictor_pod_regex(pool: str) -> str:
 ENVOY_OWNING_GATEWAY_NAME = "gateway.envoyproxy.io/owning-gateway-name"
 ENVOY_OWNING_GATEWAY_NAMESPACE = "gateway.envoyproxy.io/owning-gateway-namespace"
 KNATIVE_USER_PORT = "user-port"  # Knative renames the serving port of every revision pod
+KSERVE_CONTAINER = "kserve-container"  # KServe merges the predictor into the container of this name
+KSERVE_DEPLOYMENT_MODE = "serving.kserve.io/deploymentMode"  # the InferenceService annotation
+KSERVE_ISVC_LABEL = "serving.kserve.io/inferenceservice"  # on every pod of an InferenceService
+PREDICTOR_SUFFIX = "-predictor"
+PREDICTOR_SERVICE_PORT = 80  # KServe's Standard-mode Service port (CommonDefaultHttpPort) -> the vLLM port
+
+
+def predictor_service_name(inference_service: str) -> str:
+    """KServe's name for the predictor: the Standard-mode Service and the Knative Service
+    (constants.PredictorServiceName)."""
+    return f"{inference_service}{PREDICTOR_SUFFIX}"
 
 
 def envoy_proxy_labels(gateway: str, namespace: str) -> dict[str, str]:

@@ -36,7 +36,6 @@ from pulumi_kubernetes.apiextensions import CustomResource
 from components import charts, conventions, versions
 from components.chart_images import ENVOY_GATEWAY_IMAGES, values_for, with_envoy_proxy_image
 from components.secrets import gateway_api_keys_name
-from components.serving_pool import PREDICTOR_SERVICE_PORT, predictor_service_name
 from components.spec import GatewaySpec, PlatformSpec, PoolSpec
 from components.options import inherited_dependencies
 
@@ -159,7 +158,8 @@ class Gateway(pulumi.ComponentResource):
         return self._object(
             f"{pool.name}-domain", "serving.knative.dev/v1beta1", "DomainMapping",
             metadata(pool.hostname, spec.namespaces.serving, pool.name),
-            {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": predictor_service_name(pool)}},
+            {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
+                     "name": conventions.predictor_service_name(pool.name)}},
         )  # fmt: skip
 
     def _reference_grant(self, spec: PlatformSpec, pool: PoolSpec) -> CustomResource:
@@ -170,7 +170,7 @@ class Gateway(pulumi.ComponentResource):
             metadata(f"{pool.name}-from-{spec.gateway.name}", spec.namespaces.serving, pool.name),
             {
                 "from": [{"group": GATEWAY_API, "kind": "HTTPRoute", "namespace": spec.gateway.namespace}],
-                "to": [{"group": "", "kind": "Service", "name": predictor_service_name(pool)}],
+                "to": [{"group": "", "kind": "Service", "name": conventions.predictor_service_name(pool.name)}],
             },
         )  # fmt: skip
 
@@ -313,7 +313,11 @@ def request_timeout_seconds(pool: PoolSpec) -> int:
 def backend_of(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
     if pool.mode == "knative":
         return {"name": spec.gateway.knative_name, "port": KNATIVE_LISTENER_PORT}
-    return {"name": predictor_service_name(pool), "namespace": spec.namespaces.serving, "port": PREDICTOR_SERVICE_PORT}
+    return {
+        "name": conventions.predictor_service_name(pool.name),
+        "namespace": spec.namespaces.serving,
+        "port": conventions.PREDICTOR_SERVICE_PORT,
+    }
 
 
 def http_route(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:

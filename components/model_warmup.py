@@ -42,12 +42,11 @@ import pulumi_kubernetes as k8s
 
 from components import conventions
 from components.cluster import EksAccess, aws_partition
-from components.model_cache import HUB_TOKEN_KEY, HUB_TOKEN_SECRET, distinct_revisions, revision_name
+from components.model_cache import COMPONENT, HUB_TOKEN_KEY, HUB_TOKEN_SECRET, distinct_revisions, revision_name
 from components.spec import HubMirrorModelMirror, ModelSpec, PlatformSpec, S3ModelMirror
 from components.options import inherited_dependencies
 
 APP_NAME = "model-warmup"
-COMPONENT = "model-cache"
 SERVICE_ACCOUNT = "model-warmup"
 CACHE_MOUNT = "/model-cache"
 SCRATCH_MOUNT = "/tmp"

@@ -19,7 +19,6 @@ from components.capacity import PoolCapacity
 from components.spec import ModelSpec, NodePoolSpec, PoolSpec
 from components.options import inherited_dependencies
 
-KSERVE_CONTAINER = "kserve-container"  # KServe merges the predictor into the container of this name
 MODEL_FORMAT = "vllm"
 PORT_NAME = "http1"  # Knative accepts only http1 or h2c as the serving port's name
 SHM_VOLUME = "dshm"
@@ -27,13 +26,11 @@ API_KEY_VOLUME = "vllm-api-keys"
 API_KEY_DIR = "/etc/llmserving/vllm"
 API_KEY_FILE = "api-keys.yaml"  # vLLM reads --config files only with a .yaml or .yml suffix
 API_KEY_PATH = f"{API_KEY_DIR}/{API_KEY_FILE}"
-PREDICTOR_SERVICE_PORT = 80  # KServe's Standard-mode Service port (CommonDefaultHttpPort) -> the vLLM port
 APP_NAME = "vllm"  # app.kubernetes.io/name of every pool's objects and pods
 COMPONENT = "serving-pool"
 PROBE_PERIOD_SECONDS = 10
 
 _DEPLOYMENT_MODES = {"standard": "Standard", "knative": "Knative"}
-_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 # KEDA divides the query by the replica count (AverageValue), so both are sums.
 _SIGNAL_METRICS = {"queue": metrics.VLLM_REQUESTS_WAITING, "kvCache": metrics.VLLM_KV_CACHE_USAGE}
 KNATIVE_SCALE_DOWN_DELAY = "autoscaling.knative.dev/scale-down-delay"
@@ -89,7 +86,7 @@ class ServingPool(pulumi.ComponentResource):
                 parent=self,
                 depends_on=[self.runtime, *after],
                 # KServe rejects a change of deployment mode on an existing InferenceService.
-                replace_on_changes=[f'metadata.annotations["{_MODE_ANNOTATION}"]'],
+                replace_on_changes=[f'metadata.annotations["{conventions.KSERVE_DEPLOYMENT_MODE}"]'],
                 delete_before_replace=True,
             ),
         )
@@ -99,12 +96,6 @@ class ServingPool(pulumi.ComponentResource):
 
 def runtime_name(pool: PoolSpec) -> str:
     return f"{pool.name}-vllm"
-
-
-def predictor_service_name(pool: PoolSpec) -> str:
-    """KServe's name for the predictor: the Standard-mode Service and the Knative Service
-    (constants.PredictorServiceName)."""
-    return f"{pool.name}-predictor"
 
 
 def pool_labels(pool: PoolSpec, model: ModelSpec) -> dict[str, str]:
@@ -126,7 +117,7 @@ def runtime_spec(image: str) -> dict[str, Any]:
         "multiModel": False,
         "containers": [
             {
-                "name": KSERVE_CONTAINER,
+                "name": conventions.KSERVE_CONTAINER,
                 "image": image,
                 "command": list(vllm_args.SERVE_COMMAND),
                 "ports": [{"name": PORT_NAME, "containerPort": vllm_args.HTTP_PORT, "protocol": "TCP"}],
@@ -136,7 +127,7 @@ def runtime_spec(image: str) -> dict[str, Any]:
 
 
 def inference_service_annotations(pool: PoolSpec) -> dict[str, str]:
-    annotations = {_MODE_ANNOTATION: _DEPLOYMENT_MODES[pool.mode]}
+    annotations = {conventions.KSERVE_DEPLOYMENT_MODE: _DEPLOYMENT_MODES[pool.mode]}
     if pool.mode == "standard":
         annotations["serving.kserve.io/autoscalerClass"] = "keda"
     return annotations
@@ -199,7 +190,7 @@ def autoscaling_fields(pool: PoolSpec, args: ServingPoolArgs) -> dict[str, Any]:
                             "serverAddress": args.prometheus_url,
                             "query": keda_query(pool, args.namespace),
                         },
-                        "target": {"type": "Value", "value": _quantity(pool.autoscaling.target)},
+                        "target": {"type": "Value", "value": metrics.number(pool.autoscaling.target)},
                     },
                 }
             ]
@@ -214,10 +205,6 @@ def keda_query(pool: PoolSpec, namespace: str) -> str:
         metrics.matching("pod", conventions.predictor_pod_regex(pool.name)),
     )
     return f"sum({selected})"
-
-
-def _quantity(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def model_spec(args: ServingPoolArgs, serve_args: list[str]) -> dict[str, Any]:

@@ -389,7 +389,6 @@ class ControlPlaneSpec(_Spec):
 # --- hardware and models --------------------------------------------------------------
 
 
-NODE_POOL_KINDS = ("managed", "karpenter", "existing")
 DURATION_PATTERN = r"^([0-9]+(s|m|h))+$"
 
 

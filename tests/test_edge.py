@@ -7,7 +7,7 @@ import pytest
 
 from components import versions, vllm_args
 from components.gateway import CLIENT_HEADER, EKS_SCHEME_ANNOTATION, KNATIVE_LISTENER_PORT
-from components.serving_pool import PREDICTOR_SERVICE_PORT
+from components.conventions import PREDICTOR_SERVICE_PORT
 from components.spec import SpecError, load_platform
 from tests.conftest import SHIPPED_STACKS, stack_config
 from tools import render

@@ -36,12 +36,9 @@ from components import conventions
 from tools.schemas import describe_resource
 
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")
-KSERVE_CONTAINER = "kserve-container"
-ISVC_LABEL = "serving.kserve.io/inferenceservice"
 KSERVE_COMPONENT_LABEL = "component"
 KNATIVE_QUEUE_PORTS = (("queue-port", 8012), ("http-queueadm", 8022), ("http-autometric", 9090), ("http-usermetric", 9091))
 KNATIVE_SERVICE_LABEL = "serving.knative.dev/service"
-PREDICTOR_SERVICE_PORT = 80
 ENVOY_GATEWAY_NAMESPACE = "envoy-gateway-system"
 PRIVILEGED_PORT_SHIFT = 10000
 EKS_TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
@@ -214,21 +211,22 @@ def predictor_pods(isvc: dict[str, Any], runtime: Optional[dict[str, Any]]) -> P
     runtime_spec = (runtime or {}).get("spec") or {}
     model = predictor.get("model") or {}
     runtime_containers = runtime_spec.get("containers") or []
-    base = next((c for c in runtime_containers if c.get("name") == KSERVE_CONTAINER), {"name": KSERVE_CONTAINER})
+    kserve = conventions.KSERVE_CONTAINER
+    base = next((c for c in runtime_containers if c.get("name") == kserve), {"name": kserve})
     serving = _merge_container(base, model)
-    others = [c for c in runtime_containers if c.get("name") != KSERVE_CONTAINER]
+    others = [c for c in runtime_containers if c.get("name") != kserve]
     pod_fields = {k: v for k, v in predictor.items() if k not in _COMPONENT_FIELDS}
     spec = {**pod_fields, "containers": [serving, *others, *(predictor.get("containers") or [])]}
     labels = {
         **(runtime_spec.get("labels") or {}),
         **(dig(isvc, "metadata", "labels") or {}),
         **(predictor.get("labels") or {}),
-        ISVC_LABEL: name_of(isvc),
+        conventions.KSERVE_ISVC_LABEL: name_of(isvc),
         KSERVE_COMPONENT_LABEL: "predictor",
     }
     ports = container_ports(spec)
     if is_knative(isvc):
-        labels[KNATIVE_SERVICE_LABEL] = predictor_name(isvc)
+        labels[KNATIVE_SERVICE_LABEL] = conventions.predictor_service_name(name_of(isvc))
         ports = _knative_ports(ports)
     return PodGroup(f"{describe_resource(isvc)} predictor", namespace_of(isvc), labels, ports, spec)
 
@@ -254,12 +252,8 @@ def _knative_ports(ports: tuple[Port, ...]) -> tuple[Port, ...]:
 
 
 def is_knative(isvc: dict[str, Any]) -> bool:
-    mode = (dig(isvc, "metadata", "annotations") or {}).get("serving.kserve.io/deploymentMode", "")
+    mode = (dig(isvc, "metadata", "annotations") or {}).get(conventions.KSERVE_DEPLOYMENT_MODE, "")
     return mode in ("Knative", "Serverless")
-
-
-def predictor_name(isvc: dict[str, Any]) -> str:
-    return f"{name_of(isvc)}-predictor"
 
 
 def gateway_proxies(gateway: dict[str, Any]) -> list[PodGroup]:
@@ -289,21 +283,19 @@ def declared_service(obj: dict[str, Any]) -> Service:
 def predictor_service(isvc: dict[str, Any], pods: PodGroup) -> Service:
     serving_ports = [p for p in pods.ports if p.name not in dict(KNATIVE_QUEUE_PORTS)]
     first = serving_ports[0] if serving_ports else Port(None, 8080)
-    ports = (ServicePort(None if is_knative(isvc) else first.name, PREDICTOR_SERVICE_PORT, first.number),)
+    ports = (ServicePort(None if is_knative(isvc) else first.name, conventions.PREDICTOR_SERVICE_PORT, first.number),)
     if not is_knative(isvc):
         ports += tuple(ServicePort(p.name, p.number, p.number, p.protocol) for p in serving_ports[1:])
     labels = {k: v for k, v in pods.labels.items() if k != KNATIVE_SERVICE_LABEL}
     source = f"{describe_resource(isvc)} predictor Service"
-    return Service(source, pods.namespace, predictor_name(isvc), labels, ports, None, generated_for=pods)
+    return Service(source, pods.namespace, conventions.predictor_service_name(name_of(isvc)), labels, ports, None, generated_for=pods)
 
 
 def envoy_gateway_services(inventory: Inventory) -> Iterator[Service]:
     """The Service Envoy Gateway creates for a Gateway whose EnvoyProxy names it
     (`provider.kubernetes.envoyService.name`): one port per listener, to the Gateway's proxies."""
     for gateway in inventory.objects("Gateway"):
-        ref = dig(gateway, "spec", "infrastructure", "parametersRef") or {}
-        proxy = inventory.find("EnvoyProxy", namespace_of(gateway), ref.get("name", "")) if ref.get("kind") == "EnvoyProxy" else None
-        name = dig(proxy, "spec", "provider", "kubernetes", "envoyService", "name") if proxy else None
+        name = _envoy_service_name(inventory, gateway)
         if not name:
             continue
         listeners = dig(gateway, "spec", "listeners") or []
@@ -315,9 +307,7 @@ def envoy_gateway_services(inventory: Inventory) -> Iterator[Service]:
 
 
 def proxy_services(inventory: Inventory, gateway: dict[str, Any], proxies: list[PodGroup]) -> Iterator[Service]:
-    ref = dig(gateway, "spec", "infrastructure", "parametersRef") or {}
-    envoy_proxy = inventory.find("EnvoyProxy", namespace_of(gateway), ref.get("name", "")) if ref.get("kind") == "EnvoyProxy" else None
-    name = dig(envoy_proxy, "spec", "provider", "kubernetes", "envoyService", "name")
+    name = _envoy_service_name(inventory, gateway)
     if not name:
         return  # Envoy Gateway names it with a hash: nothing can reference it by name
     ports = tuple(
@@ -326,6 +316,13 @@ def proxy_services(inventory: Inventory, gateway: dict[str, Any], proxies: list[
     )
     for pods in proxies:
         yield Service(f"Envoy Service of {describe_resource(gateway)}", pods.namespace, name, dict(pods.labels), ports, None, generated_for=pods)
+
+
+def _envoy_service_name(inventory: Inventory, gateway: dict[str, Any]) -> Optional[str]:
+    """The Service name the Gateway's EnvoyProxy sets (`provider.kubernetes.envoyService.name`), if any."""
+    ref = dig(gateway, "spec", "infrastructure", "parametersRef") or {}
+    proxy = inventory.find("EnvoyProxy", namespace_of(gateway), ref.get("name", "")) if ref.get("kind") == "EnvoyProxy" else None
+    return dig(proxy, "spec", "provider", "kubernetes", "envoyService", "name")
 
 
 # --- node pools ------------------------------------------------------------------------

@@ -25,8 +25,8 @@ import sys
 import tempfile
 from typing import Any, Optional
 
-from components import versions, vllm_args
-from tools.inventory import KSERVE_CONTAINER, dig, name_of, namespace_of
+from components import conventions, versions, vllm_args
+from tools.inventory import dig, name_of, namespace_of
 from tools.schemas import PARSED_CACHE_DIR, describe_resource
 
 CHECK = "vllm-args"
@@ -198,7 +198,7 @@ def _worker() -> _Worker:
 
 def _serving_container(runtime: dict[str, Any]) -> Optional[dict[str, Any]]:
     containers = dig(runtime, "spec", "containers") or []
-    return next((c for c in containers if c.get("name") == KSERVE_CONTAINER), None)
+    return next((c for c in containers if c.get("name") == conventions.KSERVE_CONTAINER), None)
 
 
 # --- the worker (imports vLLM; run only as `python -m tools.vllm_parser`) -------------

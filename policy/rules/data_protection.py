@@ -8,7 +8,7 @@ from typing import Iterator, Mapping, Optional
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
 
-from components.conventions import CLASS_LABEL, MODEL_LABEL, POOL_LABEL
+from components.conventions import CLASS_LABEL, KSERVE_ISVC_LABEL, MODEL_LABEL, POOL_LABEL
 from policy import flags
 from policy.kube import (
     Container,
@@ -172,7 +172,7 @@ INTERNAL_LB_ANNOTATIONS = {
     "service.beta.kubernetes.io/oci-load-balancer-internal": "true",
 }
 # Pod labels that mark model pods: ours, and those KServe puts on predictor pods.
-_MODEL_POD_LABELS = (POOL_LABEL, CLASS_LABEL, MODEL_LABEL, "serving.kserve.io/inferenceservice")
+_MODEL_POD_LABELS = (POOL_LABEL, CLASS_LABEL, MODEL_LABEL, KSERVE_ISVC_LABEL)
 _EXPOSED_TYPES = ("LoadBalancer", "NodePort")
 _SERVICE = ("", "Service")
 _ENVOY_PROXY = ("gateway.envoyproxy.io", "EnvoyProxy")

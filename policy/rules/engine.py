@@ -7,7 +7,9 @@ from typing import Iterator
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
 
-from components.conventions import GPU_RESOURCE, MODEL_LABEL, POOL_LABEL
+from components.conventions import (
+    GPU_RESOURCE, KSERVE_DEPLOYMENT_MODE, MODEL_LABEL, POOL_LABEL, PREDICTOR_SUFFIX,
+)  # fmt: skip
 from policy import flags
 from policy.kube import (
     INFERENCE_SERVICE,
@@ -210,7 +212,6 @@ _KNATIVE_METRIC = "autoscaling.knative.dev/metric"
 _KNATIVE_CLASS = "autoscaling.knative.dev/class"
 _KNATIVE_HPA_CLASS = "hpa.autoscaling.knative.dev"
 _KSERVE_AUTOSCALER = "serving.kserve.io/autoscalerClass"
-_KSERVE_MODE = "serving.kserve.io/deploymentMode"
 _STANDARD_MODES = {"Standard", "RawDeployment"}
 _HPA = ("autoscaling", "HorizontalPodAutoscaler")
 _SCALED_OBJECT = ("keda.sh", "ScaledObject")
@@ -238,7 +239,7 @@ def _component_problems(pod: Pod, isvc_annotations: object) -> Iterator[str]:
     elif pod.annotations.get(_KNATIVE_CLASS) == _KNATIVE_HPA_CLASS:
         yield f"{pod.path}: Knative's HPA class without {_KNATIVE_METRIC} scales on cpu"
     annotations = mapping(isvc_annotations)
-    standard = str(annotations.get(_KSERVE_MODE, "")) in _STANDARD_MODES
+    standard = str(annotations.get(KSERVE_DEPLOYMENT_MODE, "")) in _STANDARD_MODES
     autoscaler = annotations.get(_KSERVE_AUTOSCALER, "hpa" if standard else None)
     if autoscaler == "hpa" and not metrics and spec.get("maxReplicas") != spec.get("minReplicas"):
         yield f"{pod.path}: KServe's hpa autoscaler class with no metric scales on cpu"
@@ -247,7 +248,7 @@ def _component_problems(pod: Pod, isvc_annotations: object) -> Iterator[str]:
 def _targets_model_pods(props: object) -> bool:
     target = str(at(props, "spec", "scaleTargetRef", "name") or "")
     labels = labels_of(props)
-    return target.endswith("-predictor") or POOL_LABEL in labels or MODEL_LABEL in labels
+    return target.endswith(PREDICTOR_SUFFIX) or POOL_LABEL in labels or MODEL_LABEL in labels
 
 
 def _autoscaler_problems(kind: tuple[str, str], props: object) -> Iterator[str]:

@@ -6,7 +6,7 @@ from typing import Iterator, Mapping, Optional
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, PolicyResource, StackValidationArgs
 
-from components.conventions import CLASS_LABEL
+from components.conventions import CLASS_LABEL, PREDICTOR_SUFFIX
 from policy import flags
 from policy.kube import (
     INFERENCE_SERVICE,
@@ -28,7 +28,6 @@ WORKLOAD_CLASSES = ("chat", "batch")
 _ROUTES = {("gateway.networking.k8s.io", "HTTPRoute"), ("gateway.networking.k8s.io", "GRPCRoute")}
 _NETWORK_POLICY = ("networking.k8s.io", "NetworkPolicy")
 _NAMESPACE = ("", "Namespace")
-_PREDICTOR_SUFFIX = "-predictor"  # KServe names a predictor's Service <isvc>-predictor
 
 
 def _describe(resource: PolicyResource) -> str:
@@ -55,7 +54,7 @@ def _route_targets(route: PolicyResource) -> Iterator[tuple[str, str]]:
     for rule in sequence(at(route.props, "spec", "rules")):
         for backend in sequence(mapping(rule).get("backendRefs")):
             name = str(mapping(backend).get("name", ""))
-            yield str(mapping(backend).get("namespace") or namespace), name.removesuffix(_PREDICTOR_SUFFIX)
+            yield str(mapping(backend).get("namespace") or namespace), name.removesuffix(PREDICTOR_SUFFIX)
 
 
 def _classes_reaching(args: StackValidationArgs) -> dict[tuple[str, str], dict[str, str]]:
