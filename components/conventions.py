@@ -59,6 +59,7 @@ def predictor_pod_regex(pool: str) -> str:
 
 # Labels and names that other controllers put on what they generate from our objects;
 # our NetworkPolicies, monitors and offline checks select on exactly these.
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 ENVOY_OWNING_GATEWAY_NAME = "gateway.envoyproxy.io/owning-gateway-name"
 ENVOY_OWNING_GATEWAY_NAMESPACE = "gateway.envoyproxy.io/owning-gateway-namespace"
 KNATIVE_USER_PORT = "user-port"  # Knative renames the serving port of every revision pod

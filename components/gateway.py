@@ -40,7 +40,7 @@ from components.spec import GatewaySpec, PlatformSpec, PoolSpec
 from components.options import inherited_dependencies
 
 CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"
-GATEWAY_API = "gateway.networking.k8s.io"
+GATEWAY_API = conventions.GATEWAY_API_GROUP
 ENVOY_GATEWAY_API = "gateway.envoyproxy.io"
 ENVOY_GATEWAY_V1ALPHA1 = f"{ENVOY_GATEWAY_API}/v1alpha1"
 EDGE_LISTENER = "https"

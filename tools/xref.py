@@ -22,7 +22,7 @@ from tools.schemas import describe_resource
 if TYPE_CHECKING:
     from tools.render import Rendered
 
-GATEWAY_GROUP = "gateway.networking.k8s.io"
+GATEWAY_GROUP = conventions.GATEWAY_API_GROUP
 DEFAULT_SERVICE_ACCOUNT = "default"
 
 

@@ -6,7 +6,7 @@ from typing import Iterator, Mapping, Optional
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, PolicyResource, StackValidationArgs
 
-from components.conventions import CLASS_LABEL, PREDICTOR_SUFFIX
+from components.conventions import CLASS_LABEL, GATEWAY_API_GROUP, PREDICTOR_SUFFIX
 from policy import flags
 from policy.kube import (
     INFERENCE_SERVICE,
@@ -25,7 +25,7 @@ from policy.rules.engine import MAX_MODEL_LEN, TENSOR_PARALLEL
 
 CAPACITY_OUTPUT = "capacity"
 WORKLOAD_CLASSES = ("chat", "batch")
-_ROUTES = {("gateway.networking.k8s.io", "HTTPRoute"), ("gateway.networking.k8s.io", "GRPCRoute")}
+_ROUTES = {(GATEWAY_API_GROUP, "HTTPRoute"), (GATEWAY_API_GROUP, "GRPCRoute")}
 _NETWORK_POLICY = ("networking.k8s.io", "NetworkPolicy")
 _NAMESPACE = ("", "Namespace")
 
