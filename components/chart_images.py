@@ -189,6 +189,7 @@ KNATIVE_OPERATOR_IMAGES = (
 # What the Knative Operator deploys for a KnativeServing, keyed the way `spec.registry.override`
 # names them: a container name, `<deployment>/<container>` where two share a container name,
 # or a caching Image (queue-proxy, Knative's sidecar in every Knative pod).
+KOURIER_GATEWAY_CONTAINER = "kourier-gateway"
 KNATIVE_SERVING_IMAGES: dict[str, str] = {
     "activator": f"{_KNATIVE_RELEASES}/serving/cmd/activator:{_KN}",
     "autoscaler": f"{_KNATIVE_RELEASES}/serving/cmd/autoscaler:{_KN}",
@@ -197,10 +198,13 @@ KNATIVE_SERVING_IMAGES: dict[str, str] = {
     "webhook": f"{_KNATIVE_RELEASES}/serving/cmd/webhook:{_KN}",
     "queue-proxy": f"{_KNATIVE_RELEASES}/serving/cmd/queue:{_KN}",
     "migrate": f"{_KNATIVE_RELEASES}/pkg/apiextensions/storageversion/cmd/migrate:{_KN}",
-    "net-gateway-api-controller/controller": f"{_KNATIVE_RELEASES}/net-gateway-api/cmd/controller:{_KN}",
-    "net-gateway-api-webhook/webhook": f"{_KNATIVE_RELEASES}/net-gateway-api/cmd/webhook:{_KN}",
+    # Kourier: its controller, and the Envoy gateway it programs.
+    "net-kourier-controller/controller": f"{_KNATIVE_RELEASES}/net-kourier/cmd/kourier:{_KN}",
+    KOURIER_GATEWAY_CONTAINER: versions.KOURIER_ENVOY_IMAGE,
 }
 QUEUE_PROXY = "queue-proxy"
+# Overridden even without a mirror: upstream names a floating tag.
+ALWAYS_OVERRIDDEN = (KOURIER_GATEWAY_CONTAINER,)
 
 _KS = versions.KSERVE_VERSION
 # Both KServe charts share one values layout: these images appear in either chart's values
@@ -282,9 +286,12 @@ def with_envoy_proxy_image(proxy: dict[str, Any], mirror: Mirror) -> dict[str, A
 
 
 def knative_registry(mirror: Mirror) -> dict[str, Any]:
-    """KnativeServing `spec.registry`: every Knative Serving image through the mirror."""
+    """KnativeServing `spec.registry`: every Knative Serving image through the mirror; without
+    one, the images whose upstream tag floats, pinned."""
     override = {key: mirrored(image, mirror) for key, image in sorted(KNATIVE_SERVING_IMAGES.items())}
-    return {"override": override} if any(override[k] != str(parse(KNATIVE_SERVING_IMAGES[k])) for k in override) else {}
+    if all(override[key] == str(parse(KNATIVE_SERVING_IMAGES[key])) for key in override):
+        override = {key: override[key] for key in ALWAYS_OVERRIDDEN}
+    return {"override": override}
 
 
 def warmup_image(spec: "PlatformSpec") -> str:

@@ -5,9 +5,10 @@ Order matters: a chart that installs CRDs comes before any object of those kinds
 `KnativeServing` waits for the Knative Operator chart and KServe for cert-manager (its
 webhook certificate) and for Knative (its Knative-mode reconciler).
 
-Knative routes through its Gateway API layer to the cluster-internal Knative gateway,
-which only the edge Gateway forwards to after auth (components/gateway.py says why), so
-the edge's auth and rate limits cover Knative pools as well.
+Knative's ingress is Kourier, kept cluster-internal (a ClusterIP Service) and with every
+Knative route cluster-local: the edge Gateway forwards each Knative pool's hostname to it
+after auth (components/gateway.py says why not Knative's Gateway API layer), so the edge's
+auth and rate limits cover Knative pools as well and the one Gateway is the only way in.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import pulumi
-import yaml
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from components import charts, conventions, versions
@@ -34,14 +34,25 @@ from components.chart_images import (
 )
 from components.images import NO_MIRROR, Mirror, mirrored
 from components.model_cache import LOCAL_MODEL_JOB_NAMESPACE
-from components.spec import PlatformSpec
+from components.spec import PlatformSpec, PoolSpec
 
 CERT_MANAGER_NAMESPACE = "cert-manager"
 KNATIVE_OPERATOR_NAMESPACE = "knative-operator"
 KNATIVE_SERVING_NAMESPACE = "knative-serving"  # where the Knative Operator expects its KnativeServing
 KSERVE_NAMESPACE = "kserve"
 KEDA_NAMESPACE = "keda"
-GATEWAY_API_INGRESS_CLASS = "gateway-api.ingress.networking.knative.dev"
+KOURIER_INGRESS_CLASS = "kourier.ingress.networking.knative.dev"
+# Kourier's gateway, as the Knative Operator installs it into the KnativeServing's namespace
+# (net-kourier config/300-gateway.yaml): cluster-local routes are served on the internal
+# Service's port, which forwards to the gateway pods' `http2-internal` port.
+KOURIER_GATEWAY_DEPLOYMENT = "3scale-kourier-gateway"
+KOURIER_GATEWAY_LABELS = {"app": KOURIER_GATEWAY_DEPLOYMENT}
+KOURIER_INTERNAL_SERVICE = "kourier-internal"
+KOURIER_INTERNAL_SERVICE_PORT = 80
+KOURIER_INTERNAL_POD_PORT = 8081
+# Knative's default domain suffix for cluster-local routes; made the only domain, every
+# Knative route is cluster-local.
+CLUSTER_LOCAL_DOMAIN = "svc.cluster.local"
 # Knative's config-deployment progress-deadline; a revision whose pods are not ready by
 # then fails, so it must outlast the slowest model load.
 KNATIVE_DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
@@ -198,7 +209,7 @@ def _kserve_controller_values(spec: PlatformSpec) -> dict[str, Any]:
                     "urlScheme": "https",
                     # Our Gateway component owns the HTTPRoutes of Standard pools (one per pool hostname).
                     "disableIngressCreation": True,
-                    # No Istio: Knative pools route through Knative's Gateway API layer.
+                    # No Istio: Knative pools route through Kourier.
                     "disableIstioVirtualHost": True,
                     "ingressGateway": {"kserveGateway": f"{spec.gateway.namespace}/{spec.gateway.name}"},
                 },
@@ -208,17 +219,13 @@ def _kserve_controller_values(spec: PlatformSpec) -> dict[str, Any]:
 
 
 def knative_serving_spec(spec: PlatformSpec) -> dict[str, Any]:
-    registry = knative_registry(spec.image_mirror)
     serving = {
         "version": versions.KNATIVE_VERSION.removeprefix("v"),
-        "ingress": {"gateway-api": {"enabled": True}},
+        # No load balancer: only the edge Gateway reaches Kourier.
+        "ingress": {"kourier": {"enabled": True, "service-type": "ClusterIP"}},
         "config": {
-            "network": {
-                "ingress-class": GATEWAY_API_INGRESS_CLASS,
-                # Each Knative pool's hostname is a DomainMapping, which needs a ClusterDomainClaim.
-                "autocreate-cluster-domain-claims": "true",
-            },
-            "gateway": knative_gateway_config(spec),
+            "network": {"ingress-class": KOURIER_INGRESS_CLASS},
+            "domain": {CLUSTER_LOCAL_DOMAIN: ""},
             # GPU pods select their node pool, tolerate its taint and may mount the model cache.
             "features": {
                 "kubernetes.podspec-nodeselector": "enabled",
@@ -234,31 +241,21 @@ def knative_serving_spec(spec: PlatformSpec) -> dict[str, Any]:
                 "scale-to-zero-grace-period": "30s",
             },
         },
+        # As many Kourier gateways as edge proxies: Knative pools are no less redundant.
+        "workloads": [{"name": KOURIER_GATEWAY_DEPLOYMENT, "replicas": spec.gateway.replicas}],
+        "registry": knative_registry(spec.image_mirror),
     }
-    if registry:
-        serving["registry"] = registry
+    queue_proxy = mirrored(KNATIVE_SERVING_IMAGES[QUEUE_PROXY], spec.image_mirror)
+    if queue_proxy != KNATIVE_SERVING_IMAGES[QUEUE_PROXY]:
         # Knative reads the sidecar every Knative pod gets from config-deployment.
-        queue_proxy = mirrored(KNATIVE_SERVING_IMAGES[QUEUE_PROXY], spec.image_mirror)
         serving["config"]["deployment"]["queue-sidecar-image"] = queue_proxy
     return serving
 
 
-def knative_gateway_config(spec: PlatformSpec) -> dict[str, str]:
-    """net-gateway-api's config-gateway: external and cluster-local traffic both use the Knative
-    gateway; its prober dials the endpoints of `service`, the Knative gateway's own Service."""
-    knative_gateway = f"{spec.gateway.namespace}/{spec.gateway.knative_name}"
-    gateway = [
-        {
-            "class": spec.gateway.class_name,
-            "gateway": knative_gateway,
-            "service": knative_gateway,
-            "http-listener-name": spec.gateway.http_listener,
-            # Envoy Gateway implements HTTPRoute timeouts, so Knative sets each revision's.
-            "supported-features": ["HTTPRouteRequestTimeout"],
-        }
-    ]
-    text = yaml.safe_dump(gateway, sort_keys=True, default_flow_style=False)
-    return {"external-gateways": text, "local-gateways": text}
+def knative_route_host(spec: PlatformSpec, pool: PoolSpec) -> str:
+    """The cluster-local host Kourier serves a Knative pool's route on (KServe names the
+    Knative Service `<pool>-predictor`)."""
+    return f"{conventions.predictor_service_name(pool.name)}.{spec.namespaces.serving}.{CLUSTER_LOCAL_DOMAIN}"
 
 
 def knative_progress_deadline_seconds(spec: PlatformSpec) -> int:

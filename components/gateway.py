@@ -1,21 +1,24 @@
 """`Gateway`: the edge in front of every pool (DESIGN.md sections 2 and 4).
 
-Envoy Gateway (pinned chart, which brings the Gateway API CRDs) runs two Gateways in the
-gateway namespace:
+Envoy Gateway (pinned chart, which brings the Gateway API CRDs) runs the one Gateway, in its
+own namespace: one HTTPS listener, an internal load balancer unless the spec says
+`internetFacing`, API-key auth on the whole Gateway (a `SecurityPolicy`), and per pool one
+`HTTPRoute` on the pool's hostname (`PathPrefix /v1`, paths unchanged, the pool's timeout)
+with a `BackendTrafficPolicy` (per-client rate limit).
 
-- the edge Gateway: one HTTPS listener, an internal load balancer unless the spec says
-  `internetFacing`, API-key auth on the whole Gateway (a `SecurityPolicy`), and per pool
-  one `HTTPRoute` on the pool's hostname (`PathPrefix /v1`, paths unchanged, the pool's
-  timeout) with a `BackendTrafficPolicy` (per-client rate limit). Standard pools route to
-  KServe's predictor Service; Knative pools to the Knative gateway.
-- the Knative gateway: cluster-internal (a ClusterIP Service), plain HTTP, no auth, where
-  Knative's Gateway API layer attaches the routes it generates; a `DomainMapping` gives
-  each Knative pool its hostname there, and Knative's activator holds requests during a
-  scale from zero. It exists because Knative marks a route ready only after probing it
-  over plain HTTP through the gateway it is configured with and seeing its own hash
-  header come back (net-gateway-api's prober): through the edge, TLS-only and
-  authenticated, every probe fails and Knative pools never become ready. Only the edge
-  proxies and Knative's control plane may reach it (`NetworkPolicies`).
+- Standard pools route to KServe's predictor Service.
+- Knative pools route to Kourier, Knative's ingress, on its cluster-internal Service, with
+  the host rewritten to the pool's cluster-local Knative route; Kourier sends the request to
+  the pool's pods, or to Knative's activator, which holds it while the pool scales from zero.
+
+Why Kourier and not Knative's Gateway API layer (net-gateway-api) on this Gateway: Knative
+marks a route ready only after probing it over plain HTTP through the gateway it programs
+and seeing its own hash header come back. Through an HTTPS-only, authenticated Gateway
+every probe fails and Knative pools never become ready; a plain-HTTP listener for the
+probes would put an unauthenticated port on the load balancer, and a second, internal
+Gateway for Knative would make the edge two Gateways. Kourier probes its own proxies, has
+no load balancer (`service-type: ClusterIP`), and only the edge proxies reach it with a
+pool's host.
 
 Auth happens at the edge before any GPU work, for every pool alike: Envoy's api_key_auth
 filter takes the key from `Authorization` (it strips a leading "Bearer ", so OpenAI SDKs
@@ -34,6 +37,12 @@ import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from components import charts, conventions, versions
+from components.control_plane import (
+    KNATIVE_SERVING_NAMESPACE,
+    KOURIER_INTERNAL_SERVICE,
+    KOURIER_INTERNAL_SERVICE_PORT,
+    knative_route_host,
+)
 from components.chart_images import ENVOY_GATEWAY_IMAGES, values_for, with_envoy_proxy_image
 from components.secrets import gateway_api_keys_name
 from components.spec import GatewaySpec, PlatformSpec, PoolSpec
@@ -45,7 +54,6 @@ ENVOY_GATEWAY_API = "gateway.envoyproxy.io"
 ENVOY_GATEWAY_V1ALPHA1 = f"{ENVOY_GATEWAY_API}/v1alpha1"
 EDGE_LISTENER = "https"
 HTTPS_PORT = 443
-KNATIVE_LISTENER_PORT = 8080
 CLIENT_HEADER = "x-llm-client"
 OPENAI_PATH_PREFIX = "/v1"
 # Envoy Gateway's labels on the proxy pods and Service of a Gateway.
@@ -66,8 +74,9 @@ class GatewayArgs:
 
 
 class Gateway(pulumi.ComponentResource):
-    """The edge; exposes `namespace`, `chart`, `edge`, `knative` (None without Knative pools),
-    `auth`, and per pool name `routes`, `traffic_policies`, `allowlists`, `domain_mappings`."""
+    """The edge; exposes `namespace`, `chart`, `edge`, `auth`, per pool name `routes`,
+    `traffic_policies`, `allowlists` and (Standard pools) `reference_grants`, and
+    `kourier_grant` (None without Knative pools)."""
 
     def __init__(self, name: str, args: GatewayArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("llmserving:edge:Gateway", name, None, opts)
@@ -79,23 +88,14 @@ class Gateway(pulumi.ComponentResource):
         chart_values = values_for(ENVOY_GATEWAY_IMAGES, self._mirror)
         self.chart = charts.pinned_chart("envoy-gateway", versions.ENVOY_GATEWAY_CHART, self.namespace, chart_values, child)
         # Objects of Gateway API and Envoy Gateway kinds wait for the chart's CRDs, and the
-        # Certificate and DomainMappings for the control plane this component was put after.
+        # Certificate for the control plane this component was put after.
         after = inherited_dependencies(opts)
         self._after = pulumi.ResourceOptions(parent=self, depends_on=[self.chart, *after])
         self.gateway_class = self._object(
             "gateway-class", f"{GATEWAY_API}/v1", "GatewayClass", metadata(gateway.class_name, None, "edge"),
             {"controllerName": CONTROLLER_NAME},
         )  # fmt: skip
-        self.edge = self._gateway(gateway, gateway.name, edge_proxy_spec(spec), edge_listener(spec))
-        self.knative = None
-        if spec.knative_pools:
-            self.knative = self._gateway(
-                gateway, gateway.knative_name, knative_proxy_spec(gateway), knative_listener(spec)
-            )
-            self._object(
-                "knative-gateway-timeouts", ENVOY_GATEWAY_V1ALPHA1, "BackendTrafficPolicy",
-                metadata(gateway.knative_name, gateway.namespace, "edge"), knative_gateway_traffic(spec),
-            )  # fmt: skip
+        self.edge = self._gateway(gateway, edge_proxy_spec(spec), edge_listener(spec))
         self.certificate = self._certificate(spec) if gateway.tls.issuer else None
         self.auth = self._object(
             "api-key-auth", ENVOY_GATEWAY_V1ALPHA1, "SecurityPolicy",
@@ -112,9 +112,9 @@ class Gateway(pulumi.ComponentResource):
             for pool in spec.pools
             if pool.clients
         }
-        self.domain_mappings = {pool.name: self._domain_mapping(spec, pool) for pool in spec.knative_pools}
         standard = [pool for pool in spec.pools if pool.mode == "standard"]
         self.reference_grants = {pool.name: self._reference_grant(spec, pool) for pool in standard}
+        self.kourier_grant = self._kourier_grant(spec) if spec.knative_pools else None
         self.register_outputs({"hostnames": {pool.name: pool.hostname for pool in spec.pools}})
 
     def _object(
@@ -122,18 +122,16 @@ class Gateway(pulumi.ComponentResource):
     ) -> CustomResource:
         return CustomResource(resource, api_version=api_version, kind=kind, metadata=meta, spec=spec, opts=self._after)
 
-    def _gateway(
-        self, gateway: GatewaySpec, name: str, proxy: dict[str, Any], listener: dict[str, Any]
-    ) -> CustomResource:
-        meta = metadata(name, gateway.namespace, "edge")
+    def _gateway(self, gateway: GatewaySpec, proxy: dict[str, Any], listener: dict[str, Any]) -> CustomResource:
+        meta = metadata(gateway.name, gateway.namespace, "edge")
         proxy = with_envoy_proxy_image(proxy, self._mirror)
-        self._object(f"{name}-proxy", ENVOY_GATEWAY_V1ALPHA1, "EnvoyProxy", meta, proxy)
+        self._object(f"{gateway.name}-proxy", ENVOY_GATEWAY_V1ALPHA1, "EnvoyProxy", meta, proxy)
         spec = {
             "gatewayClassName": gateway.class_name,
-            "infrastructure": {"parametersRef": {"group": ENVOY_GATEWAY_API, "kind": "EnvoyProxy", "name": name}},
+            "infrastructure": {"parametersRef": {"group": ENVOY_GATEWAY_API, "kind": "EnvoyProxy", "name": gateway.name}},
             "listeners": [listener],
         }
-        return self._object(name, f"{GATEWAY_API}/v1", "Gateway", meta, spec)
+        return self._object(gateway.name, f"{GATEWAY_API}/v1", "Gateway", meta, spec)
 
     def _pool_object(self, gateway: GatewaySpec, pool: PoolSpec, role: str, spec: dict[str, Any]) -> CustomResource:
         api_version, kind, name = POOL_OBJECTS[role]
@@ -152,16 +150,6 @@ class Gateway(pulumi.ComponentResource):
             },
         )  # fmt: skip
 
-    def _domain_mapping(self, spec: PlatformSpec, pool: PoolSpec) -> CustomResource:
-        # The mapping's name is the domain; Knative turns it into an HTTPRoute of that name on
-        # the Knative gateway, in the serving namespace.
-        return self._object(
-            f"{pool.name}-domain", "serving.knative.dev/v1beta1", "DomainMapping",
-            metadata(pool.hostname, spec.namespaces.serving, pool.name),
-            {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
-                     "name": conventions.predictor_service_name(pool.name)}},
-        )  # fmt: skip
-
     def _reference_grant(self, spec: PlatformSpec, pool: PoolSpec) -> CustomResource:
         # Our routes live in the gateway namespace; KServe's predictor Services in the serving
         # one. One grant per pool: a grant's `to` list is capped, and each names one Service.
@@ -171,6 +159,17 @@ class Gateway(pulumi.ComponentResource):
             {
                 "from": [{"group": GATEWAY_API, "kind": "HTTPRoute", "namespace": spec.gateway.namespace}],
                 "to": [{"group": "", "kind": "Service", "name": conventions.predictor_service_name(pool.name)}],
+            },
+        )  # fmt: skip
+
+    def _kourier_grant(self, spec: PlatformSpec) -> CustomResource:
+        # Every Knative pool's route goes to Kourier's internal Service, in Knative's namespace.
+        return self._object(
+            "kourier-grant", f"{GATEWAY_API}/v1", "ReferenceGrant",
+            metadata(f"{KOURIER_INTERNAL_SERVICE}-from-{spec.gateway.name}", KNATIVE_SERVING_NAMESPACE, "edge"),
+            {
+                "from": [{"group": GATEWAY_API, "kind": "HTTPRoute", "namespace": spec.gateway.namespace}],
+                "to": [{"group": "", "kind": "Service", "name": KOURIER_INTERNAL_SERVICE}],
             },
         )  # fmt: skip
 
@@ -188,7 +187,7 @@ def metadata(name: str, namespace: Optional[str], instance: str) -> dict[str, An
     return meta if namespace is None else {**meta, "namespace": namespace}
 
 
-# --- the two Gateways ---------------------------------------------------------------------
+# --- the Gateway ----------------------------------------------------------------------------
 
 
 def edge_listener(spec: PlatformSpec) -> dict[str, Any]:
@@ -199,21 +198,6 @@ def edge_listener(spec: PlatformSpec) -> dict[str, Any]:
         "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": spec.gateway.tls.secret_name}]},
         # Only our routes, from the gateway namespace: nothing else can put a hostname on the edge.
         "allowedRoutes": {"namespaces": {"from": "Same"}, "kinds": [{"group": GATEWAY_API, "kind": "HTTPRoute"}]},
-    }
-
-
-def knative_listener(spec: PlatformSpec) -> dict[str, Any]:
-    return {
-        "name": spec.gateway.http_listener,
-        "protocol": "HTTP",
-        "port": KNATIVE_LISTENER_PORT,
-        "allowedRoutes": {
-            "namespaces": {
-                "from": "Selector",
-                "selector": {"matchLabels": {NAMESPACE_NAME_LABEL: spec.namespaces.serving}},
-            },
-            "kinds": [{"group": GATEWAY_API, "kind": "HTTPRoute"}],
-        },
     }
 
 
@@ -237,11 +221,6 @@ def edge_service_type(spec: PlatformSpec) -> str:
     return "LoadBalancer" if spec.on_eks or spec.gateway.source_ranges else "ClusterIP"
 
 
-def knative_proxy_spec(gateway: GatewaySpec) -> dict[str, Any]:
-    # No load balancer: reachable only inside the cluster, under a name Knative's config-gateway can give.
-    return _proxy_spec(gateway.replicas, {"name": gateway.knative_name, "type": "ClusterIP"})
-
-
 def _proxy_spec(replicas: int, service: dict[str, Any]) -> dict[str, Any]:
     kubernetes = {"envoyDeployment": {"replicas": replicas}, "envoyService": service}
     return {"provider": {"type": "Kubernetes", "kubernetes": kubernetes}}
@@ -255,14 +234,6 @@ def load_balancer_annotations(spec: PlatformSpec) -> dict[str, str]:
         return dict(sorted(gateway.service_annotations.items()))
     scheme = "internet-facing" if gateway.internet_facing else "internal"
     return dict(sorted({**gateway.service_annotations, **EKS_NLB_ANNOTATIONS, EKS_SCHEME_ANNOTATION: scheme}.items()))
-
-
-def knative_gateway_traffic(spec: PlatformSpec) -> dict[str, Any]:
-    longest = max(request_timeout_seconds(pool) for pool in spec.knative_pools)
-    return {
-        "targetRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": spec.gateway.knative_name}],
-        "timeout": {"http": {"streamIdleTimeout": f"{longest}s"}},
-    }
 
 
 # --- auth -----------------------------------------------------------------------------------
@@ -312,7 +283,7 @@ def request_timeout_seconds(pool: PoolSpec) -> int:
 
 def backend_of(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
     if pool.mode == "knative":
-        return {"name": spec.gateway.knative_name, "port": KNATIVE_LISTENER_PORT}
+        return {"name": KOURIER_INTERNAL_SERVICE, "namespace": KNATIVE_SERVING_NAMESPACE, "port": KOURIER_INTERNAL_SERVICE_PORT}
     return {
         "name": conventions.predictor_service_name(pool.name),
         "namespace": spec.namespaces.serving,
@@ -321,19 +292,21 @@ def backend_of(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
 
 
 def http_route(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
+    rule: dict[str, Any] = {
+        # /v1/chat/completions, /v1/completions, /v1/models reach vLLM as sent.
+        "matches": [{"path": {"type": "PathPrefix", "value": OPENAI_PATH_PREFIX}}],
+        "backendRefs": [{"group": "", "kind": "Service", **backend_of(spec, pool)}],
+        "timeouts": {"request": f"{request_timeout_seconds(pool)}s"},
+    }
+    if pool.mode == "knative":
+        # Kourier picks the Knative route by host; only the path is kept as sent.
+        rule["filters"] = [{"type": "URLRewrite", "urlRewrite": {"hostname": knative_route_host(spec, pool)}}]
     return {
         "parentRefs": [
             {"group": GATEWAY_API, "kind": "Gateway", "name": spec.gateway.name, "sectionName": EDGE_LISTENER}
         ],
         "hostnames": [pool.hostname],
-        "rules": [
-            {
-                # /v1/chat/completions, /v1/completions, /v1/models reach vLLM as sent.
-                "matches": [{"path": {"type": "PathPrefix", "value": OPENAI_PATH_PREFIX}}],
-                "backendRefs": [{"group": "", "kind": "Service", **backend_of(spec, pool)}],
-                "timeouts": {"request": f"{request_timeout_seconds(pool)}s"},
-            }
-        ],
+        "rules": [rule],
     }
 
 

@@ -7,14 +7,11 @@ proxies by the labels Envoy Gateway puts on them, so every rule keeps matching a
 come and go.
 
 - Standard pool: the edge proxies, on vLLM's port.
-- Knative pool: Knative's activator and the Knative gateway's proxies, on queue-proxy's
-  port (Knative puts queue-proxy in front of vLLM); Knative's control plane namespace on
-  queue-proxy's autoscaling-metrics port, which the autoscaler scrapes.
+- Knative pool: Knative's activator and Kourier's gateway (Knative's ingress, which the
+  edge forwards Knative pools to), on queue-proxy's port (Knative puts queue-proxy in
+  front of vLLM); Knative's control plane namespace on queue-proxy's autoscaling-metrics
+  port, which the autoscaler scrapes.
 - Every pool: the Prometheus namespace on vLLM's port, which also serves /metrics.
-
-The Knative gateway has no auth of its own, so its proxies accept traffic only from the
-edge proxies and from Knative's control plane (whose prober checks each route), plus
-Prometheus.
 
 The model-cache warm-up Jobs run in the serving namespace too (they fill the claim the pools
 mount): they may reach DNS and the model mirror's port, nothing else
@@ -30,7 +27,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import conventions, vllm_args
-from components.control_plane import KNATIVE_SERVING_NAMESPACE
+from components.control_plane import KNATIVE_SERVING_NAMESPACE, KOURIER_GATEWAY_LABELS
 from components.gateway import NAMESPACE_NAME_LABEL
 from components.model_warmup import warmup_egress
 from components.serving_pool import COMPONENT as POOL_COMPONENT
@@ -54,8 +51,7 @@ class NetworkPoliciesArgs:
 
 class NetworkPolicies(pulumi.ComponentResource):
     """Exposes `default_deny` and `dns_egress` (serving namespace -> policy), `pool_ingress`
-    (pool name -> policy), `knative_gateway_ingress` (None without Knative pools) and
-    `warmup_egress` (None without warm-up Jobs)."""
+    (pool name -> policy) and `warmup_egress` (None without warm-up Jobs)."""
 
     def __init__(self, name: str, args: NetworkPoliciesArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("llmserving:guardrails:NetworkPolicies", name, None, opts)
@@ -67,10 +63,6 @@ class NetworkPolicies(pulumi.ComponentResource):
         self.pool_ingress = {
             pool.name: self._policy(serving, f"{pool.name}-ingress", pool_ingress(spec, pool)) for pool in spec.pools
         }
-        self.knative_gateway_ingress = None
-        if spec.knative_pools:
-            name = f"{spec.gateway.knative_name}-ingress"
-            self.knative_gateway_ingress = self._policy(spec.gateway.namespace, name, knative_gateway_ingress(spec))
         self.warmup_egress = None
         if spec.model_cache.kind == "pvc":
             self.warmup_egress = self._policy(serving, "model-warmup-egress", warmup_egress(spec))
@@ -107,7 +99,7 @@ def pool_pods(pool: PoolSpec) -> dict[str, Any]:
 def pool_ingress(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
     if pool.mode == "knative":
         fronts = [
-            _rule([proxies_of(spec.gateway.knative_name, spec.gateway.namespace), activator()], QUEUE_PROXY_PORT),
+            _rule([knative_pod(KOURIER_GATEWAY_LABELS), knative_pod(ACTIVATOR_LABELS)], QUEUE_PROXY_PORT),
             _rule([{"namespaceSelector": namespace_selector(KNATIVE_SERVING_NAMESPACE)}], QUEUE_PROXY_METRICS_PORT),
         ]
     else:
@@ -116,32 +108,15 @@ def pool_ingress(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
     return {"podSelector": pool_pods(pool), "policyTypes": ["Ingress"], "ingress": [*fronts, scrape]}
 
 
-def knative_gateway_ingress(spec: PlatformSpec) -> dict[str, Any]:
-    gateway = spec.gateway
-    # No ports: Envoy Gateway picks the proxies' container ports; the sources are the guard.
-    sources = [
-        proxies_of(gateway.name, gateway.namespace),
-        {"namespaceSelector": namespace_selector(KNATIVE_SERVING_NAMESPACE)},
-        {"namespaceSelector": namespace_selector(spec.monitoring.namespace)},
-    ]
-    return {
-        "podSelector": proxies_of(gateway.knative_name, gateway.namespace)["podSelector"],
-        "policyTypes": ["Ingress"],
-        "ingress": [{"from": sources}],
-    }
-
-
 def proxies_of(gateway: str, namespace: str) -> dict[str, Any]:
     """The Envoy proxies of one Gateway: in its namespace, where our Envoy Gateway runs them."""
     labels = conventions.envoy_proxy_labels(gateway, namespace)
     return {"namespaceSelector": namespace_selector(namespace), "podSelector": {"matchLabels": labels}}
 
 
-def activator() -> dict[str, Any]:
-    return {
-        "namespaceSelector": namespace_selector(KNATIVE_SERVING_NAMESPACE),
-        "podSelector": {"matchLabels": ACTIVATOR_LABELS},
-    }
+def knative_pod(labels: dict[str, str]) -> dict[str, Any]:
+    """Pods of Knative's own, in the namespace the Knative Operator installs Knative Serving into."""
+    return {"namespaceSelector": namespace_selector(KNATIVE_SERVING_NAMESPACE), "podSelector": {"matchLabels": labels}}
 
 
 def namespace_selector(namespace: str) -> dict[str, Any]:

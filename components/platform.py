@@ -9,7 +9,12 @@ import pulumi_kubernetes as k8s
 
 from components import chart_images, conventions, versions
 from components.cluster import connect
-from components.control_plane import ServingControlPlane, ServingControlPlaneArgs
+from components.control_plane import (
+    KNATIVE_SERVING_NAMESPACE,
+    KOURIER_INTERNAL_SERVICE,
+    ServingControlPlane,
+    ServingControlPlaneArgs,
+)
 from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from components.gateway import Gateway, GatewayArgs
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
@@ -153,6 +158,9 @@ def outside_contract(spec: PlatformSpec) -> dict[str, Any]:
             # Without an issuer, the gateway serves a TLS Secret someone else provides.
             *([{"kind": "Secret", "namespace": spec.gateway.namespace, "name": spec.gateway.tls.secret_name}]
               if spec.gateway.tls.issuer is None else []),
+            # Knative pools on the cluster's own Knative go through its Kourier.
+            *([{"kind": "Service", "namespace": KNATIVE_SERVING_NAMESPACE, "name": KOURIER_INTERNAL_SERVICE}]
+              if spec.knative_pools and not spec.control_plane.knative.enabled else []),
         ],
         "nodePools": [node_pool.name for node_pool in spec.node_pools],
     }

@@ -306,13 +306,7 @@ class GatewaySpec(_Spec):
 
     namespace: DnsLabel = Field(default="llm-gateway", description="Namespace of the Gateway and its proxies.")
     name: DnsLabel = Field(default="llm-gateway", description="Name of the Gateway object.")
-    class_name: DnsLabel = Field(
-        default="envoy-gateway", description="GatewayClass of the Gateway (Knative's Gateway API layer names it)."
-    )
-    http_listener: DnsLabel = Field(
-        default="http",
-        description="Listener of the Knative gateway that Knative's HTTPRoutes attach to (their sectionName).",
-    )
+    class_name: DnsLabel = Field(default="envoy-gateway", description="GatewayClass of the Gateway.")
     tls: GatewayTls = GatewayTls()
     internet_facing: bool = Field(
         default=False,
@@ -336,11 +330,6 @@ class GatewaySpec(_Spec):
     )
     replicas: int = Field(
         default=2, ge=1, le=20, description="Envoy proxies per gateway; rate limits count per proxy."
-    )
-    knative_name: DnsLabel = Field(
-        default="knative-gateway",
-        description="Cluster-internal Gateway that Knative's Gateway API layer attaches its routes to; the "
-        "edge Gateway forwards each Knative pool's hostname there after auth. Its Service has the same name.",
     )
     vllm_api_key: bool = Field(
         default=False,
@@ -1013,8 +1002,6 @@ LOAD_BALANCER_SCHEME_ANNOTATIONS = (
 
 
 def _gateway_problems(gateway: GatewaySpec) -> Iterator[tuple[str, str]]:
-    if gateway.knative_name == gateway.name:
-        yield "gateway.knativeName", f"'{gateway.knative_name}' is the edge Gateway's name; pick another"
     for key in sorted(set(gateway.service_annotations) & set(LOAD_BALANCER_SCHEME_ANNOTATIONS)):
         yield f"gateway.serviceAnnotations.{key}", "the load balancer scheme follows gateway.internetFacing; set that"
     if gateway.service_type == "ClusterIP" and (gateway.internet_facing or gateway.source_ranges):

@@ -29,6 +29,10 @@ AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.36.15"
 # The Envoy proxy Envoy Gateway runs for each Gateway: its repository only, since each
 # EnvoyProxy names it with `imageRepository` and Envoy Gateway adds the tag it was built with.
 ENVOY_PROXY_REPOSITORY = "docker.io/envoyproxy/envoy"
+# Kourier, Knative's cluster-internal ingress: net-kourier 1.23 (as the Knative Operator
+# v1.23.0 bundles it) runs Envoy from the floating tag `v1.37-latest`; we pin a release of
+# that line. Not distroless: Kourier's preStop hook runs /bin/sh and curl.
+KOURIER_ENVOY_IMAGE = "docker.io/envoyproxy/envoy:v1.37.2"
 ENVOY_RATELIMIT_IMAGE = "docker.io/envoyproxy/ratelimit:17b1956c"  # gateway-helm v1.9.0 values default
 
 

@@ -331,23 +331,19 @@ def test_cert_manager_installs_its_crds(platform):
     assert values["crds"] == {"enabled": True, "keep": True}
 
 
-def test_knative_serving_uses_the_gateway_api_layer_and_our_gateway(platform):
-    platform["gateway"] = {"namespace": "edge", "knativeName": "kn", "className": "eg", "httpListener": "web"}
+def test_knative_serving_routes_through_a_cluster_internal_kourier(platform):
+    platform["gateway"] = {"replicas": 3}
     serving = inputs(registered(platform), KNATIVE_SERVING, "knative-serving")
     assert serving["metadata"]["namespace"] == "knative-serving"
     spec = serving["spec"]
     assert spec["version"] == "1.23.0"
-    assert spec["ingress"] == {"gateway-api": {"enabled": True}}
-    assert spec["config"]["network"] == {
-        "ingress-class": "gateway-api.ingress.networking.knative.dev",
-        "autocreate-cluster-domain-claims": "true",
-    }
-    for visibility in ("external-gateways", "local-gateways"):
-        (entry,) = yaml.safe_load(spec["config"]["gateway"][visibility])
-        assert entry == {
-            "class": "eg", "gateway": "edge/kn", "service": "edge/kn", "http-listener-name": "web",
-            "supported-features": ["HTTPRouteRequestTimeout"],
-        }  # fmt: skip
+    # No load balancer: the operator's default for Kourier would be one, bypassing the edge.
+    assert spec["ingress"] == {"kourier": {"enabled": True, "service-type": "ClusterIP"}}
+    assert spec["config"]["network"] == {"ingress-class": "kourier.ingress.networking.knative.dev"}
+    # Every Knative route is cluster-local: only the edge reaches it.
+    assert spec["config"]["domain"] == {"svc.cluster.local": ""}
+    assert "gateway" not in spec["config"]
+    assert spec["workloads"] == [{"name": "3scale-kourier-gateway", "replicas": 3}]
 
 
 def test_knative_features_timeouts_and_scale_to_zero(platform):

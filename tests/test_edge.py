@@ -1,12 +1,12 @@
-"""The edge under Pulumi's mock runtime: Gateways, one route per pool, API-key auth, rate
-limits, TLS and exposure (components/gateway.py)."""
+"""The edge under Pulumi's mock runtime: the one Gateway, one route per pool, API-key auth,
+rate limits, TLS and exposure (components/gateway.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from components import versions, vllm_args
-from components.gateway import CLIENT_HEADER, EKS_SCHEME_ANNOTATION, KNATIVE_LISTENER_PORT
+from components.gateway import CLIENT_HEADER, EKS_SCHEME_ANNOTATION
 from components.conventions import PREDICTOR_SERVICE_PORT
 from components.spec import SpecError, load_platform
 from tests.conftest import SHIPPED_STACKS, stack_config
@@ -63,26 +63,38 @@ def test_every_pool_has_exactly_one_route_on_its_hostname_to_its_backend_and_por
             runtime = named(found, "ServingRuntime", f"{pool.name}-vllm")
             assert runtime["spec"]["containers"][0]["ports"][0]["containerPort"] == vllm_args.HTTP_PORT
         else:
-            knative = named(found, "Gateway", backend["name"])
-            assert backend["port"] == knative["spec"]["listeners"][0]["port"] == KNATIVE_LISTENER_PORT
-            assert "namespace" not in backend  # the Knative gateway's Service lives beside the route
-            mapping = named(found, "DomainMapping", pool.hostname)
-            assert mapping["metadata"]["namespace"] == spec.namespaces.serving
-            ksvc = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": f"{pool.name}-predictor"}
-            assert mapping["spec"]["ref"] == ksvc
+            # Kourier's cluster-internal Service, which serves Knative's cluster-local routes.
+            assert (backend["namespace"], backend["name"], backend["port"]) == ("knative-serving", "kourier-internal", 80)
+            (rewrite,) = rule["filters"]
+            host = f"{pool.name}-predictor.{spec.namespaces.serving}.svc.cluster.local"
+            assert rewrite == {"type": "URLRewrite", "urlRewrite": {"hostname": host}}
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_one_gateway_fronts_every_pool(stack):
+    spec, found = shipped(stack)
+    assert [g["metadata"]["name"] for g in of_kind(found, "Gateway")] == [spec.gateway.name]
+    assert [p["metadata"]["name"] for p in of_kind(found, "EnvoyProxy")] == [spec.gateway.name]
+    routes = of_kind(found, "HTTPRoute")
+    assert sorted(r["metadata"]["name"] for r in routes) == sorted(pool.name for pool in spec.pools)
+    assert all(ref["name"] == spec.gateway.name for r in routes for ref in r["spec"]["parentRefs"])
 
 
 def test_openai_paths_reach_the_pool_unchanged(platform):
     for route in of_kind(objects(platform), "HTTPRoute"):
-        assert all("filters" not in rule for rule in route["spec"]["rules"])
+        for rule in route["spec"]["rules"]:
+            # Only the host may change (for Kourier); the path is never rewritten.
+            assert all(set(f.get("urlRewrite", {})) == {"hostname"} for f in rule.get("filters", []))
 
 
 def test_cross_namespace_backends_are_granted(platform):
     found = objects(platform)
-    (grant,) = of_kind(found, "ReferenceGrant")
-    assert grant["metadata"]["namespace"] == "llm-serving"
-    assert grant["spec"]["from"] == [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "llm-gateway"}]
-    assert grant["spec"]["to"] == [{"group": "", "kind": "Service", "name": "chat-predictor"}]
+    grants = {g["metadata"]["namespace"]: g for g in of_kind(found, "ReferenceGrant")}
+    assert set(grants) == {"llm-serving", "knative-serving"}
+    for grant in grants.values():
+        assert grant["spec"]["from"] == [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "llm-gateway"}]
+    assert grants["llm-serving"]["spec"]["to"] == [{"group": "", "kind": "Service", "name": "chat-predictor"}]
+    assert grants["knative-serving"]["spec"]["to"] == [{"group": "", "kind": "Service", "name": "kourier-internal"}]
 
 
 def test_request_timeouts_follow_the_class_and_wait_out_a_cold_start(platform):
@@ -92,7 +104,7 @@ def test_request_timeouts_follow_the_class_and_wait_out_a_cold_start(platform):
     assert timeouts == {"chat": "120s", "batch": "1800s"}
     policies = of_kind(found, "BackendTrafficPolicy")
     idle = {p["metadata"]["name"]: p["spec"]["timeout"]["http"]["streamIdleTimeout"] for p in policies}
-    assert idle == {"chat": "120s", "batch": "1800s", "knative-gateway": "1800s"}
+    assert idle == {"chat": "120s", "batch": "1800s"}
 
 
 def test_a_warm_knative_pool_waits_only_its_own_timeout(platform):
@@ -169,8 +181,9 @@ def services_exposed(found):
 def test_no_load_balancer_or_node_port_besides_the_gateways(stack):
     spec, found = shipped(stack)
     assert services_exposed(found) == [(spec.gateway.name, "LoadBalancer")]
-    knative = named(found, "EnvoyProxy", spec.gateway.knative_name)
-    assert proxy_service(knative) == {"name": spec.gateway.knative_name, "type": "ClusterIP"}
+    # The Knative Operator would give Kourier a LoadBalancer by default.
+    (serving,) = of_kind(found, "KnativeServing")
+    assert serving["spec"]["ingress"] == {"kourier": {"enabled": True, "service-type": "ClusterIP"}}
 
 
 def proxy_service(envoy_proxy):
@@ -225,11 +238,11 @@ def test_without_an_issuer_the_tls_secret_is_named_as_pre_existing(platform):
     assert tls_secret in platform_resource["inputs"]["preExisting"]
 
 
-def test_without_knative_pools_there_is_no_knative_gateway(platform):
+def test_without_knative_pools_nothing_reaches_kourier(platform):
     platform["pools"] = platform["pools"][:1]
     found = objects(platform)
-    assert [g["metadata"]["name"] for g in of_kind(found, "Gateway")] == ["llm-gateway"]
-    assert not of_kind(found, "DomainMapping")
+    assert [g["metadata"]["namespace"] for g in of_kind(found, "ReferenceGrant")] == ["llm-serving"]
+    assert all("filters" not in r["spec"]["rules"][0] for r in of_kind(found, "HTTPRoute"))
 
 
 # --- spec rules -----------------------------------------------------------------------------
@@ -238,7 +251,6 @@ def test_without_knative_pools_there_is_no_knative_gateway(platform):
 @pytest.mark.parametrize(
     ("gateway", "path", "message"),
     [
-        ({"knativeName": "llm-gateway"}, "gateway.knativeName", "edge Gateway's name"),
         (
             {"serviceAnnotations": {EKS_SCHEME_ANNOTATION: "internet-facing"}},
             f"gateway.serviceAnnotations.{EKS_SCHEME_ANNOTATION}",

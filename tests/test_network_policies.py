@@ -80,14 +80,14 @@ def test_a_standard_pool_admits_the_edge_proxies_and_prometheus_on_the_vllm_port
     assert len(policy["spec"]["ingress"]) == 2
 
 
-def test_a_knative_pool_admits_the_activator_and_knative_gateway_on_the_queue_proxy_port(platform):
+def test_a_knative_pool_admits_kourier_and_the_activator_on_the_queue_proxy_port(platform):
     found = objects(platform)
     policy = named(found, "NetworkPolicy", "batch-ingress")
     assert selects(policy["spec"]["podSelector"], pod_labels(found, "batch"))
-    knative_gateway = named(found, "Gateway", "knative-gateway")
     (front,) = rules_for(policy, QUEUE_PROXY_PORT)
+    # Upstream labels: net-kourier's gateway pods and Knative Serving's activator.
     assert front["from"] == [
-        {"namespaceSelector": in_namespace("llm-gateway"), "podSelector": {"matchLabels": proxy_labels(knative_gateway)}},
+        {"namespaceSelector": in_namespace(KNATIVE), "podSelector": {"matchLabels": {"app": "3scale-kourier-gateway"}}},
         {"namespaceSelector": in_namespace(KNATIVE), "podSelector": {"matchLabels": {"app": "activator"}}},
     ]
     (autoscaler,) = rules_for(policy, QUEUE_PROXY_METRICS_PORT)
@@ -102,20 +102,6 @@ def test_prometheus_namespace_follows_the_monitoring_spec(platform):
     prometheus = [{"namespaceSelector": in_namespace("observability")}]
     (scrape,) = [rule for rule in policy["spec"]["ingress"] if rule["from"] == prometheus]
     assert scrape["ports"] == [{"protocol": "TCP", "port": vllm_args.HTTP_PORT}]
-
-
-def test_the_unauthenticated_knative_gateway_admits_only_the_edge_and_knative(platform):
-    found = objects(platform)
-    policy = named(found, "NetworkPolicy", "knative-gateway-ingress")
-    assert policy["metadata"]["namespace"] == "llm-gateway"
-    edge = named(found, "Gateway", "llm-gateway")
-    assert policy["spec"]["podSelector"] == {"matchLabels": proxy_labels(named(found, "Gateway", "knative-gateway"))}
-    (rule,) = policy["spec"]["ingress"]
-    assert rule["from"] == [
-        {"namespaceSelector": in_namespace("llm-gateway"), "podSelector": {"matchLabels": proxy_labels(edge)}},
-        {"namespaceSelector": in_namespace(KNATIVE)},
-        {"namespaceSelector": in_namespace("monitoring")},
-    ]
 
 
 def test_without_knative_pools_no_knative_rules(platform):

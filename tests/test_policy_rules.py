@@ -73,10 +73,10 @@ def _keda_chart(**values):
     return resource("kubernetes:helm.sh/v4:Chart", {"chart": "keda", "version": "2.21.1", "values": values}, name="keda")
 
 
-def _knative_serving(**override):
+def _knative_serving(kourier=None, **override):
+    spec = {"registry": {"override": override}, **({"ingress": {"kourier": kourier}} if kourier else {})}
     props = {"apiVersion": "operator.knative.dev/v1beta1", "kind": "KnativeServing",
-             "metadata": {"name": "knative-serving", "namespace": "knative-serving"},
-             "spec": {"registry": {"override": override}}}  # fmt: skip
+             "metadata": {"name": "knative-serving", "namespace": "knative-serving"}, "spec": spec}  # fmt: skip
     return resource("kubernetes:operator.knative.dev/v1beta1:KnativeServing", props)
 
 
@@ -222,6 +222,13 @@ CASES = [
      [_service("LoadBalancer", {"app": "gateway"},
                annotations={"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}),
       _envoy_proxy({"loadBalancerSourceRanges": ["10.0.0.0/8"]}), _service("ClusterIP", POOL_LABELS)],
+     None, None, None),  # fmt: skip
+    ("no-public-model-services", "Kourier's default LoadBalancer", [_knative_serving({"enabled": True})], None, None,
+     "service-type: ClusterIP"),  # fmt: skip
+    ("no-public-model-services", "Kourier NodePort", [_knative_serving({"enabled": True, "service-type": "NodePort"})],
+     None, None, "around the gateway"),  # fmt: skip
+    ("no-public-model-services", "Kourier cluster-internal",
+     [_knative_serving({"enabled": True, "service-type": "ClusterIP"}), _knative_serving({"enabled": False})],
      None, None, None),  # fmt: skip
     ("no-public-model-services", "public gateway allowed", [_service("LoadBalancer", {"app": "gateway"})], None,
      {"no-public-model-services": {"allowPublicLoadBalancer": True}}, None),  # fmt: skip

@@ -7,6 +7,7 @@ monitoring) and add or break one thing each.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,6 +72,7 @@ def route_edit(edit):
 
 
 CHAT_ROUTE = f"gateway.networking.k8s.io/v1/HTTPRoute {GATEWAY_NS}/chat"
+BATCH_ROUTE = f"gateway.networking.k8s.io/v1/HTTPRoute {GATEWAY_NS}/batch"
 
 
 # --- the shipped stacks -------------------------------------------------------------------
@@ -154,8 +156,31 @@ def test_cross_namespace_backend_needs_a_reference_grant(dev):
     without_grant = with_objects(dev)
     without_grant.manifests[:] = [o for o in without_grant.manifests if o["kind"] != "ReferenceGrant"]
     assert lines(without_grant, "route") == [
-        f"xref-route {CHAT_ROUTE}: backendRef to Service {NS}/chat-predictor crosses namespaces without a ReferenceGrant in {NS}"
+        f"xref-route {BATCH_ROUTE}: backendRef to Service knative-serving/kourier-internal crosses namespaces without a ReferenceGrant in knative-serving",
+        f"xref-route {CHAT_ROUTE}: backendRef to Service {NS}/chat-predictor crosses namespaces without a ReferenceGrant in {NS}",
     ]
+
+
+def test_a_route_to_kourier_must_name_a_knative_route_host(dev):
+    def unchanged_host(route):
+        route["spec"]["rules"][0].pop("filters")
+
+    def other_pools_host(route):
+        route["spec"]["rules"][0]["filters"][0]["urlRewrite"]["hostname"] = f"chat-predictor.{NS}.svc.cluster.local"
+
+    known = f"(cluster-local hosts: batch-predictor.{NS}.svc.cluster.local)"
+    assert lines(edited(dev, "HTTPRoute", "batch", unchanged_host), "route") == [
+        f"xref-route {BATCH_ROUTE}: sends to Kourier with host unchanged, which no Knative route has {known}"
+    ]
+    assert lines(edited(dev, "HTTPRoute", "batch", other_pools_host), "route") == [
+        f"xref-route {BATCH_ROUTE}: sends to Kourier with host chat-predictor.{NS}.svc.cluster.local, which no Knative route has {known}"
+    ]
+
+
+def test_without_kourier_enabled_its_service_does_not_exist(dev):
+    broken = edited(dev, "KnativeServing", "knative-serving", lambda o: o["spec"]["ingress"]["kourier"].update(enabled=False))
+    found = lines(broken, "route")
+    assert found == [f"xref-route {BATCH_ROUTE}: backendRef names Service knative-serving/kourier-internal, which we neither declare nor KServe generates"]
 
 
 def test_reference_grant_for_another_service_does_not_count(dev):
@@ -299,6 +324,11 @@ def test_missing_activator_allow_blocks_the_knative_pool(dev):
     assert lines(broken, "netpol") == [f"xref-netpol {BATCH}: no NetworkPolicy rule allows activator to Knative pool (port queue-port/TCP)"]
 
 
+def test_missing_kourier_allow_blocks_the_knative_pool(dev):
+    broken = edited(dev, "NetworkPolicy", "batch-ingress", lambda p: p["spec"]["ingress"][0]["from"].pop(0))
+    assert lines(broken, "netpol") == [f"xref-netpol {BATCH}: no NetworkPolicy rule allows Kourier to Knative pool (port queue-port/TCP)"]
+
+
 def test_missing_prometheus_allow_blocks_scraping(dev):
     broken = edited(dev, "NetworkPolicy", "chat-ingress", lambda p: p["spec"]["ingress"].pop(1))
     found = lines(broken, "netpol")
@@ -382,3 +412,16 @@ def test_check_from_catches_a_route_to_a_missing_service_port(capsys, tmp_path):
     assert [line for line in out if line.startswith("xref-")] == [
         f"xref-route {CHAT_ROUTE}: backendRef names port 8080 of Service {NS}/chat-predictor, which has ports 80"
     ]
+
+
+def test_knative_pools_on_the_clusters_own_knative_go_through_its_kourier(tmp_path):
+    config = yaml.safe_load((Path(__file__).parent.parent / "stacks" / "Pulumi.dev.yaml").read_text())
+    config["config"]["private-llm-serving:platform"]["controlPlane"] = {"knative": {"enabled": False}}
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(yaml.safe_dump(config))
+    rendered = render.render(load_stack("dev", str(path)))
+    assert not [o for o in rendered.manifests if o["kind"] == "KnativeServing"]
+    # Kourier is named as pre-existing, so the route and the NetworkPolicy rules still resolve.
+    assert [line for line in xref.findings(rendered) if line.startswith(("xref-route", "xref-netpol"))] == []
+    broken = edited(rendered, "NetworkPolicy", "batch-ingress", lambda p: p["spec"]["ingress"][0]["from"].pop(0))
+    assert lines(broken, "netpol") == [f"xref-netpol {BATCH}: no NetworkPolicy rule allows Kourier to Knative pool (port queue-port/TCP)"]

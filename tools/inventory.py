@@ -20,6 +20,12 @@ relies on without creating:
   either place satisfies a check), listening on each listener port (ports below 1024
   shifted by 10000, as Envoy Gateway runs unprivileged), behind a Service that the
   Gateway's EnvoyProxy may name (`provider.kubernetes.envoyService.name`).
+- Kourier, Knative's ingress, for a `KnativeServing` with `spec.ingress.kourier.enabled`:
+  the Knative Operator installs net-kourier's gateway into the KnativeServing's namespace
+  (net-kourier `config/300-gateway.yaml`, operator `ingress/kourier.go`): pods labelled
+  `app: 3scale-kourier-gateway` and the Services `kourier` (external routes) and
+  `kourier-internal` (cluster-local routes), port 80 to `http2-external` 8080 and
+  `http2-internal` 8081.
 - GPU node pools: an EKS managed node group's `labels`/`taints`, a Karpenter `NodePool`'s
   template labels and taints, or, for nodes labelled outside the stack, the node-pool
   contract of components/conventions.py.
@@ -40,6 +46,12 @@ KSERVE_COMPONENT_LABEL = "component"
 KNATIVE_QUEUE_PORTS = (("queue-port", 8012), ("http-queueadm", 8022), ("http-autometric", 9090), ("http-usermetric", 9091))
 KNATIVE_SERVICE_LABEL = "serving.knative.dev/service"
 ENVOY_GATEWAY_NAMESPACE = "envoy-gateway-system"
+KOURIER_LABELS = {"app": "3scale-kourier-gateway"}
+KOURIER_PORTS = (
+    ("http2-external", 8080), ("http2-internal", 8081), ("https-external", 8443), ("http-probe", 8090),
+    ("https-probe", 9443), ("metrics", 9000),
+)  # fmt: skip
+KOURIER_SERVICES = {"kourier": (("http2", 80, 8080), ("https", 443, 8443)), "kourier-internal": (("http2", 80, 8081), ("https", 443, 8444))}
 PRIVILEGED_PORT_SHIFT = 10000
 EKS_TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
 WORKLOAD_TEMPLATES = {
@@ -158,7 +170,9 @@ def build(manifests: list[dict[str, Any]], resources: list[dict[str, Any]]) -> I
         predictor = predictor_pods(isvc, _runtime_of(inventory, isvc))
         inventory.pods.append(predictor)
         inventory.services.append(predictor_service(isvc, predictor))
-    inventory.services.extend(envoy_gateway_services(inventory))
+    for pods in kourier_gateways(inventory):
+        inventory.pods.append(pods)
+        inventory.services.extend(kourier_services(pods))
     for gateway in inventory.objects("Gateway"):
         proxies = gateway_proxies(gateway)
         inventory.pods.extend(proxies)
@@ -291,19 +305,26 @@ def predictor_service(isvc: dict[str, Any], pods: PodGroup) -> Service:
     return Service(source, pods.namespace, conventions.predictor_service_name(name_of(isvc)), labels, ports, None, generated_for=pods)
 
 
-def envoy_gateway_services(inventory: Inventory) -> Iterator[Service]:
-    """The Service Envoy Gateway creates for a Gateway whose EnvoyProxy names it
-    (`provider.kubernetes.envoyService.name`): one port per listener, to the Gateway's proxies."""
-    for gateway in inventory.objects("Gateway"):
-        name = _envoy_service_name(inventory, gateway)
-        if not name:
-            continue
-        listeners = dig(gateway, "spec", "listeners") or []
-        ports = tuple(ServicePort(item.get("name"), int(item.get("port", 0)), int(item.get("port", 0))) for item in listeners)
-        labels = conventions.envoy_proxy_labels(name_of(gateway), namespace_of(gateway))
-        source = f"{describe_resource(gateway)} Service"
-        proxies = PodGroup(f"proxies of {source}", namespace_of(gateway), labels, (), {}, external=True)
-        yield Service(source, namespace_of(gateway), name, labels, ports, None, generated_for=proxies)
+def kourier_gateways(inventory: Inventory) -> Iterator[PodGroup]:
+    """Kourier's gateway for each KnativeServing that enables it, and where the stack names a
+    Kourier Service as pre-existing (the cluster's own Knative)."""
+    ports = tuple(Port(name, number) for name, number in KOURIER_PORTS)
+    places = {
+        namespace_of(serving): f"Kourier gateway of {describe_resource(serving)}"
+        for serving in inventory.objects("KnativeServing")
+        if dig(serving, "spec", "ingress", "kourier", "enabled")
+    }
+    for kind, namespace, name in sorted(inventory.pre_existing, key=str):
+        if kind == "Service" and name in KOURIER_SERVICES and namespace not in places:
+            places[namespace] = f"Kourier gateway of the cluster's Knative in {namespace}"
+    for namespace, source in places.items():
+        yield PodGroup(source, namespace, dict(KOURIER_LABELS), ports, {}, external=True)
+
+
+def kourier_services(pods: PodGroup) -> Iterator[Service]:
+    for name, ports in KOURIER_SERVICES.items():
+        service_ports = tuple(ServicePort(port_name, port, target) for port_name, port, target in ports)
+        yield Service(f"Service {name} of the {pods.source}", pods.namespace, name, dict(pods.labels), service_ports, None, generated_for=pods)
 
 
 def proxy_services(inventory: Inventory, gateway: dict[str, Any], proxies: list[PodGroup]) -> Iterator[Service]:

@@ -1,6 +1,6 @@
 """NetworkPolicy cross-references: rules that select real pods and ports, and the paths
-the platform needs (gateway to pool, activator to Knative pool, Prometheus to metrics,
-pool to DNS) allowed by some rule.
+the platform needs (gateway to pool, activator and Kourier to Knative pool, Prometheus to
+metrics, pool to DNS) allowed by some rule.
 
 Policies are evaluated as Kubernetes does: a pod is isolated for ingress (egress) once a
 policy of its namespace selects it with that policy type, and then only what some
@@ -8,6 +8,7 @@ rule of those policies allows gets through. The pods the paths start or end at o
 the render are those of the platform's neighbours, by their upstream labels:
 - Envoy Gateway proxies (in the inventory, `tools/inventory.py`);
 - Knative's activator: `app: activator` in `knative-serving`;
+- Kourier's gateway, Knative's ingress (in the inventory);
 - Prometheus (prometheus-operator): `app.kubernetes.io/name: prometheus`, in the
   namespace of the monitors that scrape (kube-prometheus-stack selects its own);
 - cluster DNS: `k8s-app: kube-dns` in `kube-system`, port 53 over UDP and TCP.
@@ -18,7 +19,7 @@ from __future__ import annotations
 from typing import Any, Iterator, Mapping, Optional
 
 from tools.inventory import (
-    ROUTE_KINDS, Inventory, PodGroup, Port, dig, gateway_proxies, is_knative, labels_text, map_selects, namespace_of, selects,
+    KOURIER_LABELS, ROUTE_KINDS, Inventory, PodGroup, Port, dig, gateway_proxies, is_knative, labels_text, map_selects, namespace_of, selects,
 )  # fmt: skip
 from tools.schemas import describe_resource
 
@@ -119,6 +120,8 @@ def required_paths(inventory: Inventory) -> Iterator[tuple[str, list[PodGroup], 
         target = next(p for p in inventory.pods if p.source == f"{describe_resource(isvc)} predictor")
         if is_knative(isvc):
             yield "activator to Knative pool", [ACTIVATOR], target, QUEUE_PORT
+            for kourier in kourier_gateways(inventory):
+                yield "Kourier to Knative pool", [kourier], target, QUEUE_PORT
         yield "pool to DNS", [target], CLUSTER_DNS, DNS_PORT
     for monitor in inventory.objects("PodMonitor"):
         scrapers = [prometheus(namespace_of(monitor))]
@@ -127,6 +130,10 @@ def required_paths(inventory: Inventory) -> Iterator[tuple[str, list[PodGroup], 
                 port = next((q for q in target.ports if q.name == endpoint.get("port")), None)
                 if port is not None:
                     yield f"Prometheus to metrics ({describe_resource(monitor)})", scrapers, target, port
+
+
+def kourier_gateways(inventory: Inventory) -> list[PodGroup]:
+    return [p for p in inventory.pods if p.external and dict(p.labels) == KOURIER_LABELS]
 
 
 def _proxies_of(inventory: Inventory, route: dict[str, Any], ref: Mapping[str, Any]) -> list[PodGroup]:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
 from components import conventions
 from tools import netpol
 from tools.inventory import (
-    ROUTE_KINDS, Inventory, PodGroup, as_port, build, dig, labels_text, map_selects, namespace_of, selects,
+    KOURIER_LABELS, ROUTE_KINDS, Inventory, PodGroup, as_port, build, dig, is_knative, labels_text, map_selects,
+    name_of, namespace_of, selects,
 )  # fmt: skip
 from tools.schemas import describe_resource
 
@@ -61,6 +62,35 @@ def route_problems(inventory: Inventory) -> Iterator[Problem]:
         for rule in dig(route, "spec", "rules") or []:
             for ref in rule.get("backendRefs") or []:
                 yield from (_problem(route, m) for m in _backend_problems(inventory, route, ref))
+            yield from (_problem(route, m) for m in _kourier_host_problems(inventory, route, rule))
+
+
+def _kourier_host_problems(inventory: Inventory, route: dict[str, Any], rule: Mapping[str, Any]) -> Iterator[str]:
+    """Kourier picks a Knative route by host: a rule sent there must rewrite the client's
+    host to the cluster-local host of a Knative InferenceService's route."""
+    to_kourier = [
+        ref for ref in rule.get("backendRefs") or []
+        if (service := inventory.service(ref.get("namespace", namespace_of(route)), ref.get("name", "")))
+        and service.generated_for is not None and dict(service.generated_for.labels) == KOURIER_LABELS
+    ]  # fmt: skip
+    if not to_kourier:
+        return
+    rewrites = [dig(f, "urlRewrite", "hostname") for f in rule.get("filters") or [] if f.get("type") == "URLRewrite"]
+    hosts = knative_route_hosts(inventory)
+    if not any(host in hosts for host in rewrites):
+        known = ", ".join(sorted(h for h in hosts if h.endswith(".svc.cluster.local"))) or "none"
+        yield f"sends to Kourier with host {rewrites[0] if rewrites else 'unchanged'}, which no Knative route has (cluster-local hosts: {known})"
+
+
+def knative_route_hosts(inventory: Inventory) -> set[str]:
+    """The cluster-local hosts Knative gives each Knative predictor's route (`<ksvc>.<ns>`,
+    with `.svc` and `.svc.cluster.local`); KServe names the Knative Service `<isvc>-predictor`."""
+    hosts = set()
+    for isvc in inventory.objects("InferenceService"):
+        if is_knative(isvc):
+            base = f"{conventions.predictor_service_name(name_of(isvc))}.{namespace_of(isvc)}"
+            hosts |= {base, f"{base}.svc", f"{base}.svc.cluster.local"}
+    return hosts
 
 
 def _parent_problems(inventory: Inventory, route: dict[str, Any], ref: Mapping[str, Any]) -> Iterator[str]:

@@ -176,6 +176,7 @@ _MODEL_POD_LABELS = (POOL_LABEL, CLASS_LABEL, MODEL_LABEL, KSERVE_ISVC_LABEL)
 _EXPOSED_TYPES = ("LoadBalancer", "NodePort")
 _SERVICE = ("", "Service")
 _ENVOY_PROXY = ("gateway.envoyproxy.io", "EnvoyProxy")
+_KNATIVE_SERVING = ("operator.knative.dev", "KnativeServing")
 
 
 def _is_private_range(cidr: str) -> bool:
@@ -218,6 +219,17 @@ def _envoy_proxy_problems(props: Mapping, allow_public: bool) -> Iterator[str]:
         )
 
 
+def _knative_serving_problems(props: Mapping) -> Iterator[str]:
+    kourier = mapping(at(props, "spec", "ingress", "kourier"))
+    # The Knative Operator gives Kourier's gateway a LoadBalancer Service unless told otherwise,
+    # with no way to annotate it internal: Knative routes would bypass the gateway's auth.
+    if kourier.get("enabled") and str(kourier.get("service-type") or "LoadBalancer") in _EXPOSED_TYPES:
+        yield (
+            "spec.ingress.kourier: Kourier's Service would be a LoadBalancer or NodePort, reaching "
+            "Knative pools around the gateway; set service-type: ClusterIP"
+        )
+
+
 def _no_public_model_services(args: ResourceValidationArgs) -> Iterator[str]:
     kind = kind_of(args.resource_type)
     allow_public = bool(setting(args, PUBLIC_SERVICE_CONFIG, "allowPublicLoadBalancer"))
@@ -225,6 +237,8 @@ def _no_public_model_services(args: ResourceValidationArgs) -> Iterator[str]:
         yield from _service_problems(args.props, allow_public)
     elif kind == _ENVOY_PROXY:
         yield from _envoy_proxy_problems(args.props, allow_public)
+    elif kind == _KNATIVE_SERVING:
+        yield from _knative_serving_problems(args.props)
 
 
 NO_PUBLIC_MODEL_SERVICES = resource_rule(
