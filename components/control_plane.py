@@ -241,7 +241,8 @@ def knative_serving_spec(spec: PlatformSpec) -> dict[str, Any]:
                 "scale-to-zero-grace-period": "30s",
             },
         },
-        # As many Kourier gateways as edge proxies: Knative pools are no less redundant.
+        # At least as many Kourier gateways as edge proxies, so Knative pools are no less
+        # redundant (the operator makes this the minReplicas of the gateway's CPU autoscaler).
         "workloads": [{"name": KOURIER_GATEWAY_DEPLOYMENT, "replicas": spec.gateway.replicas}],
         "registry": knative_registry(spec.image_mirror),
     }
