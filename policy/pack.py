@@ -31,5 +31,6 @@ POLICIES: list[Policy] = [
     supply_chain.IMAGES_FROM_MIRROR,
     stack.CHAT_BATCH_SEPARATED,
     stack.SERVING_NAMESPACE_DEFAULT_DENY,
+    stack.ROUTES_AUTHENTICATED,
     stack.CAPACITY_FITS,
 ]

@@ -68,6 +68,16 @@ def _policy_fields(
     }
 
 
+def string_list_config(
+    key: str, description: str, default: tuple[str, ...] = (), allowed: Optional[tuple[str, ...]] = None
+) -> PolicyConfigSchema:
+    """A rule config of one list of strings (from `allowed`, when given)."""
+    items: dict[str, Any] = {"type": "string", **({"enum": list(allowed)} if allowed else {})}
+    return PolicyConfigSchema(
+        properties={key: {"type": "array", "items": items, "default": list(default), "description": description}}
+    )
+
+
 def setting(args: Union[ResourceValidationArgs, StackValidationArgs], schema: PolicyConfigSchema, key: str) -> Any:
     """The configured value of `key`, or its schema default."""
     config = args.get_config()

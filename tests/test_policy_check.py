@@ -142,6 +142,9 @@ EDITS = {
     "serving-namespace-default-deny": (
         lambda r, _: r.remove(_find(r, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "llm-serving-default-deny")), None
     ),
+    "routes-authenticated": (
+        lambda r, _: r.remove(_find(r, "kubernetes:gateway.envoyproxy.io/v1alpha1:SecurityPolicy", "api-key-auth")), None
+    ),
     "capacity-fits": (_reject_capacity, None),
 }
 
@@ -319,5 +322,6 @@ def test_pack_lists_every_rule_of_the_issue_once():
         "pinned-image-tags", "pinned-model-revisions", "context-cap-required", "chat-context-cap",
         "gpu-requests-equal-limits", "shm-for-tensor-parallel", "no-generation-probes", "no-plaintext-secrets",
         "no-request-logging", "no-public-model-services", "inference-signal-autoscaling", "pinned-chart-versions",
-        "images-from-mirror", "chat-batch-separated", "serving-namespace-default-deny", "capacity-fits",
+        "images-from-mirror", "chat-batch-separated", "serving-namespace-default-deny", "routes-authenticated",
+        "capacity-fits",
     ]  # fmt: skip

@@ -98,6 +98,31 @@ def _route(workload_class, backend):
     return resource("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", props)
 
 
+def _edge_route(name="chat", section=None):
+    parent = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "edge", "namespace": "llm-gateway",
+              **({"sectionName": section} if section else {})}  # fmt: skip
+    props = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+             "metadata": {"name": name, "namespace": "llm-gateway"},
+             "spec": {"parentRefs": [parent], "rules": [{"backendRefs": [{"name": f"{name}-predictor", "port": 80}]}]}}
+    return resource("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", props, name=name)  # fmt: skip
+
+
+API_KEY_AUTH = {"apiKeyAuth": {"credentialRefs": [{"name": "keys"}], "extractFrom": [{"headers": ["Authorization"]}]}}
+ALLOWLIST = {"authorization": {"defaultAction": "Deny", "rules": [{"action": "Allow", "principal": {"clientCIDRs": ["10.0.0.0/8"]}}]}}
+
+
+def _security_policy(name, kind, target, section=None, **spec):
+    ref = {"group": "gateway.networking.k8s.io", "kind": kind, "name": target, **({"sectionName": section} if section else {})}
+    props = {"apiVersion": "gateway.envoyproxy.io/v1alpha1", "kind": "SecurityPolicy",
+             "metadata": {"name": name, "namespace": "llm-gateway"}, "spec": {"targetRefs": [ref], **spec}}  # fmt: skip
+    return resource("kubernetes:gateway.envoyproxy.io/v1alpha1:SecurityPolicy", props, name=name)
+
+
+def _with_namespace(found, namespace):
+    found["inputs"]["metadata"]["namespace"] = namespace
+    return found
+
+
 def _network_policy(pod_selector, policy_types, namespace="llm-serving", **rules):
     props = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
              "metadata": {"name": "deny", "namespace": namespace},
@@ -299,6 +324,33 @@ CASES = [
      None, None, None),  # fmt: skip
     ("serving-namespace-default-deny", "ingress only when configured", [CHAT, _network_policy({}, ["Ingress"])],
      None, {"serving-namespace-default-deny": {"policyTypes": ["Ingress"]}}, None),  # fmt: skip
+    ("routes-authenticated", "no policy", [_edge_route()], None, None,
+     "HTTPRoute llm-gateway/chat reaches its backends through Gateway llm-gateway/edge without authentication"),
+    ("routes-authenticated", "gateway policy that only authorizes",
+     [_edge_route(), _security_policy("cidrs", "Gateway", "edge", **ALLOWLIST)], None, None,
+     "SecurityPolicy llm-gateway/cidrs authenticates nobody"),  # fmt: skip
+    ("routes-authenticated", "route policy replaces the gateway's",
+     [_edge_route(), _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
+      _security_policy("clients", "HTTPRoute", "chat", **ALLOWLIST)], None, None,
+     "SecurityPolicy llm-gateway/clients replaces the authentication of Gateway llm-gateway/edge"),  # fmt: skip
+    ("routes-authenticated", "listener policy replaces the gateway's",
+     [_edge_route(section="https"), _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
+      _security_policy("https", "Gateway", "edge", section="https", **ALLOWLIST)], None, None, "authenticates nobody"),
+    ("routes-authenticated", "rule policy replaces the gateway's",
+     [_edge_route(), _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
+      _security_policy("rule", "HTTPRoute", "chat", section="completions", **ALLOWLIST)], None, None,
+     "replaces the authentication of rule completions with none"),  # fmt: skip
+    ("routes-authenticated", "policy in another namespace does not attach",
+     [_edge_route(), _with_namespace(_security_policy("auth", "Gateway", "edge", **API_KEY_AUTH), "default")], None,
+     None, "without authentication"),  # fmt: skip
+    ("routes-authenticated", "gateway auth, merged route allowlist, authenticated listener and route",
+     [_edge_route(), _edge_route("batch", section="https"), _edge_route("embed"),
+      _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
+      _security_policy("clients", "HTTPRoute", "chat", mergeType="StrategicMerge", **ALLOWLIST),
+      _security_policy("https", "Gateway", "edge", section="https", jwt={"providers": []}),
+      _security_policy("embed", "HTTPRoute", "embed", basicAuth={"users": {"name": "htpasswd"}})], None, None, None),
+    ("routes-authenticated", "exempt on purpose", [_edge_route()], None,
+     {"routes-authenticated": {"unauthenticatedRoutes": ["llm-gateway/chat"]}}, None),  # fmt: skip
     ("capacity-fits", "no figures", [CHAT], {}, None, "has no capacity figures"),
     ("capacity-fits", "rejected", [CHAT], capacity_outputs(chat={"fits": False, "errors": ["weights need 90 GiB"]}),
      None, "does not fit: weights need 90 GiB"),  # fmt: skip

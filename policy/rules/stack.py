@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator, Mapping, Optional
 
-from pulumi_policy import EnforcementLevel, PolicyConfigSchema, PolicyResource, StackValidationArgs
+from pulumi_policy import EnforcementLevel, PolicyResource, StackValidationArgs
 
 from components.conventions import CLASS_LABEL, GATEWAY_API_GROUP, PREDICTOR_SUFFIX
 from policy import flags
@@ -20,7 +21,7 @@ from policy.kube import (
     sequence,
     vllm_servers,
 )
-from policy.rule import setting, stack_output, stack_rule
+from policy.rule import setting, stack_output, stack_rule, string_list_config
 from policy.rules.engine import MAX_MODEL_LEN, TENSOR_PARALLEL
 
 CAPACITY_OUTPUT = "capacity"
@@ -107,15 +108,11 @@ CHAT_BATCH_SEPARATED = stack_rule(
 
 # --- serving-namespace-default-deny ---------------------------------------------------
 
-DEFAULT_DENY_CONFIG = PolicyConfigSchema(
-    properties={
-        "policyTypes": {
-            "type": "array",
-            "items": {"type": "string", "enum": ["Ingress", "Egress"]},
-            "default": ["Ingress", "Egress"],
-            "description": "Directions every serving namespace must deny by default.",
-        }
-    }
+DEFAULT_DENY_CONFIG = string_list_config(
+    "policyTypes",
+    "Directions every serving namespace must deny by default.",
+    default=("Ingress", "Egress"),
+    allowed=("Ingress", "Egress"),
 )
 
 
@@ -171,6 +168,107 @@ SERVING_NAMESPACE_DEFAULT_DENY = stack_rule(
     # Mandatory: the NetworkPolicies component declares the default deny in every serving namespace.
     level=EnforcementLevel.MANDATORY,
     config=DEFAULT_DENY_CONFIG,
+)
+
+
+# --- routes-authenticated -------------------------------------------------------------
+
+AUTHENTICATED_ROUTES_CONFIG = string_list_config(
+    "unauthenticatedRoutes",
+    "Routes ('<namespace>/<name>') that may reach their backends without authentication, deliberately.",
+)
+_SECURITY_POLICY = ("gateway.envoyproxy.io", "SecurityPolicy")
+# How a SecurityPolicy can authenticate the client (Envoy Gateway v1.9).
+AUTHENTICATIONS = ("apiKeyAuth", "basicAuth", "jwt", "oidc", "extAuth")
+Target = tuple[str, str, str, Optional[str]]  # (namespace, kind, name, sectionName)
+
+
+@dataclass(frozen=True)
+class _Attached:
+    """A SecurityPolicy as it applies to one target."""
+
+    policy: str  # namespace/name, for messages
+    authenticates: bool
+    merges: bool  # mergeType set: adds to the parent's policy instead of replacing it
+
+
+def _security_policies(args: StackValidationArgs) -> dict[Target, _Attached]:
+    """Each SecurityPolicy by the target it names; Envoy Gateway attaches a policy only to
+    targets in its own namespace."""
+    attached: dict[Target, _Attached] = {}
+    for resource in args.resources:
+        if kind_of(resource.resource_type) != _SECURITY_POLICY:
+            continue
+        spec = mapping(at(resource.props, "spec"))
+        namespace = namespace_of(resource.props)
+        found = _Attached(
+            f"{namespace}/{name_of(resource.props, resource.name)}",
+            any(spec.get(field) for field in AUTHENTICATIONS),
+            bool(spec.get("mergeType")),
+        )
+        refs = [*sequence(spec.get("targetRefs")), *([spec["targetRef"]] if spec.get("targetRef") else [])]
+        for ref in map(mapping, refs):
+            section = ref.get("sectionName")
+            attached.setdefault((namespace, str(ref.get("kind")), str(ref.get("name")), section and str(section)), found)
+    return attached
+
+
+def _gateway_policy(attached: dict[Target, _Attached], route_namespace: str, parent: Mapping) -> Optional[_Attached]:
+    """The policy on the listener the route names, else on the whole Gateway (the more
+    specific one wins)."""
+    namespace = str(parent.get("namespace") or route_namespace)
+    name, section = str(parent.get("name")), parent.get("sectionName")
+    return attached.get((namespace, "Gateway", name, section and str(section))) or attached.get(
+        (namespace, "Gateway", name, None)
+    )
+
+
+def _route_problems(attached: dict[Target, _Attached], route: PolicyResource) -> Iterator[str]:
+    namespace, kind = namespace_of(route.props), route.resource_type.rpartition(":")[2]
+    name = name_of(route.props, route.name)
+    own = attached.get((namespace, kind, name, None))
+    for parent in map(mapping, sequence(at(route.props, "spec", "parentRefs"))):
+        if (parent.get("group") or GATEWAY_API_GROUP, parent.get("kind") or "Gateway") != (GATEWAY_API_GROUP, "Gateway"):
+            continue
+        inherited = _gateway_policy(attached, namespace, parent)
+        if own is not None and not own.merges:
+            authenticated = own.authenticates
+        else:
+            authenticated = bool((own and own.authenticates) or (inherited and inherited.authenticates))
+        if not authenticated:
+            gateway = f"Gateway {parent.get('namespace') or namespace}/{parent.get('name')}"
+            if own is not None and not own.merges:
+                yield f"SecurityPolicy {own.policy} replaces the authentication of {gateway} for this route with none"
+            elif inherited is not None:
+                yield f"reaches its backends through {gateway}, whose SecurityPolicy {inherited.policy} authenticates nobody"
+            else:
+                yield f"reaches its backends through {gateway} without authentication: no SecurityPolicy on the Gateway or the route"
+    for (policy_namespace, policy_kind, policy_name, section), rule_policy in sorted(attached.items(), key=str):
+        if (policy_namespace, policy_kind, policy_name) == (namespace, kind, name) and section:
+            if not (rule_policy.authenticates or rule_policy.merges):
+                yield f"SecurityPolicy {rule_policy.policy} replaces the authentication of rule {section} with none"
+
+
+def _routes_authenticated(args: StackValidationArgs) -> Iterator[tuple[str, Optional[str]]]:
+    exempt = set(setting(args, AUTHENTICATED_ROUTES_CONFIG, "unauthenticatedRoutes"))
+    attached = _security_policies(args)
+    for route in args.resources:
+        if kind_of(route.resource_type) not in _ROUTES or f"{namespace_of(route.props)}/{name_of(route.props, route.name)}" in exempt:
+            continue
+        for problem in dict.fromkeys(_route_problems(attached, route)):
+            yield f"{_describe(route)} {problem}", route.urn
+
+
+ROUTES_AUTHENTICATED = stack_rule(
+    "routes-authenticated",
+    "Every route attached to a Gateway authenticates its clients (an Envoy Gateway SecurityPolicy "
+    "with apiKeyAuth, basicAuth, jwt, oidc or extAuth on the Gateway, the listener or the route) "
+    "before any request reaches a model, and no route-level policy replaces that with none.",
+    _routes_authenticated,
+    "Target the Gateway with a SecurityPolicy that authenticates (the Gateway component's "
+    "api-key-auth does); give route-level SecurityPolicies `mergeType: StrategicMerge` so they add "
+    "to it; exempt a route on purpose with this rule's `unauthenticatedRoutes`.",
+    config=AUTHENTICATED_ROUTES_CONFIG,
 )
 
 

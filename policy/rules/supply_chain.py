@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from typing import Iterator, Mapping, Optional
 
-from pulumi_policy import PolicyConfigSchema, PolicyResource, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
 from components.chart_images import IMAGES_BY_CHART
 from components.images import MIRROR_PREFIXES_OUTPUT
 from policy import flags
 from policy.kube import Container, at, containers, kind_of, mapping, sequence
-from policy.rule import resource_rule, setting, stack_name, stack_output, stack_rule
+from policy.rule import resource_rule, setting, stack_name, stack_output, stack_rule, string_list_config
 
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _COMMIT_SEGMENT = re.compile(r"(^|/)[0-9a-f]{40}(/|$)")
@@ -32,16 +32,10 @@ _LOCAL_MODEL_CACHE = ("serving.kserve.io", "LocalModelCache")
 
 # --- pinned-image-tags ----------------------------------------------------------------
 
-IMAGE_TAG_CONFIG = PolicyConfigSchema(
-    properties={
-        "productionStacks": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": ["prod", "production"],
-            "description": "Stacks held to digests or exact version tags (a stack tagged "
-            "environment=production counts too).",
-        }
-    }
+IMAGE_TAG_CONFIG = string_list_config(
+    "productionStacks",
+    "Stacks held to digests or exact version tags (a stack tagged environment=production counts too).",
+    default=("prod", "production"),
 )
 
 
@@ -187,17 +181,10 @@ PINNED_CHART_VERSIONS = resource_rule(
 
 # --- images-from-mirror ---------------------------------------------------------------
 
-MIRROR_CONFIG = PolicyConfigSchema(
-    properties={
-        "mirrors": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": "Registry prefixes images may also come from, e.g. "
-            "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/; added to the stack's own mirror "
-            f"(its {MIRROR_PREFIXES_OUTPUT} output). With neither, the rule passes.",
-        }
-    }
+MIRROR_CONFIG = string_list_config(
+    "mirrors",
+    "Registry prefixes images may also come from, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/team/; "
+    f"added to the stack's own mirror (its {MIRROR_PREFIXES_OUTPUT} output). With neither, the rule passes.",
 )
 _KNATIVE_SERVING = ("operator.knative.dev", "KnativeServing")
 _ENVOY_PROXY = ("gateway.envoyproxy.io", "EnvoyProxy")
