@@ -13,6 +13,7 @@ import sys
 import grpc
 import pytest
 from google.protobuf import empty_pb2, struct_pb2
+from pulumi_policy import StackValidationPolicy
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from components import versions
@@ -325,3 +326,21 @@ def test_pack_lists_every_rule_of_the_issue_once():
         "images-from-mirror", "chat-batch-separated", "serving-namespace-default-deny", "routes-authenticated",
         "capacity-fits",
     ]  # fmt: skip
+
+
+def test_stack_rules_see_component_outputs_as_the_engine_does(monkeypatch):
+    """The engine gives stack policies each resource's outputs: for a component of ours, what it
+    registered with register_outputs; Helm's Chart keeps its inputs offline, standing in for
+    the children the engine would show."""
+    seen = {}
+
+    def probe(args, report_violation):
+        for r in args.resources:
+            seen.setdefault(r.resource_type, r.props)
+    probe_rule = StackValidationPolicy(name="probe", description="records props", validate=probe)
+    monkeypatch.setattr(policy_gate, "POLICIES", [probe_rule])
+    policy_gate.violations(render.render(load_stack("dev")), policy_gate.reconcile({}, [probe_rule]))
+    gateway = seen["llmserving:edge:Gateway"]
+    assert set(gateway) == {"hostnames"}
+    assert gateway["hostnames"]["chat"] == "chat.llm.dev.example.internal"
+    assert seen["kubernetes:helm.sh/v4:Chart"]["chart"]

@@ -2,8 +2,10 @@
 
 Each resource of `resources.json` becomes the `ResourceValidationArgs` the engine would
 build (type, name, URN, inputs as props behind the SDK's read-only proxy, numbers as
-floats the way they cross gRPC); stack rules get every resource as a `PolicyResource`,
-plus the root `pulumi:pulumi:Stack` whose props are the stack outputs (`outputs.json`).
+floats the way they cross gRPC); stack rules get every resource as a `PolicyResource`
+with its outputs as props, as the engine gives them (a component's are what it registered
+with `register_outputs`, a Kubernetes object's its inputs), plus the root
+`pulumi:pulumi:Stack` whose props are the stack outputs (`outputs.json`).
 The policy config file has the format of `pulumi preview --policy-pack-config`, and is
 reconciled as the engine does: schema defaults, then `all`, then each rule's own entry.
 """
@@ -160,9 +162,10 @@ class _Resource:
     description: str
 
 
-def _resources(rendered: Rendered) -> list[_Resource]:
+def _resources(rendered: Rendered, props: str = "inputs") -> list[_Resource]:
+    """Every resource with its `inputs`, or its `outputs` where it recorded them (components)."""
     return [
-        _Resource(r["urn"], r["type"], r["name"], r.get("parent"), unknown_checking_proxy(_as_engine_sees(r["inputs"])),
+        _Resource(r["urn"], r["type"], r["name"], r.get("parent"), unknown_checking_proxy(_as_engine_sees(r.get(props, r["inputs"]))),
                   _describe(r["type"], r["name"], r["inputs"]))  # fmt: skip
         for r in rendered.resources
     ]
@@ -242,7 +245,7 @@ def _violations(rendered: Rendered, config: Mapping[str, RuleConfig]) -> list[Vi
                 args = ResourceValidationArgs(r.type, r.props, r.urn, r.name, _options(r.parent), None, rule.properties)
                 found += _collect(policy, args, r.description, by_urn, rule.level)
         elif isinstance(policy, StackValidationPolicy):
-            args = StackValidationArgs(_policy_resources([*resources, stack]), rule.properties)
+            args = StackValidationArgs(_policy_resources([*_resources(rendered, "outputs"), stack]), rule.properties)
             found += _collect(policy, args, stack.description, by_urn, rule.level)
     order = {policy.name: index for index, policy in enumerate(POLICIES)}
     return sorted(set(found), key=lambda v: (order[v.rule], v.resource, v.message))
