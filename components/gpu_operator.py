@@ -2,7 +2,8 @@
 
 The device plugin, GPU feature discovery and the DCGM exporter run on every GPU node
 (they tolerate the GPU taint). On EKS NVIDIA AMIs the driver and container toolkit are
-already on the node, so the operator installs neither.
+already on the node, so the operator installs neither; Bottlerocket's NVIDIA variant also
+runs its own device plugin, so on all-Bottlerocket node pools the operator's stays off.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ _PRIVILEGED = {"pod-security.kubernetes.io/enforce": "privileged"}
 class GpuOperatorArgs:
     driver_on_host: bool
     monitoring: bool
+    device_plugin: bool = True  # off where the nodes run their own (Bottlerocket)
     mirror: Mirror = NO_MIRROR  # every operand image, NFD's included, comes through it
 
 
@@ -45,7 +47,7 @@ def gpu_operator_values(args: GpuOperatorArgs) -> dict[str, Any]:
     values = {
         "driver": {"enabled": not args.driver_on_host},
         "toolkit": {"enabled": not args.driver_on_host},
-        "devicePlugin": {"enabled": True},
+        "devicePlugin": {"enabled": args.device_plugin},
         "gfd": {"enabled": True},
         "dcgmExporter": {"enabled": True, "serviceMonitor": {"enabled": args.monitoring}},
         "daemonsets": {"tolerations": tolerations},

@@ -90,6 +90,7 @@ class Platform(pulumi.ComponentResource):
         args = GpuOperatorArgs(
             driver_on_host=self.spec.gpu_driver_on_host,
             monitoring=self.spec.monitoring.enabled,
+            device_plugin=self.spec.gpu_operator_device_plugin,
             mirror=self.registry_mirror.mirror,
         )
         return GpuOperator("gpu-operator", args, opts)

@@ -686,6 +686,13 @@ class PlatformSpec(_Spec):
         return isinstance(self.cluster, EksCluster)
 
     @property
+    def gpu_operator_device_plugin(self) -> bool:
+        """Whether the GPU Operator runs its device plugin: not when every node pool is Bottlerocket,
+        whose NVIDIA variant runs its own (two plugins on a node fight over nvidia.com/gpu)."""
+        families = {pool.ami_family if pool.kind in _CLOUD_KINDS else "other" for pool in self.node_pools}
+        return families != {"bottlerocket"}
+
+    @property
     def gpu_driver_on_host(self) -> bool:
         driver_on_host = self.gpu_operator.driver_on_host
         return self.on_eks if driver_on_host is None else driver_on_host
@@ -930,6 +937,22 @@ def _node_pool_problems(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
         elif node_pool.gpu not in GPUS:
             yield f"{path}.gpu", _not_in_catalog(node_pool.gpu, GPUS)
         yield from _node_pool_kind_problems(spec, path, node_pool)
+    yield from _device_plugin_problems(spec)
+
+
+def _device_plugin_problems(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
+    """Bottlerocket's NVIDIA variant runs its own device plugin; the GPU Operator's can be left
+    out only cluster-wide, so Bottlerocket cannot share a cluster with other GPU nodes."""
+    if not spec.gpu_operator.enabled or not spec.gpu_operator_device_plugin:
+        return
+    for index, node_pool in enumerate(spec.node_pools):
+        if node_pool.kind in _CLOUD_KINDS and node_pool.ami_family == "bottlerocket":
+            yield (
+                f"nodePools[{index}].amiFamily",
+                "Bottlerocket runs its own NVIDIA device plugin, and the GPU Operator's runs for the other node "
+                "pools too: give every GPU node pool amiFamily bottlerocket (the operator then leaves its plugin "
+                "out) or none, or set gpuOperator.enabled: false",
+            )
 
 
 # Node pool fields and the kinds they apply to; anything else is a mistake to point out,

@@ -274,6 +274,12 @@ def test_gpu_operator_on_eks_nvidia_amis_leaves_driver_and_toolkit_to_the_node(p
     assert values["daemonsets"]["tolerations"] == conventions.gpu_tolerations()
 
 
+def test_bottlerocket_nodes_keep_their_own_device_plugin(platform):
+    values = gpu_operator_values(registered(on_eks(platform, amiFamily="bottlerocket")))
+    assert values["devicePlugin"] == {"enabled": False}
+    assert values["gfd"] == {"enabled": True} and values["dcgmExporter"]["enabled"] is True
+
+
 def test_gpu_operator_installs_the_driver_on_other_clusters_and_follows_monitoring(platform):
     platform["monitoring"] = {"enabled": False}
     values = gpu_operator_values(registered(platform))

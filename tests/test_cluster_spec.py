@@ -112,3 +112,12 @@ def test_control_plane_switches_default_on_and_reject_unknown_pieces(platform):
     assert all(piece.enabled for piece in (switches.cert_manager, switches.knative, switches.kserve, switches.keda))
     platform["controlPlane"] = {"istio": {"enabled": False}}
     assert "controlPlane.istio: unknown field; allowed: certManager, keda, knative, kserve" in only_problem(platform)
+
+
+def test_bottlerocket_cannot_share_the_gpu_operator_with_other_node_pools(platform):
+    on_eks(platform, amiFamily="bottlerocket")
+    platform["nodePools"].append({"name": "gpu-l40s", "instanceType": "g6e.2xlarge"})
+    message = only_problem(platform)
+    assert message.startswith(f"{KEY}.nodePools[0].amiFamily: Bottlerocket runs its own NVIDIA device plugin")
+    platform["gpuOperator"] = {"enabled": False}
+    assert load_platform(platform, SOURCE).gpu_operator_device_plugin is True  # unused: no operator
