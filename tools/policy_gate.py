@@ -234,6 +234,7 @@ _last: list[Any] = []  # [rendered, config, violations] of the latest run; holds
 
 def _violations(rendered: Rendered, config: Mapping[str, RuleConfig]) -> list[Violation]:
     resources, stack = _resources(rendered), _stack_resource(rendered)
+    stack_view = _policy_resources([*_resources(rendered, "outputs"), stack])
     by_urn = {r.urn: r.description for r in [*resources, stack]}
     found: list[Violation] = []
     for policy in POLICIES:
@@ -245,7 +246,7 @@ def _violations(rendered: Rendered, config: Mapping[str, RuleConfig]) -> list[Vi
                 args = ResourceValidationArgs(r.type, r.props, r.urn, r.name, _options(r.parent), None, rule.properties)
                 found += _collect(policy, args, r.description, by_urn, rule.level)
         elif isinstance(policy, StackValidationPolicy):
-            args = StackValidationArgs(_policy_resources([*_resources(rendered, "outputs"), stack]), rule.properties)
+            args = StackValidationArgs(stack_view, rule.properties)
             found += _collect(policy, args, stack.description, by_urn, rule.level)
     order = {policy.name: index for index, policy in enumerate(POLICIES)}
     return sorted(set(found), key=lambda v: (order[v.rule], v.resource, v.message))
