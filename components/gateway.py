@@ -274,13 +274,6 @@ def client_allowlist(pool: PoolSpec) -> dict[str, Any]:
 # --- per pool -------------------------------------------------------------------------------
 
 
-def request_timeout_seconds(pool: PoolSpec) -> int:
-    """How long the edge waits for a response: the pool's timeout plus, for a pool that may
-    scale to zero, its startup budget, since Knative's activator holds the request meanwhile."""
-    cold_start = pool.startup_timeout_seconds if pool.mode == "knative" and pool.replicas.min == 0 else 0
-    return pool.timeout_seconds + cold_start
-
-
 def backend_of(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
     if pool.mode == "knative":
         return {"name": KOURIER_INTERNAL_SERVICE, "namespace": KNATIVE_SERVING_NAMESPACE, "port": KOURIER_INTERNAL_SERVICE_PORT}
@@ -296,7 +289,7 @@ def http_route(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
         # /v1/chat/completions, /v1/completions, /v1/models reach vLLM as sent.
         "matches": [{"path": {"type": "PathPrefix", "value": OPENAI_PATH_PREFIX}}],
         "backendRefs": [{"group": "", "kind": "Service", **backend_of(spec, pool)}],
-        "timeouts": {"request": f"{request_timeout_seconds(pool)}s"},
+        "timeouts": {"request": f"{pool.request_timeout_seconds}s"},
     }
     if pool.mode == "knative":
         # Kourier picks the Knative route by host; only the path is kept as sent.
@@ -318,5 +311,5 @@ def backend_traffic(pool: PoolSpec) -> dict[str, Any]:
         # One bucket per client name, per proxy: a client's retry storm spends its own budget.
         "rateLimit": {"local": {"rules": [{**per_client, "limit": limit}]}},
         # A non-streamed completion sends nothing until it is done: idle as long as it may run.
-        "timeout": {"http": {"streamIdleTimeout": f"{request_timeout_seconds(pool)}s"}},
+        "timeout": {"http": {"streamIdleTimeout": f"{pool.request_timeout_seconds}s"}},
     }

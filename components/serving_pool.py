@@ -138,7 +138,9 @@ def predictor_spec(args: ServingPoolArgs, serve_args: list[str], labels: dict[st
     predictor: dict[str, Any] = {
         "minReplicas": pool.replicas.min,
         "maxReplicas": pool.replicas.max,
-        "timeout": pool.timeout_seconds,
+        # Knative mode: the revision's timeoutSeconds, which also bounds the activator's wait
+        # for a cold start.
+        "timeout": pool.request_timeout_seconds,
         "labels": labels,
         "nodeSelector": conventions.gpu_node_selector(args.node_pool.name),
         "tolerations": conventions.gpu_tolerations(),

@@ -630,6 +630,14 @@ class PoolSpec(_Spec):
     def memory_request(self) -> str:
         return self.memory or f"{32 * self.tensor_parallel_size}Gi"
 
+    @property
+    def request_timeout_seconds(self) -> int:
+        """How long a request may take end to end: `timeoutSeconds`, plus `startupTimeoutSeconds`
+        for a pool that may scale to zero, since Knative's activator holds the request through
+        the cold start and counts that wait against the same revision timeout."""
+        cold_start = self.startup_timeout_seconds if self.mode == "knative" and self.replicas.min == 0 else 0
+        return self.timeout_seconds + cold_start
+
 
 def _with_concurrency_target(pool: dict[str, Any]) -> dict[str, Any]:
     """Knative's default target: half the engine's batch, so a replica is added well before
@@ -705,7 +713,7 @@ class PlatformSpec(_Spec):
             return knative.max_revision_timeout_seconds
         if not knative.enabled:
             return KNATIVE_DEFAULT_MAX_TIMEOUT_SECONDS
-        return max([KNATIVE_DEFAULT_MAX_TIMEOUT_SECONDS, *(p.timeout_seconds for p in self.knative_pools)])
+        return max([KNATIVE_DEFAULT_MAX_TIMEOUT_SECONDS, *(p.request_timeout_seconds for p in self.knative_pools)])
 
     @property
     def image_mirror(self) -> Mirror:
@@ -1093,10 +1101,15 @@ def _pool_local_problems(path: str, pool: PoolSpec) -> Iterator[tuple[str, str]]
 
 def _knative_timeout_problems(spec: PlatformSpec, path: str, pool: PoolSpec) -> Iterator[tuple[str, str]]:
     limit = spec.knative_max_revision_timeout_seconds
-    if pool.mode == "knative" and pool.timeout_seconds > limit:
+    if pool.mode == "knative" and pool.request_timeout_seconds > limit:
+        total = (
+            f"{pool.request_timeout_seconds} (timeoutSeconds {pool.timeout_seconds} + startupTimeoutSeconds "
+            f"{pool.startup_timeout_seconds}, as the pool scales from zero)"
+            if pool.request_timeout_seconds != pool.timeout_seconds else str(pool.timeout_seconds)
+        )  # fmt: skip
         yield (
             f"{path}.timeoutSeconds",
-            f"{pool.timeout_seconds} is above Knative's max-revision-timeout-seconds on this cluster ({limit}); "
+            f"{total} is above Knative's max-revision-timeout-seconds on this cluster ({limit}); "
             "raise controlPlane.knative.maxRevisionTimeoutSeconds, or use standard mode",
         )
 

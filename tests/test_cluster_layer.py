@@ -360,7 +360,8 @@ def test_knative_features_timeouts_and_scale_to_zero(platform):
         "kubernetes.podspec-tolerations": "enabled",
         "kubernetes.podspec-persistent-volume-claim": "enabled",
     }
-    assert config["defaults"] == {"max-revision-timeout-seconds": "900"}
+    # The batch pool scales to zero: the activator counts its cold start against the same timeout.
+    assert config["defaults"] == {"max-revision-timeout-seconds": "2700"}
     # A revision whose GPU pod is still loading weights must not be failed by Knative.
     assert config["deployment"] == {"progress-deadline": "2100s"}
     assert config["autoscaler"]["enable-scale-to-zero"] == "true"
@@ -369,6 +370,7 @@ def test_knative_features_timeouts_and_scale_to_zero(platform):
 def test_every_piece_can_be_switched_off(platform):
     platform["gpuOperator"] = {"enabled": False}
     platform["controlPlane"] = {piece: {"enabled": False} for piece in ("certManager", "knative", "kserve", "keda")}
+    platform["controlPlane"]["knative"]["maxRevisionTimeoutSeconds"] = 1800  # the batch pool's cold start fits
     resources = registered(platform)
     assert not [r for r in of_type(resources, CHART) if r["name"] in EXPECTED_CHARTS]
     assert not of_type(resources, KNATIVE_SERVING)
@@ -376,7 +378,7 @@ def test_every_piece_can_be_switched_off(platform):
 
 
 def test_kserve_without_our_cert_manager_or_knative(platform, requests):
-    platform["controlPlane"] = {"certManager": {"enabled": False}, "knative": {"enabled": False}}
+    platform["controlPlane"] = {"certManager": {"enabled": False}, "knative": {"enabled": False, "maxRevisionTimeoutSeconds": 1800}}
     resources = registered(platform)
     request, _ = requests[(CHART, "kserve")]
     assert set(request.dependencies) >= {resources[(CHART, "kserve-crd")]["urn"]}

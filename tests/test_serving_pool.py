@@ -57,6 +57,16 @@ def test_standard_mode_with_keda_on_queue(resources):
     assert "scaleMetric" not in predictor and "containerConcurrency" not in predictor
 
 
+def test_a_pool_at_zero_gives_knative_time_for_its_cold_start(platform):
+    platform["pools"][1].update(timeoutSeconds=600, startupTimeoutSeconds=900)
+    found = registered(platform)
+    # KServe's timeout becomes the revision's timeoutSeconds, which bounds the activator's wait too.
+    assert isvc(found, "batch")["spec"]["predictor"]["timeout"] == 1500
+    assert isvc(found, "chat")["spec"]["predictor"]["timeout"] == 120
+    platform["pools"][1]["replicas"] = {"min": 1, "max": 2}
+    assert isvc(registered(platform), "batch")["spec"]["predictor"]["timeout"] == 600
+
+
 def test_kv_cache_signal(platform):
     platform["pools"][0]["autoscaling"] = {"signal": "kvCache", "target": 0.8}
     (metric,) = isvc(registered(platform), "chat")["spec"]["predictor"]["autoScaling"]["metrics"]

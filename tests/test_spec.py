@@ -234,12 +234,25 @@ def test_not_a_mapping():
 
 
 def test_knative_timeout_raises_the_maximum_we_configure(platform):
-    platform["pools"][1]["timeoutSeconds"] = 900
+    platform["pools"][1].update(timeoutSeconds=900, replicas={"min": 1, "max": 2})
     assert load_platform(platform, SOURCE).knative_max_revision_timeout_seconds == 900
 
 
+def test_a_pool_at_zero_needs_its_cold_start_inside_the_knative_timeout(platform):
+    # Knative's activator holds a request through the cold start, within the revision timeout.
+    platform["pools"][1].update(timeoutSeconds=900, startupTimeoutSeconds=1500)
+    spec = load_platform(platform, SOURCE)
+    assert spec.pools[1].request_timeout_seconds == spec.knative_max_revision_timeout_seconds == 2400
+    platform["controlPlane"] = {"knative": {"maxRevisionTimeoutSeconds": 1800}}
+    assert only_problem(platform).endswith(
+        "pools[1].timeoutSeconds: 2400 (timeoutSeconds 900 + startupTimeoutSeconds 1500, as the pool scales from "
+        "zero) is above Knative's max-revision-timeout-seconds on this cluster (1800); raise "
+        "controlPlane.knative.maxRevisionTimeoutSeconds, or use standard mode"
+    )
+
+
 def test_knative_timeout_within_a_stated_maximum(platform):
-    platform["pools"][1]["timeoutSeconds"] = 900
+    platform["pools"][1].update(timeoutSeconds=900, replicas={"min": 1, "max": 2})
     platform["controlPlane"] = {"knative": {"maxRevisionTimeoutSeconds": 600}}
     assert "pools[1].timeoutSeconds: 900 is above Knative's max-revision-timeout-seconds on this cluster (600)" in (
         only_problem(platform)

@@ -416,7 +416,8 @@ def test_check_from_catches_a_route_to_a_missing_service_port(capsys, tmp_path):
 
 def test_knative_pools_on_the_clusters_own_knative_go_through_its_kourier(tmp_path):
     config = yaml.safe_load((Path(__file__).parent.parent / "stacks" / "Pulumi.dev.yaml").read_text())
-    config["config"]["private-llm-serving:platform"]["controlPlane"] = {"knative": {"enabled": False}}
+    knative = {"enabled": False, "maxRevisionTimeoutSeconds": 1800}  # the batch pool's cold start fits
+    config["config"]["private-llm-serving:platform"]["controlPlane"] = {"knative": knative}
     path = tmp_path / "Pulumi.dev.yaml"
     path.write_text(yaml.safe_dump(config))
     rendered = render.render(load_stack("dev", str(path)))
