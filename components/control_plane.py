@@ -50,6 +50,7 @@ KOURIER_GATEWAY_LABELS = {"app": KOURIER_GATEWAY_DEPLOYMENT}
 KOURIER_INTERNAL_SERVICE = "kourier-internal"
 KOURIER_INTERNAL_SERVICE_PORT = 80
 KOURIER_INTERNAL_POD_PORT = 8081
+KOURIER_METRICS_PORT = 9000
 # Knative's default domain suffix for cluster-local routes; made the only domain, every
 # Knative route is cluster-local.
 CLUSTER_LOCAL_DOMAIN = "svc.cluster.local"

@@ -16,9 +16,10 @@ marks a route ready only after probing it over plain HTTP through the gateway it
 and seeing its own hash header come back. Through an HTTPS-only, authenticated Gateway
 every probe fails and Knative pools never become ready; a plain-HTTP listener for the
 probes would put an unauthenticated port on the load balancer, and a second, internal
-Gateway for Knative would make the edge two Gateways. Kourier probes its own proxies, has
-no load balancer (`service-type: ClusterIP`), and only the edge proxies reach it with a
-pool's host.
+Gateway for Knative would make the edge two Gateways. Kourier probes its own proxies and
+has no load balancer (`service-type: ClusterIP`); a NetworkPolicy lets only the edge
+proxies reach its pools' listener (`NetworkPolicies`), since Knative also gives each pool a
+Service name that any pod could resolve to Kourier.
 
 Auth happens at the edge before any GPU work, for every pool alike: Envoy's api_key_auth
 filter takes the key from `Authorization` (it strips a leading "Bearer ", so OpenAI SDKs

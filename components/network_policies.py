@@ -13,6 +13,11 @@ come and go.
   port, which the autoscaler scrapes.
 - Every pool: the Prometheus namespace on vLLM's port, which also serves /metrics.
 
+Kourier has no auth of its own, and Knative gives every Knative pool a Service in the
+serving namespace that any pod can resolve to it; so where we install Knative, Kourier's
+gateway pods accept only the edge proxies (on the port of cluster-local routes), Knative's
+own namespace (net-kourier's prober) and Prometheus (on its metrics port).
+
 The model-cache warm-up Jobs run in the serving namespace too (they fill the claim the pools
 mount): they may reach DNS and the model mirror's port, nothing else
 (`model_warmup.warmup_egress`).
@@ -27,7 +32,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import conventions, vllm_args
-from components.control_plane import KNATIVE_SERVING_NAMESPACE, KOURIER_GATEWAY_LABELS
+from components.control_plane import (
+    KNATIVE_SERVING_NAMESPACE,
+    KOURIER_GATEWAY_LABELS,
+    KOURIER_INTERNAL_POD_PORT,
+    KOURIER_METRICS_PORT,
+)
 from components.gateway import NAMESPACE_NAME_LABEL
 from components.model_warmup import warmup_egress
 from components.serving_pool import COMPONENT as POOL_COMPONENT
@@ -51,7 +61,8 @@ class NetworkPoliciesArgs:
 
 class NetworkPolicies(pulumi.ComponentResource):
     """Exposes `default_deny` and `dns_egress` (serving namespace -> policy), `pool_ingress`
-    (pool name -> policy) and `warmup_egress` (None without warm-up Jobs)."""
+    (pool name -> policy), `kourier_ingress` (None without Knative pools or when the cluster
+    runs its own Knative) and `warmup_egress` (None without warm-up Jobs)."""
 
     def __init__(self, name: str, args: NetworkPoliciesArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("llmserving:guardrails:NetworkPolicies", name, None, opts)
@@ -63,6 +74,9 @@ class NetworkPolicies(pulumi.ComponentResource):
         self.pool_ingress = {
             pool.name: self._policy(serving, f"{pool.name}-ingress", pool_ingress(spec, pool)) for pool in spec.pools
         }
+        self.kourier_ingress = None
+        if spec.knative_pools and spec.control_plane.knative.enabled:
+            self.kourier_ingress = self._policy(KNATIVE_SERVING_NAMESPACE, "kourier-gateway-ingress", kourier_ingress(spec))
         self.warmup_egress = None
         if spec.model_cache.kind == "pvc":
             self.warmup_egress = self._policy(serving, "model-warmup-egress", warmup_egress(spec))
@@ -106,6 +120,19 @@ def pool_ingress(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
         fronts = [_rule([proxies_of(spec.gateway.name, spec.gateway.namespace)], vllm_args.HTTP_PORT)]
     scrape = _rule([{"namespaceSelector": namespace_selector(spec.monitoring.namespace)}], vllm_args.HTTP_PORT)
     return {"podSelector": pool_pods(pool), "policyTypes": ["Ingress"], "ingress": [*fronts, scrape]}
+
+
+def kourier_ingress(spec: PlatformSpec) -> dict[str, Any]:
+    edge = proxies_of(spec.gateway.name, spec.gateway.namespace)
+    return {
+        "podSelector": {"matchLabels": KOURIER_GATEWAY_LABELS},
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            _rule([edge], KOURIER_INTERNAL_POD_PORT),
+            {"from": [{"namespaceSelector": namespace_selector(KNATIVE_SERVING_NAMESPACE)}]},
+            _rule([{"namespaceSelector": namespace_selector(spec.monitoring.namespace)}], KOURIER_METRICS_PORT),
+        ],
+    }
 
 
 def proxies_of(gateway: str, namespace: str) -> dict[str, Any]:

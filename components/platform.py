@@ -73,7 +73,9 @@ class Platform(pulumi.ComponentResource):
             "model-cache", ModelCacheArgs(spec), _after(on_cluster, self.serving_namespace, self.control_plane)
         )
         self.model_warmup = self._model_warmup(_after(mirrored, self.serving_namespace, self.secrets, self.model_cache))
-        self.network_policies = NetworkPolicies("network-policies", NetworkPoliciesArgs(spec), _after(on_cluster, *namespaces))
+        # Kourier's policy lives in Knative's namespace, which comes with the control plane.
+        policy_namespaces = [*namespaces, self.control_plane]
+        self.network_policies = NetworkPolicies("network-policies", NetworkPoliciesArgs(spec), _after(on_cluster, *policy_namespaces))
         # Hardware and control plane first: a pool's objects wait for the CRDs of their kinds
         # (ServingPool hands its depends_on to them) and for GPU nodes to exist.
         underneath = [

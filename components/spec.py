@@ -951,7 +951,18 @@ def _node_pool_problems(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
 def _device_plugin_problems(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
     """Bottlerocket's NVIDIA variant runs its own device plugin; the GPU Operator's can be left
     out only cluster-wide, so Bottlerocket cannot share a cluster with other GPU nodes."""
-    if not spec.gpu_operator.enabled or not spec.gpu_operator_device_plugin:
+    bottlerocket = [
+        index for index, pool in enumerate(spec.node_pools) if pool.kind in _CLOUD_KINDS and pool.ami_family == "bottlerocket"
+    ]
+    if not spec.gpu_operator.enabled or not bottlerocket:
+        return
+    if not spec.gpu_driver_on_host:
+        yield (
+            "gpuOperator.driverOnHost",
+            "Bottlerocket ships the NVIDIA driver and toolkit on a read-only OS, where the operator cannot install "
+            "them; leave driverOnHost unset or true",
+        )
+    if not spec.gpu_operator_device_plugin:
         return
     for index, node_pool in enumerate(spec.node_pools):
         if node_pool.kind in _CLOUD_KINDS and node_pool.ami_family == "bottlerocket":

@@ -121,3 +121,9 @@ def test_bottlerocket_cannot_share_the_gpu_operator_with_other_node_pools(platfo
     assert message.startswith(f"{KEY}.nodePools[0].amiFamily: Bottlerocket runs its own NVIDIA device plugin")
     platform["gpuOperator"] = {"enabled": False}
     assert load_platform(platform, SOURCE).gpu_operator_device_plugin is True  # unused: no operator
+
+
+def test_bottlerocket_keeps_its_driver(platform):
+    on_eks(platform, amiFamily="bottlerocket")
+    platform["gpuOperator"] = {"driverOnHost": False}
+    assert only_problem(platform).startswith(f"{KEY}.gpuOperator.driverOnHost: Bottlerocket ships the NVIDIA driver")

@@ -178,7 +178,7 @@ def services_exposed(found):
 
 
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)
-def test_no_load_balancer_or_node_port_besides_the_gateways(stack):
+def test_no_load_balancer_or_node_port_besides_the_gateway(stack):
     spec, found = shipped(stack)
     assert services_exposed(found) == [(spec.gateway.name, "LoadBalancer")]
     # The Knative Operator would give Kourier a LoadBalancer by default.

@@ -104,6 +104,27 @@ def test_prometheus_namespace_follows_the_monitoring_spec(platform):
     assert scrape["ports"] == [{"protocol": "TCP", "port": vllm_args.HTTP_PORT}]
 
 
+def test_kourier_admits_only_the_edge_knative_and_prometheus(platform):
+    found = objects(platform)
+    policy = named(found, "NetworkPolicy", "kourier-gateway-ingress")
+    assert policy["metadata"]["namespace"] == KNATIVE
+    # Upstream labels and ports: net-kourier's gateway pods, cluster-local listener, metrics.
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"app": "3scale-kourier-gateway"}}
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    edge = named(found, "Gateway", "llm-gateway")
+    assert policy["spec"]["ingress"] == [
+        {"from": [{"namespaceSelector": in_namespace("llm-gateway"), "podSelector": {"matchLabels": proxy_labels(edge)}}],
+         "ports": [{"protocol": "TCP", "port": 8081}]},
+        {"from": [{"namespaceSelector": in_namespace(KNATIVE)}]},
+        {"from": [{"namespaceSelector": in_namespace("monitoring")}], "ports": [{"protocol": "TCP", "port": 9000}]},
+    ]  # fmt: skip
+
+
+def test_the_clusters_own_kourier_is_left_to_its_owner(platform):
+    platform["controlPlane"] = {"knative": {"enabled": False, "maxRevisionTimeoutSeconds": 1800}}
+    assert not [p for p in of_kind(objects(platform), "NetworkPolicy") if p["metadata"]["namespace"] == KNATIVE]
+
+
 def test_without_knative_pools_no_knative_rules(platform):
     platform["pools"] = platform["pools"][:1]
     found = objects(platform)

@@ -98,6 +98,14 @@ def _route(workload_class, backend):
     return resource("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", props)
 
 
+def _kourier_route(workload_class, host_service):
+    route = _route(workload_class, "kourier-internal")
+    rule = route["inputs"]["spec"]["rules"][0]
+    rule["backendRefs"][0]["namespace"] = "knative-serving"
+    rule["filters"] = [{"type": "URLRewrite", "urlRewrite": {"hostname": f"{host_service}.llm-serving.svc.cluster.local"}}]
+    return route
+
+
 def _edge_route(name="chat", section=None):
     parent = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "edge", "namespace": "llm-gateway",
               **({"sectionName": section} if section else {})}  # fmt: skip
@@ -113,9 +121,29 @@ ALLOWLIST = {"authorization": {"defaultAction": "Deny", "rules": [{"action": "Al
 
 def _security_policy(name, kind, target, section=None, **spec):
     ref = {"group": "gateway.networking.k8s.io", "kind": kind, "name": target, **({"sectionName": section} if section else {})}
+    targets = {"targetRefs": [ref]} if target else {}
     props = {"apiVersion": "gateway.envoyproxy.io/v1alpha1", "kind": "SecurityPolicy",
-             "metadata": {"name": name, "namespace": "llm-gateway"}, "spec": {"targetRefs": [ref], **spec}}  # fmt: skip
+             "metadata": {"name": name, "namespace": "llm-gateway"}, "spec": {**targets, **spec}}  # fmt: skip
     return resource("kubernetes:gateway.envoyproxy.io/v1alpha1:SecurityPolicy", props, name=name)
+
+
+def _gateway(*listeners, labels=None):
+    props = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+             "metadata": {"name": "edge", "namespace": "llm-gateway", **({"labels": labels} if labels else {})},
+             "spec": {"gatewayClassName": "eg",
+                      "listeners": [{"name": n, "port": p, "protocol": "HTTPS"} for n, p in listeners]}}  # fmt: skip
+    return resource("kubernetes:gateway.networking.k8s.io/v1:Gateway", props, name="edge")
+
+
+def _listener_set_route():
+    found = _edge_route("batch")
+    found["inputs"]["spec"]["parentRefs"] = [{"group": "gateway.networking.k8s.io", "kind": "ListenerSet", "name": "team"}]
+    return found
+
+
+def _with_labels(found, **labels):
+    found["inputs"]["metadata"]["labels"] = labels
+    return found
 
 
 def _with_namespace(found, namespace):
@@ -313,6 +341,11 @@ CASES = [
      "class batch is declared"),  # fmt: skip
     ("chat-batch-separated", "a pool per class", [CHAT, BATCH, _route("chat", "chat-predictor"), _runtime("batch")],
      None, None, None),  # fmt: skip
+    ("chat-batch-separated", "batch route to the chat pool through Kourier",
+     [CHAT, BATCH, _kourier_route("batch", "chat-predictor")], None, None, "llm-serving/chat serves both chat and batch (batch by HTTPRoute"),
+    ("chat-batch-separated", "each class through Kourier to its own pool",
+     [CHAT, BATCH, _kourier_route("chat", "chat-predictor"), _kourier_route("batch", "batch-predictor")], None, None,
+     None),  # fmt: skip
     ("serving-namespace-default-deny", "no policy", [CHAT], None, None, "Egress and Ingress"),
     ("serving-namespace-default-deny", "policy selects some pods",
      [CHAT, _network_policy({"matchLabels": {"a": "b"}}, ["Ingress", "Egress"])], None, None, "without a default-deny"),
@@ -328,14 +361,15 @@ CASES = [
      "HTTPRoute llm-gateway/chat reaches its backends through Gateway llm-gateway/edge without authentication"),
     ("routes-authenticated", "gateway policy that only authorizes",
      [_edge_route(), _security_policy("cidrs", "Gateway", "edge", **ALLOWLIST)], None, None,
-     "SecurityPolicy llm-gateway/cidrs authenticates nobody"),  # fmt: skip
+     "SecurityPolicy llm-gateway/cidrs does not authenticate every request"),  # fmt: skip
     ("routes-authenticated", "route policy replaces the gateway's",
      [_edge_route(), _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
       _security_policy("clients", "HTTPRoute", "chat", **ALLOWLIST)], None, None,
      "SecurityPolicy llm-gateway/clients replaces the authentication of Gateway llm-gateway/edge"),  # fmt: skip
     ("routes-authenticated", "listener policy replaces the gateway's",
      [_edge_route(section="https"), _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
-      _security_policy("https", "Gateway", "edge", section="https", **ALLOWLIST)], None, None, "authenticates nobody"),
+      _security_policy("https", "Gateway", "edge", section="https", **ALLOWLIST)], None, None,
+     "through listener https of Gateway llm-gateway/edge, whose SecurityPolicy llm-gateway/https does not"),
     ("routes-authenticated", "rule policy replaces the gateway's",
      [_edge_route(), _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
       _security_policy("rule", "HTTPRoute", "chat", section="completions", **ALLOWLIST)], None, None,
@@ -349,6 +383,28 @@ CASES = [
       _security_policy("clients", "HTTPRoute", "chat", mergeType="StrategicMerge", **ALLOWLIST),
       _security_policy("https", "Gateway", "edge", section="https", jwt={"providers": []}),
       _security_policy("embed", "HTTPRoute", "embed", basicAuth={"users": {"name": "htpasswd"}})], None, None, None),
+    ("routes-authenticated", "route on every listener, one listener unauthenticated",
+     [_gateway(("https", 443), ("internal", 8443)), _edge_route(), _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
+      _security_policy("internal", "Gateway", "edge", section="internal", **ALLOWLIST)], None, None,
+     "through listener internal of Gateway llm-gateway/edge"),  # fmt: skip
+    ("routes-authenticated", "gateway policy by label selector",
+     [_gateway(("https", 443), labels={"edge": "yes"}), _edge_route(),
+      _security_policy("auth", "Gateway", None, targetSelectors=[{"kind": "Gateway", "matchLabels": {"edge": "yes"}}],
+                       **API_KEY_AUTH)], None, None, None),  # fmt: skip
+    ("routes-authenticated", "route policy by label selector replaces the gateway's",
+     [_with_labels(_edge_route(), team="a"), _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
+      _security_policy("team", "HTTPRoute", None, targetSelectors=[
+          {"kind": "HTTPRoute", "matchExpressions": [{"key": "team", "operator": "In", "values": ["a"]}]}], **ALLOWLIST)],
+     None, None, "SecurityPolicy llm-gateway/team replaces the authentication"),  # fmt: skip
+    ("routes-authenticated", "two policies on the gateway, one without authentication",
+     [_edge_route(), _security_policy("cidrs", "Gateway", "edge", **ALLOWLIST),
+      _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH)], None, None, "llm-gateway/cidrs, llm-gateway/auth"),
+    ("routes-authenticated", "two policies on the gateway, the other order",
+     [_edge_route(), _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
+      _security_policy("cidrs", "Gateway", "edge", **ALLOWLIST)], None, None, "llm-gateway/auth, llm-gateway/cidrs"),
+    ("routes-authenticated", "listener set without its own policy",
+     [_listener_set_route(), _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH)], None, None,
+     "through ListenerSet llm-gateway/team without authentication"),  # fmt: skip
     ("routes-authenticated", "exempt on purpose", [_edge_route()], None,
      {"routes-authenticated": {"unauthenticatedRoutes": ["llm-gateway/chat"]}}, None),  # fmt: skip
     ("capacity-fits", "no figures", [CHAT], {}, None, "has no capacity figures"),

@@ -329,6 +329,12 @@ def test_missing_kourier_allow_blocks_the_knative_pool(dev):
     assert lines(broken, "netpol") == [f"xref-netpol {BATCH}: no NetworkPolicy rule allows Kourier to Knative pool (port queue-port/TCP)"]
 
 
+def test_kourier_closed_to_the_edge_blocks_the_knative_route(dev):
+    broken = edited(dev, "NetworkPolicy", "kourier-gateway-ingress", lambda p: p["spec"]["ingress"].pop(0))
+    (found,) = lines(broken, "netpol")
+    assert "no NetworkPolicy rule allows gateway to pool" in found and "-> Kourier gateway of" in found, found
+
+
 def test_missing_prometheus_allow_blocks_scraping(dev):
     broken = edited(dev, "NetworkPolicy", "chat-ingress", lambda p: p["spec"]["ingress"].pop(1))
     found = lines(broken, "netpol")

@@ -51,6 +51,8 @@ KOURIER_PORTS = (
     ("http2-external", 8080), ("http2-internal", 8081), ("https-external", 8443), ("http-probe", 8090),
     ("https-probe", 9443), ("metrics", 9000),
 )  # fmt: skip
+# As upstream declares them; kourier-internal's 443 targets 8444, a port the gateway opens
+# only with internal TLS (config-kourier cluster-cert-secret).
 KOURIER_SERVICES = {"kourier": (("http2", 80, 8080), ("https", 443, 8443)), "kourier-internal": (("http2", 80, 8081), ("https", 443, 8444))}
 PRIVILEGED_PORT_SHIFT = 10000
 EKS_TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Optional
 
@@ -25,6 +26,7 @@ from policy.rule import setting, stack_output, stack_rule, string_list_config
 from policy.rules.engine import MAX_MODEL_LEN, TENSOR_PARALLEL
 
 CAPACITY_OUTPUT = "capacity"
+CLUSTER_LOCAL_HOST = re.compile(r"^[a-z0-9-]+\.[a-z0-9-]+(\.svc(\.cluster\.local)?)?$")
 WORKLOAD_CLASSES = ("chat", "batch")
 _ROUTES = {(GATEWAY_API_GROUP, "HTTPRoute"), (GATEWAY_API_GROUP, "GRPCRoute")}
 _NETWORK_POLICY = ("networking.k8s.io", "NetworkPolicy")
@@ -50,12 +52,26 @@ def _classes_of(resource: PolicyResource) -> set[str]:
 
 
 def _route_targets(route: PolicyResource) -> Iterator[tuple[str, str]]:
-    """(namespace, InferenceService name) of every backend a route sends traffic to."""
+    """(namespace, InferenceService name) of every backend a route sends traffic to: the
+    Service it names, or, where the rule rewrites the host to a cluster-local Service host
+    (a Knative pool's route behind Kourier), that Service."""
     namespace = namespace_of(route.props)
-    for rule in sequence(at(route.props, "spec", "rules")):
-        for backend in sequence(mapping(rule).get("backendRefs")):
-            name = str(mapping(backend).get("name", ""))
-            yield str(mapping(backend).get("namespace") or namespace), name.removesuffix(PREDICTOR_SUFFIX)
+    for rule in map(mapping, sequence(at(route.props, "spec", "rules"))):
+        for backend in map(mapping, sequence(rule.get("backendRefs"))):
+            host = _rewritten_host([*sequence(rule.get("filters")), *sequence(backend.get("filters"))])
+            service, _, rest = host.partition(".")
+            service_namespace = rest.split(".")[0] if host else str(backend.get("namespace") or namespace)
+            name = service if host else str(backend.get("name", ""))
+            yield service_namespace, name.removesuffix(PREDICTOR_SUFFIX)
+
+
+def _rewritten_host(filters: list) -> str:
+    """The cluster-local host (`<service>.<namespace>[.svc[.cluster.local]]`) a URLRewrite sets, or ''."""
+    for found in map(mapping, filters):
+        host = str(mapping(found.get("urlRewrite")).get("hostname") or "")
+        if found.get("type") == "URLRewrite" and CLUSTER_LOCAL_HOST.match(host):
+            return host
+    return ""
 
 
 def _classes_reaching(args: StackValidationArgs) -> dict[tuple[str, str], dict[str, str]]:
@@ -178,6 +194,10 @@ AUTHENTICATED_ROUTES_CONFIG = string_list_config(
     "Routes ('<namespace>/<name>') that may reach their backends without authentication, deliberately.",
 )
 _SECURITY_POLICY = ("gateway.envoyproxy.io", "SecurityPolicy")
+_GATEWAY = (GATEWAY_API_GROUP, "Gateway")
+# Parents a route can attach to; a ListenerSet inherits from its Gateway only as far as the
+# implementation says, so the rule asks for a policy on the ListenerSet itself.
+_LISTENER_SETS = {(GATEWAY_API_GROUP, "ListenerSet"), ("gateway.networking.x-k8s.io", "XListenerSet")}
 # How a SecurityPolicy can authenticate the client (Envoy Gateway v1.9).
 AUTHENTICATIONS = ("apiKeyAuth", "basicAuth", "jwt", "oidc", "extAuth")
 Target = tuple[str, str, str, Optional[str]]  # (namespace, kind, name, sectionName)
@@ -185,77 +205,122 @@ Target = tuple[str, str, str, Optional[str]]  # (namespace, kind, name, sectionN
 
 @dataclass(frozen=True)
 class _Attached:
-    """A SecurityPolicy as it applies to one target."""
+    """The SecurityPolicies on one target, as one: Envoy Gateway applies only the oldest of
+    several, which a preview cannot know, so all of them must authenticate."""
 
-    policy: str  # namespace/name, for messages
+    policies: str  # namespace/name of each, for messages
     authenticates: bool
     merges: bool  # mergeType set: adds to the parent's policy instead of replacing it
 
 
+def _selects(selector: Mapping, labels: Mapping) -> bool:
+    """A label selector (matchLabels, matchExpressions) against an object's labels."""
+    if any(labels.get(key) != value for key, value in mapping(selector.get("matchLabels")).items()):
+        return False
+    for expression in map(mapping, sequence(selector.get("matchExpressions"))):
+        key, operator, values = expression.get("key"), expression.get("operator"), list(sequence(expression.get("values")))
+        present = key in labels
+        if not {"In": present and labels.get(key) in values, "NotIn": not present or labels.get(key) not in values,
+                "Exists": present, "DoesNotExist": not present}.get(str(operator), False):  # fmt: skip
+            return False
+    return True
+
+
+def _targets_of(policy: PolicyResource, args: StackValidationArgs) -> Iterator[Target]:
+    """What a SecurityPolicy attaches to: its targetRefs (and the older targetRef), and what its
+    targetSelectors select; always in its own namespace, as Envoy Gateway requires."""
+    spec = mapping(at(policy.props, "spec"))
+    namespace = namespace_of(policy.props)
+    for ref in map(mapping, [*sequence(spec.get("targetRefs")), *([spec["targetRef"]] if spec.get("targetRef") else [])]):
+        section = ref.get("sectionName")
+        yield namespace, str(ref.get("kind")), str(ref.get("name")), section and str(section)
+    for selector in map(mapping, sequence(spec.get("targetSelectors"))):
+        for resource in args.resources:
+            kind = kind_of(resource.resource_type)
+            if kind and kind[1] == selector.get("kind") and namespace_of(resource.props) == namespace:
+                if _selects(selector, labels_of(resource.props)):
+                    yield namespace, kind[1], name_of(resource.props, resource.name), None
+
+
 def _security_policies(args: StackValidationArgs) -> dict[Target, _Attached]:
-    """Each SecurityPolicy by the target it names; Envoy Gateway attaches a policy only to
-    targets in its own namespace."""
-    attached: dict[Target, _Attached] = {}
+    found: dict[Target, list[tuple[str, bool, bool]]] = {}
     for resource in args.resources:
         if kind_of(resource.resource_type) != _SECURITY_POLICY:
             continue
         spec = mapping(at(resource.props, "spec"))
-        namespace = namespace_of(resource.props)
-        found = _Attached(
-            f"{namespace}/{name_of(resource.props, resource.name)}",
+        entry = (
+            f"{namespace_of(resource.props)}/{name_of(resource.props, resource.name)}",
             any(spec.get(field) for field in AUTHENTICATIONS),
             bool(spec.get("mergeType")),
         )
-        refs = [*sequence(spec.get("targetRefs")), *([spec["targetRef"]] if spec.get("targetRef") else [])]
-        for ref in map(mapping, refs):
-            section = ref.get("sectionName")
-            attached.setdefault((namespace, str(ref.get("kind")), str(ref.get("name")), section and str(section)), found)
-    return attached
+        for target in dict.fromkeys(_targets_of(resource, args)):
+            found.setdefault(target, []).append(entry)
+    return {
+        target: _Attached(", ".join(e[0] for e in entries), all(e[1] for e in entries), all(e[2] for e in entries))
+        for target, entries in found.items()
+    }
 
 
-def _gateway_policy(attached: dict[Target, _Attached], route_namespace: str, parent: Mapping) -> Optional[_Attached]:
-    """The policy on the listener the route names, else on the whole Gateway (the more
-    specific one wins)."""
-    namespace = str(parent.get("namespace") or route_namespace)
-    name, section = str(parent.get("name")), parent.get("sectionName")
-    return attached.get((namespace, "Gateway", name, section and str(section))) or attached.get(
-        (namespace, "Gateway", name, None)
-    )
+def _listeners(args: StackValidationArgs) -> dict[tuple[str, str], list[Mapping]]:
+    return {
+        (namespace_of(r.props), name_of(r.props, r.name)): [mapping(item) for item in sequence(at(r.props, "spec", "listeners"))]
+        for r in args.resources
+        if kind_of(r.resource_type) == _GATEWAY
+    }
 
 
-def _route_problems(attached: dict[Target, _Attached], route: PolicyResource) -> Iterator[str]:
+def _inherited(attached: dict[Target, _Attached], listeners: dict, route_namespace: str, parent: Mapping) -> Iterator[tuple[str, Optional[_Attached]]]:
+    """(where, the policy in force there) for each listener the route attaches through: the
+    listener's own policy, else the whole parent's. A parentRef without sectionName attaches
+    to every listener (of its port, if it names one)."""
+    kind = str(parent.get("kind") or "Gateway")
+    namespace, name = str(parent.get("namespace") or route_namespace), str(parent.get("name"))
+    where = f"{kind} {namespace}/{name}"
+    whole = attached.get((namespace, kind, name, None))
+    section = parent.get("sectionName")
+    if section:
+        sections = [str(section)]
+    else:
+        port = parent.get("port")
+        found = listeners.get((namespace, name), []) if kind == "Gateway" else []
+        sections = [str(l.get("name")) for l in found if port in (None, l.get("port"))]
+    if not sections:
+        yield where, whole
+    for listener in sections:
+        own = attached.get((namespace, kind, name, listener))
+        yield (f"listener {listener} of {where}", own) if own else (where, whole)
+
+
+def _route_problems(attached: dict[Target, _Attached], listeners: dict, route: PolicyResource) -> Iterator[str]:
     namespace, kind = namespace_of(route.props), route.resource_type.rpartition(":")[2]
     name = name_of(route.props, route.name)
     own = attached.get((namespace, kind, name, None))
     for parent in map(mapping, sequence(at(route.props, "spec", "parentRefs"))):
-        if (parent.get("group") or GATEWAY_API_GROUP, parent.get("kind") or "Gateway") != (GATEWAY_API_GROUP, "Gateway"):
+        parent_kind = (str(parent.get("group") or GATEWAY_API_GROUP), str(parent.get("kind") or "Gateway"))
+        if parent_kind != _GATEWAY and parent_kind not in _LISTENER_SETS:
             continue
-        inherited = _gateway_policy(attached, namespace, parent)
-        if own is not None and not own.merges:
-            authenticated = own.authenticates
-        else:
-            authenticated = bool((own and own.authenticates) or (inherited and inherited.authenticates))
-        if not authenticated:
-            gateway = f"Gateway {parent.get('namespace') or namespace}/{parent.get('name')}"
+        for where, inherited in _inherited(attached, listeners, namespace, parent):
             if own is not None and not own.merges:
-                yield f"SecurityPolicy {own.policy} replaces the authentication of {gateway} for this route with none"
-            elif inherited is not None:
-                yield f"reaches its backends through {gateway}, whose SecurityPolicy {inherited.policy} authenticates nobody"
-            else:
-                yield f"reaches its backends through {gateway} without authentication: no SecurityPolicy on the Gateway or the route"
+                if not own.authenticates:
+                    yield f"SecurityPolicy {own.policies} replaces the authentication of {where} for this route with none"
+            elif not ((own and own.authenticates) or (inherited and inherited.authenticates)):
+                if inherited is not None:
+                    yield f"reaches its backends through {where}, whose SecurityPolicy {inherited.policies} does not authenticate every request"
+                else:
+                    yield f"reaches its backends through {where} without authentication: no SecurityPolicy on it or on the route"
     for (policy_namespace, policy_kind, policy_name, section), rule_policy in sorted(attached.items(), key=str):
         if (policy_namespace, policy_kind, policy_name) == (namespace, kind, name) and section:
             if not (rule_policy.authenticates or rule_policy.merges):
-                yield f"SecurityPolicy {rule_policy.policy} replaces the authentication of rule {section} with none"
+                yield f"SecurityPolicy {rule_policy.policies} replaces the authentication of rule {section} with none"
 
 
 def _routes_authenticated(args: StackValidationArgs) -> Iterator[tuple[str, Optional[str]]]:
     exempt = set(setting(args, AUTHENTICATED_ROUTES_CONFIG, "unauthenticatedRoutes"))
-    attached = _security_policies(args)
+    attached, listeners = _security_policies(args), _listeners(args)
     for route in args.resources:
         if kind_of(route.resource_type) not in _ROUTES or f"{namespace_of(route.props)}/{name_of(route.props, route.name)}" in exempt:
             continue
-        for problem in dict.fromkeys(_route_problems(attached, route)):
+        for problem in dict.fromkeys(_route_problems(attached, listeners, route)):
             yield f"{_describe(route)} {problem}", route.urn
 
 
