@@ -32,7 +32,7 @@ from components.chart_images import (
     knative_registry,
     values_for,
 )
-from components.images import NO_MIRROR, Mirror, mirrored
+from components.images import NO_MIRROR, Mirror
 from components.model_cache import LOCAL_MODEL_JOB_NAMESPACE
 from components.spec import PlatformSpec, PoolSpec
 
@@ -247,7 +247,7 @@ def knative_serving_spec(spec: PlatformSpec) -> dict[str, Any]:
         "workloads": [{"name": KOURIER_GATEWAY_DEPLOYMENT, "replicas": spec.gateway.replicas}],
         "registry": knative_registry(spec.image_mirror),
     }
-    queue_proxy = mirrored(KNATIVE_SERVING_IMAGES[QUEUE_PROXY], spec.image_mirror)
+    queue_proxy = serving["registry"]["override"].get(QUEUE_PROXY, KNATIVE_SERVING_IMAGES[QUEUE_PROXY])
     if queue_proxy != KNATIVE_SERVING_IMAGES[QUEUE_PROXY]:
         # Knative reads the sidecar every Knative pod gets from config-deployment.
         serving["config"]["deployment"]["queue-sidecar-image"] = queue_proxy

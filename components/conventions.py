@@ -6,6 +6,8 @@ their nodes, and serving pools select and tolerate exactly the same ones.
 
 from __future__ import annotations
 
+from typing import Any, Mapping, Optional
+
 PART_OF = "private-llm-serving"
 NODE_POOL_LABEL = "llmserving.io/node-pool"
 POOL_LABEL = "llmserving.io/pool"
@@ -79,3 +81,23 @@ def predictor_service_name(inference_service: str) -> str:
 def envoy_proxy_labels(gateway: str, namespace: str) -> dict[str, str]:
     """The labels Envoy Gateway puts on the proxy pods of one Gateway."""
     return {ENVOY_OWNING_GATEWAY_NAME: gateway, ENVOY_OWNING_GATEWAY_NAMESPACE: namespace}
+
+
+def selects(selector: Optional[Mapping[str, Any]], labels: Mapping[str, Any]) -> bool:
+    """A Kubernetes LabelSelector (matchLabels, matchExpressions) against an object's labels;
+    None or {} selects everything."""
+    selector = selector or {}
+    if not all(labels.get(key) == value for key, value in (selector.get("matchLabels") or {}).items()):
+        return False
+    return all(_expression_holds(expression, labels) for expression in selector.get("matchExpressions") or [])
+
+
+def _expression_holds(expression: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
+    key, operator, values = expression.get("key"), expression.get("operator"), list(expression.get("values") or [])
+    if operator == "In":
+        return labels.get(key) in values
+    if operator == "NotIn":
+        return labels.get(key) not in values
+    if operator == "Exists":
+        return key in labels
+    return operator == "DoesNotExist" and key not in labels

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Optional, Union
 
 from components import conventions
+from components.conventions import selects
 from tools.schemas import describe_resource
 
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")
@@ -398,25 +399,6 @@ def _single_value_requirements(requirements: list[dict[str, Any]]) -> dict[str, 
 
 
 # --- selectors and small helpers --------------------------------------------------------
-
-
-def selects(selector: Optional[Mapping[str, Any]], labels: Mapping[str, str]) -> bool:
-    """A LabelSelector (matchLabels/matchExpressions) against labels; None or {} selects all."""
-    selector = selector or {}
-    if not all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    return all(_expression_holds(e, labels) for e in selector.get("matchExpressions") or [])
-
-
-def _expression_holds(expression: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
-    if operator == "In":
-        return labels.get(key) in values
-    if operator == "NotIn":
-        return labels.get(key) not in values
-    if operator == "Exists":
-        return key in labels
-    return key not in labels  # DoesNotExist
 
 
 def map_selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:

@@ -56,16 +56,19 @@ def service_problems(inventory: Inventory) -> Iterator[Problem]:
 
 
 def route_problems(inventory: Inventory) -> Iterator[Problem]:
+    knative_hosts = knative_route_hosts(inventory)
     for route in inventory.objects(*ROUTE_KINDS):
         for ref in dig(route, "spec", "parentRefs") or []:
             yield from (_problem(route, m) for m in _parent_problems(inventory, route, ref))
         for rule in dig(route, "spec", "rules") or []:
             for ref in rule.get("backendRefs") or []:
                 yield from (_problem(route, m) for m in _backend_problems(inventory, route, ref))
-            yield from (_problem(route, m) for m in _kourier_host_problems(inventory, route, rule))
+            yield from (_problem(route, m) for m in _kourier_host_problems(inventory, knative_hosts, route, rule))
 
 
-def _kourier_host_problems(inventory: Inventory, route: dict[str, Any], rule: Mapping[str, Any]) -> Iterator[str]:
+def _kourier_host_problems(
+    inventory: Inventory, hosts: set[str], route: dict[str, Any], rule: Mapping[str, Any]
+) -> Iterator[str]:
     """Kourier picks a Knative route by host: a rule sent there must rewrite the client's
     host to the cluster-local host of a Knative InferenceService's route."""
     to_kourier = [
@@ -76,7 +79,6 @@ def _kourier_host_problems(inventory: Inventory, route: dict[str, Any], rule: Ma
     if not to_kourier:
         return
     rewrites = [dig(f, "urlRewrite", "hostname") for f in rule.get("filters") or [] if f.get("type") == "URLRewrite"]
-    hosts = knative_route_hosts(inventory)
     if not any(host in hosts for host in rewrites):
         known = ", ".join(sorted(h for h in hosts if h.endswith(".svc.cluster.local"))) or "none"
         yield f"sends to Kourier with host {rewrites[0] if rewrites else 'unchanged'}, which no Knative route has (cluster-local hosts: {known})"

@@ -8,7 +8,7 @@ from typing import Iterator, Mapping, Optional
 
 from pulumi_policy import EnforcementLevel, PolicyResource, StackValidationArgs
 
-from components.conventions import CLASS_LABEL, GATEWAY_API_GROUP, PREDICTOR_SUFFIX
+from components.conventions import CLASS_LABEL, GATEWAY_API_GROUP, PREDICTOR_SUFFIX, selects
 from policy import flags
 from policy.kube import (
     INFERENCE_SERVICE,
@@ -213,19 +213,6 @@ class _Attached:
     merges: bool  # mergeType set: adds to the parent's policy instead of replacing it
 
 
-def _selects(selector: Mapping, labels: Mapping) -> bool:
-    """A label selector (matchLabels, matchExpressions) against an object's labels."""
-    if any(labels.get(key) != value for key, value in mapping(selector.get("matchLabels")).items()):
-        return False
-    for expression in map(mapping, sequence(selector.get("matchExpressions"))):
-        key, operator, values = expression.get("key"), expression.get("operator"), list(sequence(expression.get("values")))
-        present = key in labels
-        if not {"In": present and labels.get(key) in values, "NotIn": not present or labels.get(key) not in values,
-                "Exists": present, "DoesNotExist": not present}.get(str(operator), False):  # fmt: skip
-            return False
-    return True
-
-
 def _targets_of(policy: PolicyResource, args: StackValidationArgs) -> Iterator[Target]:
     """What a SecurityPolicy attaches to: its targetRefs (and the older targetRef), and what its
     targetSelectors select; always in its own namespace, as Envoy Gateway requires."""
@@ -238,7 +225,7 @@ def _targets_of(policy: PolicyResource, args: StackValidationArgs) -> Iterator[T
         for resource in args.resources:
             kind = kind_of(resource.resource_type)
             if kind and kind[1] == selector.get("kind") and namespace_of(resource.props) == namespace:
-                if _selects(selector, labels_of(resource.props)):
+                if selects(selector, labels_of(resource.props)):
                     yield namespace, kind[1], name_of(resource.props, resource.name), None
 
 
@@ -291,7 +278,18 @@ def _inherited(attached: dict[Target, _Attached], listeners: dict, route_namespa
         yield (f"listener {listener} of {where}", own) if own else (where, whole)
 
 
-def _route_problems(attached: dict[Target, _Attached], listeners: dict, route: PolicyResource) -> Iterator[str]:
+def _section_policies(attached: dict[Target, _Attached]) -> dict[tuple[str, str, str], list[tuple[str, _Attached]]]:
+    """The policies on one section of a target, by target; for a route, a section is one of its rules."""
+    found: dict[tuple[str, str, str], list[tuple[str, _Attached]]] = {}
+    for (namespace, kind, name, section), policy in sorted(attached.items(), key=str):
+        if section:
+            found.setdefault((namespace, kind, name), []).append((section, policy))
+    return found
+
+
+def _route_problems(
+    attached: dict[Target, _Attached], rules: list[tuple[str, _Attached]], listeners: dict, route: PolicyResource
+) -> Iterator[str]:
     namespace, kind = namespace_of(route.props), route.resource_type.rpartition(":")[2]
     name = name_of(route.props, route.name)
     own = attached.get((namespace, kind, name, None))
@@ -308,19 +306,21 @@ def _route_problems(attached: dict[Target, _Attached], listeners: dict, route: P
                     yield f"reaches its backends through {where}, whose SecurityPolicy {inherited.policies} does not authenticate every request"
                 else:
                     yield f"reaches its backends through {where} without authentication: no SecurityPolicy on it or on the route"
-    for (policy_namespace, policy_kind, policy_name, section), rule_policy in sorted(attached.items(), key=str):
-        if (policy_namespace, policy_kind, policy_name) == (namespace, kind, name) and section:
-            if not (rule_policy.authenticates or rule_policy.merges):
-                yield f"SecurityPolicy {rule_policy.policies} replaces the authentication of rule {section} with none"
+    for section, rule_policy in rules:
+        if not (rule_policy.authenticates or rule_policy.merges):
+            yield f"SecurityPolicy {rule_policy.policies} replaces the authentication of rule {section} with none"
 
 
 def _routes_authenticated(args: StackValidationArgs) -> Iterator[tuple[str, Optional[str]]]:
     exempt = set(setting(args, AUTHENTICATED_ROUTES_CONFIG, "unauthenticatedRoutes"))
     attached, listeners = _security_policies(args), _listeners(args)
+    section_policies = _section_policies(attached)
     for route in args.resources:
-        if kind_of(route.resource_type) not in _ROUTES or f"{namespace_of(route.props)}/{name_of(route.props, route.name)}" in exempt:
+        namespace, name = namespace_of(route.props), name_of(route.props, route.name)
+        if kind_of(route.resource_type) not in _ROUTES or f"{namespace}/{name}" in exempt:
             continue
-        for problem in dict.fromkeys(_route_problems(attached, listeners, route)):
+        rules = section_policies.get((namespace, route.resource_type.rpartition(":")[2], name), [])
+        for problem in dict.fromkeys(_route_problems(attached, rules, listeners, route)):
             yield f"{_describe(route)} {problem}", route.urn
 
 
