@@ -36,6 +36,7 @@ from typing import Any, Optional
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
+from pulumi_kubernetes.apiextensions.CustomResource import CustomResourceArgs
 
 from components import charts, conventions, versions
 from components.control_plane import (
@@ -67,6 +68,24 @@ EKS_NLB_ANNOTATIONS = {
     "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
 }
 EKS_SCHEME_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-scheme"
+
+# The address DNS must point each pool hostname at, read from the Gateway's own status.
+# Envoy Gateway fills Gateway `status.addresses` from the proxy Service it creates: the load
+# balancer's hostname (an NLB: type Hostname) or IP (type IPAddress), or a ClusterIP Service's
+# cluster IP; it sets the `Programmed` condition True only once an address is there and an
+# Envoy replica is available (envoyproxy/gateway internal/gatewayapi/status/gateway.go,
+# UpdateGatewayStatusProgrammedCondition). pulumi-kubernetes (since v4.18; pinned 4.34.2)
+# waits for an object whose `pulumi.com/waitFor` annotation names a condition, with `kubectl
+# wait --for=condition=` syntax, and then returns the live object, status included, as its
+# outputs (pulumi/pulumi-kubernetes provider/pkg/metadata/overrides.go ReadyCondition, and
+# provider/pkg/await/await.go). So `pulumi up` ends with the real address, and fails loudly
+# (after GATEWAY_READY_TIMEOUT) where no load balancer is ever assigned, e.g. on EKS without the
+# AWS Load Balancer Controller. Why not the proxy Service's `status.loadBalancer`: Envoy Gateway
+# creates that Service, so reading it (`Service.get`) fails on a new stack's first preview, and
+# only the Gateway's status covers every Service type the same way.
+WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
+GATEWAY_READY = "condition=Programmed"
+GATEWAY_READY_TIMEOUT = "15m"
 
 
 @dataclass(frozen=True)
@@ -116,6 +135,9 @@ class Gateway(pulumi.ComponentResource):
         standard = [pool for pool in spec.pools if pool.mode == "standard"]
         self.reference_grants = {pool.name: self._reference_grant(spec, pool) for pool in standard}
         self.kourier_grant = self._kourier_grant(spec) if spec.knative_pools else None
+        # None until Envoy Gateway reports an address (always under the mock runtime).
+        self.address: pulumi.Output[Optional[dict[str, str]]] = self.edge.status.apply(gateway_address)
+        self.dns_records = self.address.apply(lambda address: dns_records(spec, address))
         self.register_outputs({"hostnames": {pool.name: pool.hostname for pool in spec.pools}})
 
     def _object(
@@ -123,7 +145,9 @@ class Gateway(pulumi.ComponentResource):
     ) -> CustomResource:
         return CustomResource(resource, api_version=api_version, kind=kind, metadata=meta, spec=spec, opts=self._after)
 
-    def _gateway(self, gateway: GatewaySpec, proxy: dict[str, Any], listener: dict[str, Any]) -> CustomResource:
+    def _gateway(
+        self, gateway: GatewaySpec, proxy: dict[str, Any], listener: dict[str, Any]
+    ) -> CustomResourceWithStatus:
         meta = metadata(gateway.name, gateway.namespace, "edge")
         proxy = with_envoy_proxy_image(proxy, self._mirror)
         self._object(f"{gateway.name}-proxy", ENVOY_GATEWAY_V1ALPHA1, "EnvoyProxy", meta, proxy)
@@ -132,7 +156,14 @@ class Gateway(pulumi.ComponentResource):
             "infrastructure": {"parametersRef": {"group": ENVOY_GATEWAY_API, "kind": "EnvoyProxy", "name": gateway.name}},
             "listeners": [listener],
         }
-        return self._object(gateway.name, f"{GATEWAY_API}/v1", "Gateway", meta, spec)
+        waited = pulumi.ResourceOptions(
+            custom_timeouts=pulumi.CustomTimeouts(create=GATEWAY_READY_TIMEOUT, update=GATEWAY_READY_TIMEOUT)
+        )
+        return CustomResourceWithStatus(
+            gateway.name, api_version=f"{GATEWAY_API}/v1", kind="Gateway",
+            metadata={**meta, "annotations": {WAIT_FOR_ANNOTATION: GATEWAY_READY}}, spec=spec,
+            opts=pulumi.ResourceOptions.merge(self._after, waited),
+        )  # fmt: skip
 
     def _pool_object(self, gateway: GatewaySpec, pool: PoolSpec, role: str, spec: dict[str, Any]) -> CustomResource:
         api_version, kind, name = POOL_OBJECTS[role]
@@ -175,6 +206,23 @@ class Gateway(pulumi.ComponentResource):
         )  # fmt: skip
 
 
+class CustomResourceWithStatus(CustomResource):
+    """A CustomResource whose `status` output can be read. The generic class registers only
+    apiVersion, kind, metadata and spec, and the SDK drops every output it did not register
+    (pulumi/pulumi-kubernetes#1836, open); registering `status` as an output-only property, as
+    the generated classes do for theirs (`core.v1.Service`), keeps it. A property set to None
+    is not sent to the provider, so the object's inputs stay as they were."""
+
+    status: pulumi.Output[Any]
+
+    def _internal_init(self, resource_name: str, api_version: str, kind: str,
+                       opts: Optional[pulumi.ResourceOptions] = None, metadata: Any = None, spec: Any = None,
+                       __props__: Any = None) -> None:  # fmt: skip
+        props = CustomResourceArgs.__new__(CustomResourceArgs)
+        props.__dict__.update(api_version=api_version, kind=kind, metadata=metadata, spec=spec, status=None)
+        pulumi.CustomResource.__init__(self, f"kubernetes:{api_version}:{kind}", resource_name, props, opts)
+
+
 # (api version, kind, object name) of the edge objects every pool gets.
 POOL_OBJECTS = {
     "route": (f"{GATEWAY_API}/v1", "HTTPRoute", "{pool}"),
@@ -189,6 +237,33 @@ def metadata(name: str, namespace: Optional[str], instance: str) -> dict[str, An
 
 
 # --- the Gateway ----------------------------------------------------------------------------
+
+
+def gateway_address(status: Any) -> Optional[dict[str, str]]:
+    """The Gateway's first reported address as {type, value} (Gateway API GatewayStatusAddress;
+    type Hostname or IPAddress, the default), or None while it has none."""
+    addresses = status.get("addresses") if isinstance(status, dict) else None
+    for address in addresses or []:
+        if isinstance(address, dict) and address.get("value"):
+            return {"type": address.get("type") or "IPAddress", "value": address["value"]}
+    return None
+
+
+def dns_record(hostname: str, address: Optional[dict[str, str]]) -> dict[str, Optional[str]]:
+    """The record that sends `hostname` to the gateway: a CNAME to a load balancer's hostname,
+    an A (AAAA) record to an IPv4 (IPv6) address; type and value None until there is an address."""
+    if address is None:
+        return {"name": hostname, "type": None, "value": None}
+    if address["type"] == "Hostname":
+        kind = "CNAME"
+    else:
+        kind = "AAAA" if ":" in address["value"] else "A"
+    return {"name": hostname, "type": kind, "value": address["value"]}
+
+
+def dns_records(spec: PlatformSpec, address: Optional[dict[str, str]]) -> dict[str, dict[str, Optional[str]]]:
+    """Pool name -> the DNS record its hostname needs."""
+    return {pool.name: dns_record(pool.hostname, address) for pool in spec.pools}
 
 
 def edge_listener(spec: PlatformSpec) -> dict[str, Any]:

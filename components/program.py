@@ -14,6 +14,11 @@ from components.secrets import read_api_keys, read_hub_token
 from components.spec import SpecError, load_platform
 
 PROJECT = "private-llm-serving"
+# Where DNS must send the pool hostnames: the edge Gateway's address once Envoy Gateway reports
+# it ({type: Hostname|IPAddress, value}; None under the mock runtime, where nothing reports
+# one), and per pool the record that points its hostname there (components/gateway.py).
+GATEWAY_ADDRESS_OUTPUT = "gatewayAddress"
+DNS_RECORDS_OUTPUT = "dnsRecords"
 
 
 def stack_file(stack: str) -> str:
@@ -34,4 +39,6 @@ def run() -> Platform:
     pulumi.export("pools", {name: {"url": pool.url, "model": pool.spec.model} for name, pool in platform.pools.items()})
     pulumi.export("capacity", {name: pool.capacity.to_dict() for name, pool in platform.pools.items()})
     pulumi.export(MIRROR_PREFIXES_OUTPUT, mirror_prefixes(spec.image_mirror))
+    pulumi.export(GATEWAY_ADDRESS_OUTPUT, platform.gateway.address)
+    pulumi.export(DNS_RECORDS_OUTPUT, platform.gateway.dns_records)
     return platform

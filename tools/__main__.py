@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Optional, Sequence
 
 import yaml
 
-from tools import capacity_table, check, policy_gate, render
+from tools import capacity_table, check, image_list, policy_gate, render
 from tools.schemas import DEFAULT_SCHEMAS_DIR, SchemasMissing
 from tools.stackfile import REPO_ROOT, InputError, load_stack
 
@@ -50,6 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     capacity_verb = verbs.add_parser("capacity", help="the capacity table of every pool; exit 2 if one is rejected")
     _stack_arguments(capacity_verb)
     capacity_verb.set_defaults(handler=_capacity)
+
+    images_verb = verbs.add_parser(
+        "images", help="every image the stack deploys, upstream and as pulled, and which to copy into the mirror"
+    )
+    _stack_arguments(images_verb)
+    images_verb.add_argument(
+        "--copy-only", action="store_true",
+        help="print only the images to copy yourself, one '<source> <destination>' line each (for crane copy)",
+    )  # fmt: skip
+    images_verb.set_defaults(handler=_images)
     return parser
 
 
@@ -76,29 +87,51 @@ def _capacity(args: argparse.Namespace) -> int:
     return EXIT_INPUT if rejected else EXIT_OK
 
 
+def _images(args: argparse.Namespace) -> int:
+    stack = load_stack(args.stack, args.config_file)
+    images = image_list.stack_images(stack.spec)
+    try:
+        image_list.check_against_render(images, render.render(stack))
+    except image_list.UnlistedImage as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FINDINGS
+    lines = image_list.copy_lines(images) if args.copy_only else image_list.listing(args.stack, stack.spec, images)
+    for line in lines:
+        print(line)
+    return EXIT_OK
+
+
 def _check(args: argparse.Namespace) -> int:
     policy_config = policy_gate.reconcile(
         policy_gate.read_policy_config(args.policy_config), source=str(args.policy_config or "policy config")
     )
-    rendered, label = _rendered_for_check(args)
-    lines = check.findings(rendered, args.schemas, policy_config)
+    progress = check.to_stderr(str(args.from_dir) if args.from_dir is not None else args.stack or "check")
+    rendered, label = _rendered_for_check(args, progress)
+    lines = check.findings(rendered, args.schemas, policy_config, progress)
     advisories = check.advisories(rendered, policy_config)
     for line in [*lines, *advisories]:
         print(line)
     for note in check.notes(rendered):
         print(f"note: {note}")
+    progress.summary()
     print(f"{label}: {len(rendered.manifests)} objects, {len(advisories)} advisory, {len(lines)} findings")
     return EXIT_FINDINGS if lines else EXIT_OK
 
 
-def _rendered_for_check(args: argparse.Namespace) -> tuple[render.Rendered, str]:
+def _rendered_for_check(args: argparse.Namespace, progress: check.Progress) -> tuple[render.Rendered, str]:
     if args.from_dir is not None:
         if args.stack or args.config_file:
             raise InputError("check --from DIR takes no stack and no --config-file")
-        return _read_render(args.from_dir), str(args.from_dir)
+        started = time.perf_counter()
+        rendered = _read_render(args.from_dir)
+        progress.say(f"read {len(rendered.manifests)} objects in {time.perf_counter() - started:.1f} s")
+        return rendered, str(args.from_dir)
     if not args.stack:
         raise InputError("check needs a stack name, or --from DIR")
-    return render.render(load_stack(args.stack, args.config_file)), args.stack
+    started = time.perf_counter()
+    rendered = render.render(load_stack(args.stack, args.config_file))
+    progress.say(f"render {time.perf_counter() - started:.1f} s, {len(rendered.manifests)} objects (config, capacity gate, mock runtime)")
+    return rendered, args.stack
 
 
 def _read_render(out_dir: Path) -> render.Rendered:
