@@ -34,7 +34,6 @@ import threading
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere in the repo
 
@@ -103,9 +102,9 @@ CASES = (
 
 @dataclasses.dataclass
 class Measured:
-    kv_tokens: Optional[int] = None
-    kv_memory_gib: Optional[float] = None
-    weights_gib: Optional[float] = None
+    kv_tokens: int | None = None
+    kv_memory_gib: float | None = None
+    weights_gib: float | None = None
     failure: str = ""
 
 
@@ -121,7 +120,7 @@ def detect_gpu() -> GpuModel:
         output = subprocess.run(query, check=True, capture_output=True, text=True, timeout=30).stdout
         first = output.splitlines()[0]
     except (subprocess.SubprocessError, IndexError) as error:
-        raise SystemExit2(f"nvidia-smi found no usable GPU ({error})")
+        raise SystemExit2(f"nvidia-smi found no usable GPU ({error})") from None
     name, total_mib, used_mib = (part.strip() for part in first.split(","))
     if int(used_mib) > 1024:
         print(f"warning: {used_mib} MiB already in use on the GPU; vLLM may refuse to start", file=sys.stderr)
@@ -141,7 +140,7 @@ def vllm_command() -> list[str]:
     try:
         version = metadata.version("vllm")
     except metadata.PackageNotFoundError:
-        raise SystemExit2(f"vLLM is not installed in this Python; pip install vllm=={PINNED_VLLM}")
+        raise SystemExit2(f"vLLM is not installed in this Python; pip install vllm=={PINNED_VLLM}") from None
     if version != PINNED_VLLM:
         print(f"warning: vLLM {version} is installed, the platform pins {PINNED_VLLM}", file=sys.stderr)
     executable = shutil.which("vllm")
@@ -180,24 +179,43 @@ def config_json(arch: Architecture, quantization: str) -> dict:
 
 def predict(case: Case, gpu: GpuModel) -> capacity.PoolCapacity:
     return capacity.evaluate_pool(
-        ARCHITECTURES[case.arch_key], gpu, 1, "bfloat16", case.quantization, case.kv_cache_dtype,
-        case.max_model_len, case.max_num_seqs, case.max_num_batched_tokens, case.gpu_memory_utilization, 1,
+        ARCHITECTURES[case.arch_key],
+        gpu,
+        1,
+        "bfloat16",
+        case.quantization,
+        case.kv_cache_dtype,
+        case.max_model_len,
+        case.max_num_seqs,
+        case.max_num_batched_tokens,
+        case.gpu_memory_utilization,
+        1,
     )
 
 
 def serve_args(model_dir: Path, case: Case, port: int) -> list[str]:
     return [
-        "serve", str(model_dir),
-        "--load-format", "dummy",
+        "serve",
+        str(model_dir),
+        "--load-format",
+        "dummy",
         "--skip-tokenizer-init",
-        "--dtype", "bfloat16",
-        "--tensor-parallel-size", "1",
-        "--max-model-len", str(case.max_model_len),
-        "--max-num-seqs", str(case.max_num_seqs),
-        "--max-num-batched-tokens", str(case.max_num_batched_tokens),
-        "--gpu-memory-utilization", str(case.gpu_memory_utilization),
-        "--kv-cache-dtype", case.kv_cache_dtype,
-        "--port", str(port),
+        "--dtype",
+        "bfloat16",
+        "--tensor-parallel-size",
+        "1",
+        "--max-model-len",
+        str(case.max_model_len),
+        "--max-num-seqs",
+        str(case.max_num_seqs),
+        "--max-num-batched-tokens",
+        str(case.max_num_batched_tokens),
+        "--gpu-memory-utilization",
+        str(case.gpu_memory_utilization),
+        "--kv-cache-dtype",
+        case.kv_cache_dtype,
+        "--port",
+        str(port),
     ]
 
 
@@ -211,7 +229,10 @@ def measure(command: list[str], case: Case, port: int, timeout_s: float, log_dir
         with open(log_path, "w") as log:
             process = subprocess.Popen(
                 command + serve_args(Path(model_dir), case, port),
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
                 start_new_session=True,  # its own process group, so the engine core stops too
             )
             try:
@@ -293,7 +314,7 @@ def _wait_for_group_exit(process: subprocess.Popen, timeout_s: float) -> bool:
 # --- report ---------------------------------------------------------------------------
 
 
-def _fmt(value: Optional[float], digits: int = 2) -> str:
+def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
@@ -344,7 +365,7 @@ def markdown(rows: list[dict], gpu: GpuModel) -> str:
 # --- main -----------------------------------------------------------------------------
 
 
-def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per case (default 1200)")
     parser.add_argument("--tolerance", type=float, default=0.10, help="allowed |measured/predicted - 1|")
@@ -369,7 +390,7 @@ def run_cases(args: argparse.Namespace, gpu: GpuModel, command: list[str]) -> li
     return rows
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         gpu, command = detect_gpu(), vllm_command()

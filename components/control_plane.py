@@ -14,7 +14,7 @@ auth and rate limits cover Knative pools as well and the one Gateway is the only
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
@@ -69,7 +69,7 @@ class ServingControlPlane(pulumi.ComponentResource):
     """The control plane charts and CRs; exposes each as an attribute (None when switched off)
     and `kserve_charts`, what objects of KServe kinds must wait for."""
 
-    def __init__(self, name: str, args: ServingControlPlaneArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ServingControlPlaneArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:controlplane:ServingControlPlane", name, None, opts)
         spec = args.spec
         switches = spec.control_plane
@@ -101,7 +101,7 @@ class ServingControlPlane(pulumi.ComponentResource):
         }
         return {chart.name: chart.version for chart, resource in pinned.items() if resource is not None}
 
-    def _after(self, *resources: Optional[pulumi.Resource]) -> pulumi.ResourceOptions:
+    def _after(self, *resources: pulumi.Resource | None) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=[r for r in resources if r is not None])
 
     def _cert_manager(self):
@@ -195,7 +195,9 @@ def kserve_values(spec: PlatformSpec) -> dict[str, Any]:
     values = deep_merge(_kserve_controller_values(spec), values_for(KSERVE_IMAGES, spec.image_mirror))
     if spec.model_cache.kind == "local":
         # The controller's inferenceservice-config turns the local model cache on.
-        values = deep_merge(values, {"kserve": {"localmodel": {"enabled": True, "jobNamespace": LOCAL_MODEL_JOB_NAMESPACE}}})
+        values = deep_merge(
+            values, {"kserve": {"localmodel": {"enabled": True, "jobNamespace": LOCAL_MODEL_JOB_NAMESPACE}}}
+        )
     return values
 
 

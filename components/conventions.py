@@ -6,7 +6,8 @@ their nodes, and serving pools select and tolerate exactly the same ones.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 PART_OF = "private-llm-serving"
 NODE_POOL_LABEL = "llmserving.io/node-pool"
@@ -83,7 +84,7 @@ def envoy_proxy_labels(gateway: str, namespace: str) -> dict[str, str]:
     return {ENVOY_OWNING_GATEWAY_NAME: gateway, ENVOY_OWNING_GATEWAY_NAMESPACE: namespace}
 
 
-def selects(selector: Optional[Mapping[str, Any]], labels: Mapping[str, Any]) -> bool:
+def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, Any]) -> bool:
     """A Kubernetes LabelSelector (matchLabels, matchExpressions) against an object's labels;
     None or {} selects everything."""
     selector = selector or {}

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from components import conventions, metrics
 from components.spec import PoolSpec
@@ -36,8 +37,8 @@ class Panel:
     title: str
     unit: str
     queries: tuple[Query, ...]
-    slo: Optional[float] = None  # drawn as a red line
-    max: Optional[float] = None
+    slo: float | None = None  # drawn as a red line
+    max: float | None = None
 
 
 def dashboard_json(title: str, uid: str, namespace: str, pools: Sequence[PoolSpec]) -> str:
@@ -111,7 +112,7 @@ def pool_panel_specs(pool: PoolSpec, namespace: str) -> list[Panel]:
     ]  # fmt: skip
 
 
-def _percentiles(title: str, histogram: str, engine: tuple[str, ...], slo: Optional[float] = None) -> Panel:
+def _percentiles(title: str, histogram: str, engine: tuple[str, ...], slo: float | None = None) -> Panel:
     queries = tuple(
         Query(metrics.histogram_quantile(quantile, histogram, engine), f"p{round(quantile * 100)}")
         for quantile in (0.5, 0.95)

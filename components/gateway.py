@@ -32,23 +32,23 @@ local_ratelimit).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.apiextensions.CustomResource import CustomResourceArgs
 
 from components import charts, conventions, versions
+from components.chart_images import ENVOY_GATEWAY_IMAGES, values_for, with_envoy_proxy_image
 from components.control_plane import (
     KNATIVE_SERVING_NAMESPACE,
     KOURIER_INTERNAL_SERVICE,
     KOURIER_INTERNAL_SERVICE_PORT,
     knative_route_host,
 )
-from components.chart_images import ENVOY_GATEWAY_IMAGES, values_for, with_envoy_proxy_image
+from components.options import inherited_dependencies
 from components.secrets import gateway_api_keys_name
 from components.spec import GatewaySpec, PlatformSpec, PoolSpec
-from components.options import inherited_dependencies
 
 CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"
 GATEWAY_API = conventions.GATEWAY_API_GROUP
@@ -98,7 +98,7 @@ class Gateway(pulumi.ComponentResource):
     `traffic_policies`, `allowlists` and (Standard pools) `reference_grants`, and
     `kourier_grant` (None without Knative pools)."""
 
-    def __init__(self, name: str, args: GatewayArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:edge:Gateway", name, None, opts)
         spec = args.spec
         gateway = spec.gateway
@@ -106,7 +106,9 @@ class Gateway(pulumi.ComponentResource):
         self.namespace = charts.namespace(gateway.namespace, "gateway", child)
         self._mirror = spec.image_mirror
         chart_values = values_for(ENVOY_GATEWAY_IMAGES, self._mirror)
-        self.chart = charts.pinned_chart("envoy-gateway", versions.ENVOY_GATEWAY_CHART, self.namespace, chart_values, child)
+        self.chart = charts.pinned_chart(
+            "envoy-gateway", versions.ENVOY_GATEWAY_CHART, self.namespace, chart_values, child
+        )
         # Objects of Gateway API and Envoy Gateway kinds wait for the chart's CRDs, and the
         # Certificate for the control plane this component was put after.
         after = inherited_dependencies(opts)
@@ -136,7 +138,7 @@ class Gateway(pulumi.ComponentResource):
         self.reference_grants = {pool.name: self._reference_grant(spec, pool) for pool in standard}
         self.kourier_grant = self._kourier_grant(spec) if spec.knative_pools else None
         # None until Envoy Gateway reports an address (always under the mock runtime).
-        self.address: pulumi.Output[Optional[dict[str, str]]] = self.edge.status.apply(gateway_address)
+        self.address: pulumi.Output[dict[str, str] | None] = self.edge.status.apply(gateway_address)
         self.dns_records = self.address.apply(lambda address: dns_records(spec, address))
         self.register_outputs({"hostnames": {pool.name: pool.hostname for pool in spec.pools}})
 
@@ -153,7 +155,9 @@ class Gateway(pulumi.ComponentResource):
         self._object(f"{gateway.name}-proxy", ENVOY_GATEWAY_V1ALPHA1, "EnvoyProxy", meta, proxy)
         spec = {
             "gatewayClassName": gateway.class_name,
-            "infrastructure": {"parametersRef": {"group": ENVOY_GATEWAY_API, "kind": "EnvoyProxy", "name": gateway.name}},
+            "infrastructure": {
+                "parametersRef": {"group": ENVOY_GATEWAY_API, "kind": "EnvoyProxy", "name": gateway.name}
+            },
             "listeners": [listener],
         }
         waited = pulumi.ResourceOptions(
@@ -216,7 +220,7 @@ class CustomResourceWithStatus(CustomResource):
     status: pulumi.Output[Any]
 
     def _internal_init(self, resource_name: str, api_version: str, kind: str,
-                       opts: Optional[pulumi.ResourceOptions] = None, metadata: Any = None, spec: Any = None,
+                       opts: pulumi.ResourceOptions | None = None, metadata: Any = None, spec: Any = None,
                        __props__: Any = None) -> None:  # fmt: skip
         props = CustomResourceArgs.__new__(CustomResourceArgs)
         props.__dict__.update(api_version=api_version, kind=kind, metadata=metadata, spec=spec, status=None)
@@ -231,7 +235,7 @@ POOL_OBJECTS = {
 }
 
 
-def metadata(name: str, namespace: Optional[str], instance: str) -> dict[str, Any]:
+def metadata(name: str, namespace: str | None, instance: str) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "labels": conventions.standard_labels("llm-gateway", instance, "edge")}
     return meta if namespace is None else {**meta, "namespace": namespace}
 
@@ -239,7 +243,7 @@ def metadata(name: str, namespace: Optional[str], instance: str) -> dict[str, An
 # --- the Gateway ----------------------------------------------------------------------------
 
 
-def gateway_address(status: Any) -> Optional[dict[str, str]]:
+def gateway_address(status: Any) -> dict[str, str] | None:
     """The Gateway's first reported address as {type, value} (Gateway API GatewayStatusAddress;
     type Hostname or IPAddress, the default), or None while it has none."""
     addresses = status.get("addresses") if isinstance(status, dict) else None
@@ -249,7 +253,7 @@ def gateway_address(status: Any) -> Optional[dict[str, str]]:
     return None
 
 
-def dns_record(hostname: str, address: Optional[dict[str, str]]) -> dict[str, Optional[str]]:
+def dns_record(hostname: str, address: dict[str, str] | None) -> dict[str, str | None]:
     """The record that sends `hostname` to the gateway: a CNAME to a load balancer's hostname,
     an A (AAAA) record to an IPv4 (IPv6) address; type and value None until there is an address."""
     if address is None:
@@ -261,7 +265,7 @@ def dns_record(hostname: str, address: Optional[dict[str, str]]) -> dict[str, Op
     return {"name": hostname, "type": kind, "value": address["value"]}
 
 
-def dns_records(spec: PlatformSpec, address: Optional[dict[str, str]]) -> dict[str, dict[str, Optional[str]]]:
+def dns_records(spec: PlatformSpec, address: dict[str, str] | None) -> dict[str, dict[str, str | None]]:
     """Pool name -> the DNS record its hostname needs."""
     return {pool.name: dns_record(pool.hostname, address) for pool in spec.pools}
 
@@ -352,7 +356,11 @@ def client_allowlist(pool: PoolSpec) -> dict[str, Any]:
 
 def backend_of(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
     if pool.mode == "knative":
-        return {"name": KOURIER_INTERNAL_SERVICE, "namespace": KNATIVE_SERVING_NAMESPACE, "port": KOURIER_INTERNAL_SERVICE_PORT}
+        return {
+            "name": KOURIER_INTERNAL_SERVICE,
+            "namespace": KNATIVE_SERVING_NAMESPACE,
+            "port": KOURIER_INTERNAL_SERVICE_PORT,
+        }
     return {
         "name": conventions.predictor_service_name(pool.name),
         "namespace": spec.namespaces.serving,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -41,21 +41,21 @@ BOTTLEROCKET_OS_DISK_GIB = 4
 @dataclass(frozen=True)
 class GpuNodePoolArgs:
     node_pool: NodePoolSpec
-    eks: Optional[EksAccess] = None
+    eks: EksAccess | None = None
 
 
 class GpuNodePool(pulumi.ComponentResource):
     """One GPU node pool; exposes `labels`, `taint`, and the cloud resources of its kind."""
 
-    def __init__(self, name: str, args: GpuNodePoolArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:hardware:GpuNodePool", name, None, opts)
         node_pool = args.node_pool
         self.spec = node_pool
         self.labels = conventions.gpu_node_labels(node_pool.name, node_pool.gpu_key)
         self.taint = conventions.gpu_taint()
-        self.node_group: Optional[aws.eks.NodeGroup] = None
-        self.node_class: Optional[CustomResource] = None
-        self.karpenter_node_pool: Optional[CustomResource] = None
+        self.node_group: aws.eks.NodeGroup | None = None
+        self.node_class: CustomResource | None = None
+        self.karpenter_node_pool: CustomResource | None = None
         if node_pool.kind == "managed":
             self._managed(name, node_pool, _required(args.eks, node_pool))
         elif node_pool.kind == "karpenter":
@@ -103,7 +103,10 @@ class GpuNodePool(pulumi.ComponentResource):
     # -- karpenter -------------------------------------------------------------------
 
     def _karpenter(self, name: str, node_pool: NodePoolSpec, eks: EksAccess) -> None:
-        metadata = {"name": node_pool.name, "labels": conventions.standard_labels("gpu-node-pool", node_pool.name, "hardware")}
+        metadata = {
+            "name": node_pool.name,
+            "labels": conventions.standard_labels("gpu-node-pool", node_pool.name, "hardware"),
+        }
         self.node_class = CustomResource(
             f"{name}-node-class",
             api_version="karpenter.k8s.aws/v1",
@@ -122,7 +125,7 @@ class GpuNodePool(pulumi.ComponentResource):
         )
 
 
-def _required(eks: Optional[EksAccess], node_pool: NodePoolSpec) -> EksAccess:
+def _required(eks: EksAccess | None, node_pool: NodePoolSpec) -> EksAccess:
     if eks is None:  # spec validation rejects this first; a direct caller gets a clear message
         raise ValueError(f"node pool {node_pool.name}: kind {node_pool.kind} needs an eks cluster")
     return eks
@@ -201,7 +204,9 @@ def node_group_args(
         "update_config": aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
         "labels": conventions.gpu_node_labels(node_pool.name, node_pool.gpu_key),
         "taints": [
-            aws.eks.NodeGroupTaintArgs(key=taint["key"], value=taint["value"], effect=EKS_TAINT_EFFECTS[taint["effect"]])
+            aws.eks.NodeGroupTaintArgs(
+                key=taint["key"], value=taint["value"], effect=EKS_TAINT_EFFECTS[taint["effect"]]
+            )
         ],
         "launch_template": aws.eks.NodeGroupLaunchTemplateArgs(
             id=launch_template.id, version=launch_template.latest_version.apply(str)

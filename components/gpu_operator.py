@@ -9,7 +9,7 @@ runs its own device plugin, so on all-Bottlerocket node pools the operator's sta
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 
@@ -33,12 +33,14 @@ class GpuOperatorArgs:
 class GpuOperator(pulumi.ComponentResource):
     """The GPU Operator chart in its namespace; exposes `chart`, `namespace`, `values`."""
 
-    def __init__(self, name: str, args: GpuOperatorArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: GpuOperatorArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:hardware:GpuOperator", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.values = gpu_operator_values(args)
         self.namespace = charts.namespace(NAMESPACE, "gpu-operator", child, **_PRIVILEGED)
-        self.chart = charts.pinned_chart("gpu-operator", versions.GPU_OPERATOR_CHART, self.namespace, self.values, child)
+        self.chart = charts.pinned_chart(
+            "gpu-operator", versions.GPU_OPERATOR_CHART, self.namespace, self.values, child
+        )
         self.register_outputs({"namespace": NAMESPACE, "version": versions.GPU_OPERATOR_CHART.version})
 
 

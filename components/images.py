@@ -14,8 +14,8 @@ adds the digest the spec pins for that image (`<...>:<tag>@sha256:...`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Mapping, Optional
 
 DOCKER_HUB = "docker.io"
 # Names runtimes accept for Docker Hub; the mirror sees one.
@@ -26,8 +26,8 @@ _DOCKER_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
 class ImageRef:
     registry: str
     path: str
-    tag: Optional[str] = None
-    digest: Optional[str] = None
+    tag: str | None = None
+    digest: str | None = None
 
     @property
     def repository(self) -> str:
@@ -35,7 +35,7 @@ class ImageRef:
         return f"{self.registry}/{self.path}"
 
     @property
-    def version(self) -> Optional[str]:
+    def version(self) -> str | None:
         """The tag with the digest after it (`v1.2.3@sha256:...`): charts that join
         `<repository>:<tag>` then render a pinned reference."""
         if self.digest and self.tag:
@@ -77,7 +77,7 @@ class Mirror:
     upstream and only the digests apply.
     """
 
-    host: Optional[str] = None
+    host: str | None = None
     prefixes: Mapping[str, str] = field(default_factory=dict)
     digests: Mapping[str, str] = field(default_factory=dict)
 

@@ -18,15 +18,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from components import conventions
-from components.spec import ModelSpec, PlatformSpec
 from components.options import inherited_dependencies
+from components.spec import ModelSpec, PlatformSpec
 
 COMPONENT = "model-cache"
 # KServe's default localModel.jobNamespace: its download Jobs run there.
@@ -67,7 +67,7 @@ def storage_uri(spec: PlatformSpec, model: ModelSpec) -> str:
     return f"pvc://{spec.model_cache.claim_name}/{model.cache_path}"
 
 
-def hub_token_namespace(spec: PlatformSpec) -> Optional[str]:
+def hub_token_namespace(spec: PlatformSpec) -> str | None:
     """Where the download that needs the hub token runs, or None when none needs it."""
     if not spec.hub_token_needed:
         return None
@@ -89,7 +89,7 @@ class ModelCache(pulumi.ComponentResource):
     """Exposes `claim` (None unless the stack creates it), `node_groups` (node pool ->
     LocalModelNodeGroup), `caches` (revision name -> LocalModelCache) and `ready_for(model)`."""
 
-    def __init__(self, name: str, args: ModelCacheArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ModelCacheArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:supplychain:ModelCache", name, None, opts)
         spec = args.spec
         self.spec = spec
@@ -97,10 +97,10 @@ class ModelCache(pulumi.ComponentResource):
         # local-model CRDs): Pulumi does not pass a component's depends_on on to them.
         self._after = inherited_dependencies(opts)
         self._child = pulumi.ResourceOptions(parent=self, depends_on=self._after)
-        self.claim: Optional[k8s.core.v1.PersistentVolumeClaim] = None
+        self.claim: k8s.core.v1.PersistentVolumeClaim | None = None
         self.node_groups: dict[str, CustomResource] = {}
         self.caches: dict[str, CustomResource] = {}
-        self.download_account: Optional[k8s.core.v1.ServiceAccount] = None
+        self.download_account: k8s.core.v1.ServiceAccount | None = None
         if spec.model_cache.kind == "local":
             self._local(spec)
         elif spec.model_cache.storage_class_name:
@@ -152,7 +152,7 @@ class ModelCache(pulumi.ComponentResource):
             self.caches[name] = self._cluster_object(name, "LocalModelCache", cache_spec, after)
 
     def _cluster_object(
-        self, name: str, kind: str, spec: dict[str, Any], after: Optional[list[pulumi.Resource]] = None
+        self, name: str, kind: str, spec: dict[str, Any], after: list[pulumi.Resource] | None = None
     ) -> CustomResource:
         return CustomResource(
             name,

@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import urlsplit
 
 import pulumi
@@ -43,8 +43,8 @@ import pulumi_kubernetes as k8s
 from components import conventions
 from components.cluster import EksAccess, aws_partition
 from components.model_cache import COMPONENT, HUB_TOKEN_KEY, HUB_TOKEN_SECRET, distinct_revisions, revision_name
-from components.spec import HubMirrorModelMirror, ModelSpec, PlatformSpec, S3ModelMirror
 from components.options import inherited_dependencies
+from components.spec import HubMirrorModelMirror, ModelSpec, PlatformSpec, S3ModelMirror
 
 APP_NAME = "model-warmup"
 SERVICE_ACCOUNT = "model-warmup"
@@ -68,14 +68,14 @@ RESOURCES = {
 class ModelWarmupArgs:
     spec: PlatformSpec
     image: str  # the warm-up image, already through the registry mirror
-    eks: Optional[EksAccess] = None  # for the s3 mirror's IAM role and Pod Identity association
+    eks: EksAccess | None = None  # for the s3 mirror's IAM role and Pod Identity association
 
 
 class ModelWarmup(pulumi.ComponentResource):
     """Exposes `jobs` (revision name -> Job), `job_for(model)`, `service_account`, and for an
     s3 mirror `role`, `role_policy`, `pod_identity`."""
 
-    def __init__(self, name: str, args: ModelWarmupArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ModelWarmupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:supplychain:ModelWarmup", name, None, opts)
         spec = args.spec
         # The Jobs wait for what this component waits for (namespace, claim, token Secret).
@@ -90,7 +90,9 @@ class ModelWarmup(pulumi.ComponentResource):
         if isinstance(spec.model_mirror, S3ModelMirror):
             self._s3_access(spec, spec.model_mirror, _required(args.eks))
         ready = [self.service_account, *after, *[r for r in [self.pod_identity] if r is not None]]
-        self.jobs = {revision_name(model): self._job(spec, model, args.image, ready) for model in distinct_revisions(spec)}
+        self.jobs = {
+            revision_name(model): self._job(spec, model, args.image, ready) for model in distinct_revisions(spec)
+        }
         self.register_outputs({"jobs": sorted(job_name(model) for model in distinct_revisions(spec))})
 
     def job_for(self, model: ModelSpec) -> k8s.batch.v1.Job:
@@ -151,7 +153,7 @@ POD_IDENTITY_TRUST = {
 }
 
 
-def _required(eks: Optional[EksAccess]) -> EksAccess:
+def _required(eks: EksAccess | None) -> EksAccess:
     if eks is None:  # the spec's cross-field rules refuse s3 on other clusters
         raise ValueError("an s3 model mirror needs an eks cluster")
     return eks
@@ -270,7 +272,12 @@ def s3_read_policy(mirror: S3ModelMirror, region: str) -> str:
     keys below it."""
     bucket = f"arn:{aws_partition(region)}:s3:::{mirror.bucket}"
     statements: list[dict[str, Any]] = [
-        {"Sid": "ReadModels", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"{bucket}/{mirror.prefix}/*"]},
+        {
+            "Sid": "ReadModels",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": [f"{bucket}/{mirror.prefix}/*"],
+        },
         {
             "Sid": "ListModels",
             "Effect": "Allow",
@@ -280,7 +287,12 @@ def s3_read_policy(mirror: S3ModelMirror, region: str) -> str:
         },
     ]
     if mirror.kms_key_arn:
-        decrypt = {"Sid": "DecryptModels", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [mirror.kms_key_arn]}
+        decrypt = {
+            "Sid": "DecryptModels",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": [mirror.kms_key_arn],
+        }
         statements.append(decrypt)
     return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
 

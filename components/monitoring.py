@@ -12,7 +12,7 @@ with the GPU Operator. DESIGN.md section 2, observability.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -47,7 +47,7 @@ class MonitoringArgs:
 class Monitoring(pulumi.ComponentResource):
     """Exposes `pod_monitor`, `rules` (pool name -> PrometheusRule) and `dashboard`."""
 
-    def __init__(self, name: str, args: MonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:observability:Monitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.pod_monitor = CustomResource(

@@ -26,7 +26,7 @@ mount): they may reach DNS and the model mirror's port, nothing else
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -64,7 +64,7 @@ class NetworkPolicies(pulumi.ComponentResource):
     (pool name -> policy), `kourier_ingress` (None without Knative pools or when the cluster
     runs its own Knative) and `warmup_egress` (None without warm-up Jobs)."""
 
-    def __init__(self, name: str, args: NetworkPoliciesArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: NetworkPoliciesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:guardrails:NetworkPolicies", name, None, opts)
         spec = args.spec
         namespaces = serving_namespaces(spec)
@@ -76,7 +76,9 @@ class NetworkPolicies(pulumi.ComponentResource):
         }
         self.kourier_ingress = None
         if spec.knative_pools and spec.control_plane.knative.enabled:
-            self.kourier_ingress = self._policy(KNATIVE_SERVING_NAMESPACE, "kourier-gateway-ingress", kourier_ingress(spec))
+            self.kourier_ingress = self._policy(
+                KNATIVE_SERVING_NAMESPACE, "kourier-gateway-ingress", kourier_ingress(spec)
+            )
         self.warmup_egress = None
         if spec.model_cache.kind == "pvc":
             self.warmup_egress = self._policy(serving, "model-warmup-egress", warmup_egress(spec))

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import pulumi
 
 
-def inherited_dependencies(opts: Optional[pulumi.ResourceOptions]) -> list[pulumi.Resource]:
+def inherited_dependencies(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
     """What a component was put after, for its children to wait on too: Pulumi does not
     pass a component's depends_on on to the resources it creates."""
     depends_on = opts.depends_on if opts else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -15,16 +15,15 @@ from components.control_plane import (
     ServingControlPlane,
     ServingControlPlaneArgs,
 )
-from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from components.gateway import Gateway, GatewayArgs
+from components.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, karpenter_node_role
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
-from components.gpu_node_pool import karpenter_node_role
 from components.model_cache import ModelCache, ModelCacheArgs, storage_uri
 from components.model_warmup import ModelWarmup, ModelWarmupArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network_policies import NetworkPolicies, NetworkPoliciesArgs
-from components.secrets import ApiKeys, Secrets, SecretsArgs, vllm_api_keys_name
 from components.registry_mirror import RegistryMirror, RegistryMirrorArgs
+from components.secrets import ApiKeys, Secrets, SecretsArgs, vllm_api_keys_name
 from components.serving_pool import ServingPool, ServingPoolArgs
 from components.spec import ModelSpec, PlatformSpec
 
@@ -37,8 +36,8 @@ class Platform(pulumi.ComponentResource):
         name: str,
         spec: PlatformSpec,
         api_keys: ApiKeys,
-        opts: Optional[pulumi.ResourceOptions] = None,
-        hub_token: Optional[pulumi.Output[str]] = None,
+        opts: pulumi.ResourceOptions | None = None,
+        hub_token: pulumi.Output[str] | None = None,
     ):
         super().__init__("llmserving:platform:Platform", name, outside_contract(spec), opts)
         self.spec = spec
@@ -68,14 +67,18 @@ class Platform(pulumi.ComponentResource):
         namespaces = [self.serving_namespace, self.gateway.namespace]
         # The local cache's download namespace comes with the control plane.
         secret_namespaces = [*namespaces, *([self.control_plane] if spec.model_cache.kind == "local" else [])]
-        self.secrets = Secrets("secrets", SecretsArgs(spec, api_keys, hub_token), _after(on_cluster, *secret_namespaces))
+        self.secrets = Secrets(
+            "secrets", SecretsArgs(spec, api_keys, hub_token), _after(on_cluster, *secret_namespaces)
+        )
         self.model_cache = ModelCache(
             "model-cache", ModelCacheArgs(spec), _after(on_cluster, self.serving_namespace, self.control_plane)
         )
         self.model_warmup = self._model_warmup(_after(mirrored, self.serving_namespace, self.secrets, self.model_cache))
         # Kourier's policy lives in Knative's namespace, which comes with the control plane.
         policy_namespaces = [*namespaces, self.control_plane]
-        self.network_policies = NetworkPolicies("network-policies", NetworkPoliciesArgs(spec), _after(on_cluster, *policy_namespaces))
+        self.network_policies = NetworkPolicies(
+            "network-policies", NetworkPoliciesArgs(spec), _after(on_cluster, *policy_namespaces)
+        )
         # Hardware and control plane first: a pool's objects wait for the CRDs of their kinds
         # (ServingPool hands its depends_on to them) and for GPU nodes to exist.
         underneath = [
@@ -112,7 +115,7 @@ class Platform(pulumi.ComponentResource):
                 roles += [role] if role not in roles else []
         return roles
 
-    def _model_warmup(self, opts: pulumi.ResourceOptions) -> Optional[ModelWarmup]:
+    def _model_warmup(self, opts: pulumi.ResourceOptions) -> ModelWarmup | None:
         """Warm-up Jobs fill a claim; KServe's own Jobs fill a local cache."""
         if self.spec.model_cache.kind != "pvc":
             return None
@@ -156,14 +159,29 @@ def outside_contract(spec: PlatformSpec) -> dict[str, Any]:
     return {
         "preExisting": [
             # A pvc cache without a storage class is a claim someone else created.
-            *([{"kind": "PersistentVolumeClaim", "namespace": spec.namespaces.serving, "name": spec.model_cache.claim_name}]
-              if spec.model_cache.kind == "pvc" and spec.model_cache.storage_class_name is None else []),
+            *(
+                [
+                    {
+                        "kind": "PersistentVolumeClaim",
+                        "namespace": spec.namespaces.serving,
+                        "name": spec.model_cache.claim_name,
+                    }
+                ]
+                if spec.model_cache.kind == "pvc" and spec.model_cache.storage_class_name is None
+                else []
+            ),
             # Without an issuer, the gateway serves a TLS Secret someone else provides.
-            *([{"kind": "Secret", "namespace": spec.gateway.namespace, "name": spec.gateway.tls.secret_name}]
-              if spec.gateway.tls.issuer is None else []),
+            *(
+                [{"kind": "Secret", "namespace": spec.gateway.namespace, "name": spec.gateway.tls.secret_name}]
+                if spec.gateway.tls.issuer is None
+                else []
+            ),
             # Knative pools on the cluster's own Knative go through its Kourier.
-            *([{"kind": "Service", "namespace": KNATIVE_SERVING_NAMESPACE, "name": KOURIER_INTERNAL_SERVICE}]
-              if spec.knative_pools and not spec.control_plane.knative.enabled else []),
+            *(
+                [{"kind": "Service", "namespace": KNATIVE_SERVING_NAMESPACE, "name": KOURIER_INTERNAL_SERVICE}]
+                if spec.knative_pools and not spec.control_plane.knative.enabled
+                else []
+            ),
         ],
         "nodePools": [node_pool.name for node_pool in spec.node_pools],
     }

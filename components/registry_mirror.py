@@ -21,8 +21,8 @@ mirror), so the chart values and our pods agree on one reference per image.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -40,7 +40,7 @@ IMPORT_ACTIONS = ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"]
 @dataclass(frozen=True)
 class RegistryMirrorArgs:
     spec: PlatformSpec
-    aws_provider: Optional[aws.Provider] = None
+    aws_provider: aws.Provider | None = None
     # IAM roles of the GPU nodes this stack creates or names (managed node groups, Karpenter).
     node_roles: Sequence[pulumi.Input[str]] = ()
 
@@ -49,7 +49,7 @@ class RegistryMirror(pulumi.ComponentResource):
     """Exposes `mirror` (images.Mirror), `image(upstream)`, `rules` (upstream registry ->
     PullThroughCacheRule) and `import_policies` (the inline node-role policies)."""
 
-    def __init__(self, name: str, args: RegistryMirrorArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: RegistryMirrorArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:supplychain:RegistryMirror", name, None, opts)
         spec = args.spec
         self.mirror: Mirror = spec.image_mirror

@@ -17,17 +17,18 @@ From the keys this component makes:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components import conventions, vllm_args
 from components.model_cache import HUB_TOKEN_KEY, HUB_TOKEN_SECRET, hub_token_namespace
+from components.options import inherited_dependencies
 from components.serving_pool import API_KEY_FILE
 from components.spec import CLIENT_NAME_PATTERN, CONFIG_KEY, GatewaySpec, PlatformSpec, PoolSpec
-from components.options import inherited_dependencies
 
 API_KEYS = "apiKeys"
 API_KEYS_KEY = f"{CONFIG_KEY.split(':')[0]}:{API_KEYS}"
@@ -74,7 +75,7 @@ def read_api_keys(config: pulumi.Config, source: str, spec: PlatformSpec) -> Api
     return ApiKeys({client: pulumi.Output.secret(key) for client, key in sorted(raw.items())})
 
 
-def read_hub_token(config: pulumi.Config, source: str, spec: PlatformSpec) -> Optional[pulumi.Output[str]]:
+def read_hub_token(config: pulumi.Config, source: str, spec: PlatformSpec) -> pulumi.Output[str] | None:
     """The hub token for the model downloads, a secret from the moment it is read; None when
     the model mirror takes none (modelMirror.token false, or s3)."""
     if not spec.hub_token_needed:
@@ -127,13 +128,13 @@ class SecretsArgs:
     spec: PlatformSpec
     api_keys: ApiKeys
     # The hub token (read_hub_token), for the model downloads only; None when none needs it.
-    hub_token: Optional[pulumi.Output[str]] = None
+    hub_token: pulumi.Output[str] | None = None
 
 
 class Secrets(pulumi.ComponentResource):
     """The platform's Secrets; exposes `gateway_api_keys` and `vllm_api_keys` (pool name -> Secret)."""
 
-    def __init__(self, name: str, args: SecretsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:guardrails:Secrets", name, None, opts)
         # Every Secret waits for what this component waits for: its namespace.
         self._after = inherited_dependencies(opts)
@@ -155,7 +156,7 @@ class Secrets(pulumi.ComponentResource):
         self.hub_token = self._hub_token(spec, args.hub_token)
         self.register_outputs({"gatewayApiKeys": gateway_api_keys_name(spec.gateway)})
 
-    def _hub_token(self, spec: PlatformSpec, token: Optional[pulumi.Output[str]]) -> Optional[k8s.core.v1.Secret]:
+    def _hub_token(self, spec: PlatformSpec, token: pulumi.Output[str] | None) -> k8s.core.v1.Secret | None:
         """The `hf-token` Secret, in the one namespace whose download Jobs use it (never
         the serving pods')."""
         namespace = hub_token_namespace(spec)

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from components import conventions, metrics, versions, vllm_args
 from components.capacity import PoolCapacity
-from components.spec import ModelSpec, NodePoolSpec, PoolSpec
 from components.options import inherited_dependencies
+from components.spec import ModelSpec, NodePoolSpec, PoolSpec
 
 MODEL_FORMAT = "vllm"
 PORT_NAME = "http1"  # Knative accepts only http1 or h2c as the serving port's name
@@ -47,15 +47,15 @@ class ServingPoolArgs:
     capacity: PoolCapacity
     image: str = versions.VLLM_IMAGE
     # Secret with vLLM's --config file of allowed API keys (Secrets component); None: vLLM checks none.
-    api_key_secret: Optional[str] = None
+    api_key_secret: str | None = None
     # Where the weights are (ModelCache's storage_uri); None: the revision's path in the claim.
-    storage_uri: Optional[str] = None
+    storage_uri: str | None = None
 
 
 class ServingPool(pulumi.ComponentResource):
     """The KServe objects of one pool; exposes `runtime`, `inference_service`, `args`, `url`, `capacity`."""
 
-    def __init__(self, name: str, args: ServingPoolArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ServingPoolArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:serving:ServingPool", name, None, opts)
         self.spec = args.pool
         self.capacity = args.capacity
@@ -195,7 +195,7 @@ def autoscaling_fields(pool: PoolSpec, args: ServingPoolArgs) -> dict[str, Any]:
                         "target": {"type": "Value", "value": metrics.number(pool.autoscaling.target)},
                     },
                 }
-            ]
+            ],
         }
     }
 

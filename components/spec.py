@@ -10,7 +10,8 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from typing import Annotated, Any, Iterator, Literal, Mapping, Optional, Union
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -80,11 +81,11 @@ class KubeconfigCluster(_Spec):
     """Any conformant cluster reached through a kubeconfig file and context."""
 
     kind: Literal["kubeconfig"]
-    path: Optional[str] = Field(default=None, description="Kubeconfig path; default ~/.kube/config.")
-    context: Optional[str] = Field(default=None, description="Context name; default the current one.")
+    path: str | None = Field(default=None, description="Kubeconfig path; default ~/.kube/config.")
+    context: str | None = Field(default=None, description="Context name; default the current one.")
 
 
-ClusterSpec = Annotated[Union[EksCluster, KubeconfigCluster], Field(discriminator="kind")]
+ClusterSpec = Annotated[EksCluster | KubeconfigCluster, Field(discriminator="kind")]
 
 
 class Namespaces(_Spec):
@@ -103,12 +104,12 @@ class ModelCacheSpec(_Spec):
         default="model-cache",
         description="pvc: the PersistentVolumeClaim holding models/<org>/<name>/<revision>/ for every pinned model.",
     )
-    size: Optional[Quantity] = Field(
+    size: Quantity | None = Field(
         default=None,
         description="Cache capacity, e.g. 500Gi; must hold every pinned model's weights x 1.1. pvc: the "
         "claim's request; local: the space each GPU node sets aside.",
     )
-    storage_class_name: Optional[DnsLabel] = Field(
+    storage_class_name: DnsLabel | None = Field(
         default=None,
         description="pvc: create the claim on this ReadWriteMany storage class (EFS, FSx for Lustre, NFS), "
         "retained when the stack is destroyed. Absent: the claim already exists.",
@@ -161,7 +162,7 @@ class EcrPullThroughMirror(_RegistryMirrorBase):
 
     kind: Literal["ecr-pull-through"]
     account_id: str = Field(pattern=r"^\d{12}$", description="AWS account of the private ECR registry.")
-    region: Optional[str] = Field(
+    region: str | None = Field(
         default=None, pattern=AWS_REGION_PATTERN, description="Region of the registry; default the cluster's."
     )
     credential_arns: dict[UpstreamRegistry, Annotated[str, Field(pattern=PULL_THROUGH_SECRET_PATTERN)]] = Field(
@@ -196,7 +197,7 @@ class ExternalRegistryMirror(_RegistryMirrorBase):
 
 
 RegistryMirrorSpec = Annotated[
-    Union[NoRegistryMirror, EcrPullThroughMirror, ExternalRegistryMirror], Field(discriminator="kind")
+    NoRegistryMirror | EcrPullThroughMirror | ExternalRegistryMirror, Field(discriminator="kind")
 ]
 
 
@@ -229,21 +230,21 @@ class S3ModelMirror(_Spec):
         pattern=r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$",
         description="Key prefix (no leading or trailing slash); the role may read below it and nowhere else.",
     )
-    region: Optional[str] = Field(
+    region: str | None = Field(
         default=None, pattern=AWS_REGION_PATTERN, description="Region of the bucket; default the cluster's."
     )
-    kms_key_arn: Optional[str] = Field(
+    kms_key_arn: str | None = Field(
         default=None,
         pattern=r"^arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:key/.+$",
         description="KMS key the objects are encrypted with (SSE-KMS); the role may decrypt with it.",
     )
 
-    def source_path(self, model: "ModelSpec") -> str:
+    def source_path(self, model: ModelSpec) -> str:
         """Where `model`'s revision lies in the bucket, without scheme."""
         return f"{self.bucket}/{self.prefix}/{model.source}/{model.revision}"
 
 
-ModelMirrorSpec = Annotated[Union[HubModelMirror, HubMirrorModelMirror, S3ModelMirror], Field(discriminator="kind")]
+ModelMirrorSpec = Annotated[HubModelMirror | HubMirrorModelMirror | S3ModelMirror, Field(discriminator="kind")]
 
 
 class MonitoringSpec(_Spec):
@@ -293,7 +294,7 @@ class IssuerRef(_Spec):
 class GatewayTls(_Spec):
     """The HTTPS listener's certificate: issued by cert-manager, or an existing TLS Secret."""
 
-    issuer: Optional[IssuerRef] = Field(
+    issuer: IssuerRef | None = Field(
         default=None,
         description="cert-manager issuer of a certificate for every pool hostname; absent: secretName "
         "must already exist in the gateway namespace.",
@@ -318,7 +319,7 @@ class GatewaySpec(_Spec):
         description="Extra annotations on the gateway's load balancer Service (subnets, security groups, "
         "or an on-prem load balancer's settings); they may not restate the scheme set by internetFacing.",
     )
-    service_type: Optional[Literal["LoadBalancer", "ClusterIP"]] = Field(
+    service_type: Literal["LoadBalancer", "ClusterIP"] | None = Field(
         default=None,
         description="How the edge is exposed. Default: a LoadBalancer on EKS (internal NLB) or where "
         "sourceRanges fence it in; elsewhere ClusterIP, for an ingress of your own in front.",
@@ -328,9 +329,7 @@ class GatewaySpec(_Spec):
         description="CIDRs that may reach the gateway's load balancer (loadBalancerSourceRanges); on "
         "clusters other than EKS, private ranges here are what keeps the load balancer internal.",
     )
-    replicas: int = Field(
-        default=2, ge=1, le=20, description="Envoy proxies per gateway; rate limits count per proxy."
-    )
+    replicas: int = Field(default=2, ge=1, le=20, description="Envoy proxies per gateway; rate limits count per proxy.")
     vllm_api_key: bool = Field(
         default=False,
         description="vLLM itself also checks the client's API key (defence in depth behind the gateway).",
@@ -347,7 +346,7 @@ class InstallSwitch(_Spec):
 class GpuOperatorSpec(InstallSwitch):
     """The NVIDIA GPU Operator: device plugin, feature discovery, DCGM exporter."""
 
-    driver_on_host: Optional[bool] = Field(
+    driver_on_host: bool | None = Field(
         default=None,
         description="Nodes already carry the NVIDIA driver and container toolkit (EKS NVIDIA AMIs do), so the "
         "operator installs neither. Default: true on eks clusters, false otherwise.",
@@ -357,7 +356,7 @@ class GpuOperatorSpec(InstallSwitch):
 class KnativeSpec(InstallSwitch):
     """Knative Serving through the Knative Operator; Knative-mode pools run on it."""
 
-    max_revision_timeout_seconds: Optional[int] = Field(
+    max_revision_timeout_seconds: int | None = Field(
         default=None,
         gt=0,
         description="Knative's max-revision-timeout-seconds. Default: the longest knative pool timeout (at "
@@ -384,11 +383,11 @@ DURATION_PATTERN = r"^([0-9]+(s|m|h))+$"
 class NodeScaling(_Spec):
     min: int = Field(default=0, ge=0, description="Fewest nodes (managed node groups).")
     max: int = Field(default=1, ge=1, description="Most nodes; for Karpenter, the pool's GPU limit in nodes.")
-    desired: Optional[int] = Field(default=None, ge=0, description="Nodes at creation (managed); default min.")
+    desired: int | None = Field(default=None, ge=0, description="Nodes at creation (managed); default min.")
 
 
 class KarpenterOptions(_Spec):
-    node_role: Optional[str] = Field(
+    node_role: str | None = Field(
         default=None,
         min_length=1,
         description="IAM role of Karpenter's nodes (with its EKS access entry); default "
@@ -410,9 +409,9 @@ class NodePoolSpec(_Spec):
     """A set of GPU nodes; either an EC2 instance type from the catalog, or a GPU model and count."""
 
     name: DnsLabel
-    instance_type: Optional[str] = Field(default=None, description="EC2 instance type, e.g. g6e.2xlarge.")
-    gpu: Optional[str] = Field(default=None, description="GPU catalog key, for nodes that are not EC2.")
-    gpu_count: Optional[int] = Field(default=None, gt=0, description="GPUs per node, with `gpu`.")
+    instance_type: str | None = Field(default=None, description="EC2 instance type, e.g. g6e.2xlarge.")
+    gpu: str | None = Field(default=None, description="GPU catalog key, for nodes that are not EC2.")
+    gpu_count: int | None = Field(default=None, gt=0, description="GPUs per node, with `gpu`.")
     kind: Literal["managed", "karpenter", "existing"] = Field(
         default="existing",
         description="managed: an EKS managed node group; karpenter: a Karpenter NodePool and EC2NodeClass "
@@ -422,7 +421,7 @@ class NodePoolSpec(_Spec):
     ami_family: Literal["al2023", "bottlerocket"] = Field(
         default="al2023", description="EKS-optimized NVIDIA AMI family: the driver and container toolkit ship on it."
     )
-    ami_version: Optional[str] = Field(
+    ami_version: str | None = Field(
         default=None,
         pattern=r"^(latest|v[0-9][0-9.]*)$",
         description="Karpenter: the AMI release, e.g. v20260810 (al2023); 'latest' replaces the nodes at "
@@ -431,7 +430,7 @@ class NodePoolSpec(_Spec):
     capacity_type: Literal["onDemand", "spot", "capacityBlock"] = Field(
         default="onDemand", description="How the instances are bought; capacityBlock needs capacityReservationId."
     )
-    capacity_reservation_id: Optional[str] = Field(
+    capacity_reservation_id: str | None = Field(
         default=None, pattern=r"^cr-[0-9a-z]+$", description="The Capacity Block for ML (cr-...) to launch into."
     )
     scaling: NodeScaling = NodeScaling()
@@ -463,7 +462,7 @@ def _architecture_kind(value: Any) -> str:
 
 
 ArchitectureRef = Annotated[
-    Union[Annotated[str, Tag("key")], Annotated[Architecture, Tag("inline")]],
+    Annotated[str, Tag("key")] | Annotated[Architecture, Tag("inline")],
     Discriminator(_architecture_kind),
 ]
 
@@ -531,7 +530,9 @@ class Autoscaling(_Spec):
 
 class Slo(_Spec):
     ttft_p95_seconds: float = Field(gt=0, description="Time to first token, 95th percentile.")
-    e2e_p95_seconds: float = Field(gt=0, alias="e2eP95Seconds", description="End-to-end request latency, 95th percentile.")
+    e2e_p95_seconds: float = Field(
+        gt=0, alias="e2eP95Seconds", description="End-to-end request latency, 95th percentile."
+    )
 
 
 CLASS_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
@@ -596,15 +597,15 @@ class PoolSpec(_Spec):
     startup_timeout_seconds: int = Field(
         default=1200, ge=60, description="Model load + CUDA graph capture budget for the startup probe."
     )
-    cpu: Optional[Quantity] = Field(default=None, description="CPU request; default 4 per GPU.")
-    memory: Optional[Quantity] = Field(default=None, description="Memory request and limit; default 32Gi per GPU.")
+    cpu: Quantity | None = Field(default=None, description="CPU request; default 4 per GPU.")
+    memory: Quantity | None = Field(default=None, description="Memory request and limit; default 32Gi per GPU.")
     extra_args: tuple[str, ...] = Field(
         default=(), description="Extra vLLM flags appended verbatim after ours; may not repeat ours."
     )
     requests_per_minute: int = Field(
         gt=0, description="Requests one API-key client may send per minute, counted at each gateway proxy."
     )
-    clients: Optional[tuple[ClientName, ...]] = Field(
+    clients: tuple[ClientName, ...] | None = Field(
         default=None, min_length=1, description="API-key clients allowed on this pool; default every client."
     )
 
@@ -874,7 +875,7 @@ def _allowed_keys(model: type[BaseModel], loc: list[Any]) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
-def _variant(annotation: Any, tag: str) -> Optional[type[BaseModel]]:
+def _variant(annotation: Any, tag: str) -> type[BaseModel] | None:
     """The member of a union discriminated by `kind` whose kind is `tag`."""
     for arg in getattr(annotation, "__args__", ()):
         kind = arg.model_fields.get("kind") if isinstance(arg, type) and issubclass(arg, BaseModel) else None
@@ -886,7 +887,7 @@ def _variant(annotation: Any, tag: str) -> Optional[type[BaseModel]]:
     return None
 
 
-def _model_in(annotation: Any) -> Optional[type[BaseModel]]:
+def _model_in(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in getattr(annotation, "__args__", ()):
@@ -952,7 +953,9 @@ def _device_plugin_problems(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
     """Bottlerocket's NVIDIA variant runs its own device plugin; the GPU Operator's can be left
     out only cluster-wide, so Bottlerocket cannot share a cluster with other GPU nodes."""
     bottlerocket = [
-        index for index, pool in enumerate(spec.node_pools) if pool.kind in _CLOUD_KINDS and pool.ami_family == "bottlerocket"
+        index
+        for index, pool in enumerate(spec.node_pools)
+        if pool.kind in _CLOUD_KINDS and pool.ami_family == "bottlerocket"
     ]
     if not spec.gpu_operator.enabled or not bottlerocket:
         return
@@ -992,7 +995,10 @@ _FIELD_KINDS = {
 def _node_pool_kind_problems(spec: PlatformSpec, path: str, node_pool: NodePoolSpec) -> Iterator[tuple[str, str]]:
     kind = node_pool.kind
     if kind in _CLOUD_KINDS and not spec.on_eks:
-        yield f"{path}.kind", f"'{kind}' creates AWS resources and needs an eks cluster; a kubeconfig cluster allows: existing"
+        yield (
+            f"{path}.kind",
+            f"'{kind}' creates AWS resources and needs an eks cluster; a kubeconfig cluster allows: existing",
+        )
     if kind in _CLOUD_KINDS and node_pool.instance_type is None:
         yield f"{path}.instanceType", f"required for kind {kind}: the EC2 instance type to launch"
     for field in sorted(node_pool.model_fields_set & set(_FIELD_KINDS)):
@@ -1124,6 +1130,7 @@ def _knative_timeout_problems(spec: PlatformSpec, path: str, pool: PoolSpec) -> 
             "raise controlPlane.knative.maxRevisionTimeoutSeconds, or use standard mode",
         )
 
+
 _SIGNALS_BY_MODE = {"standard": ("queue", "kvCache"), "knative": ("concurrency",)}
 
 
@@ -1131,7 +1138,10 @@ def _autoscaling_problems(path: str, pool: PoolSpec) -> Iterator[tuple[str, str]
     signal, target = pool.autoscaling.signal, pool.autoscaling.target
     allowed = _SIGNALS_BY_MODE[pool.mode]
     if signal not in allowed:
-        yield f"{path}.autoscaling.signal", f"'{signal}' does not apply to {pool.mode} mode; allowed: {', '.join(allowed)}"
+        yield (
+            f"{path}.autoscaling.signal",
+            f"'{signal}' does not apply to {pool.mode} mode; allowed: {', '.join(allowed)}",
+        )
     elif signal == "kvCache" and target > 1:
         yield f"{path}.autoscaling.target", f"{target} is a KV-cache usage fraction and must be at most 1"
     elif signal == "concurrency" and target > pool.max_num_seqs:
@@ -1155,7 +1165,10 @@ def _registry_mirror_problems(spec: PlatformSpec) -> Iterator[tuple[str, str]]:
     known = {unpinned(image) for image in platform_images(spec) if parse(image).tag}
     for image in sorted(mirror.digests):
         if unpinned(image) not in known:
-            yield f"registryMirror.digests.{image}", "not a tagged image this stack deploys; name it as its chart or pod does upstream"
+            yield (
+                f"registryMirror.digests.{image}",
+                "not a tagged image this stack deploys; name it as its chart or pod does upstream",
+            )
 
 
 def _ecr_problems(

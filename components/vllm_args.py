@@ -46,7 +46,7 @@ MANAGED_FLAGS = frozenset(
 API_KEY_CONFIG_KEY = "api-key"
 
 
-def serve_args(pool: "PoolSpec", model: "ModelSpec", api_key_file: str | None = None) -> list[str]:
+def serve_args(pool: PoolSpec, model: ModelSpec, api_key_file: str | None = None) -> list[str]:
     """Arguments after `vllm serve`, in a stable order; `api_key_file` is a mounted file from
     `api_key_config`, so the keys never appear on the command line."""
     args = [

@@ -9,7 +9,7 @@ flag past it in any of these spellings.
 from __future__ import annotations
 
 import re
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 _FALSE_WORDS = {"false", "0", "no", "off"}
 _HUMAN_INT = re.compile(r"^(\d+(?:\.\d+)?)([kKmMgG]?)$")
@@ -21,7 +21,7 @@ def _flag_name(word: str) -> str:
     return word.split("=", 1)[0].replace("_", "-") if word.startswith("-") else ""
 
 
-def last_value(argv: Sequence[str], *names: str) -> Optional[str]:
+def last_value(argv: Sequence[str], *names: str) -> str | None:
     """The value of the last occurrence of any of `names` (`--x v` or `--x=v`), or None."""
     value = None
     for index, word in enumerate(argv):
@@ -47,7 +47,7 @@ def is_enabled(argv: Sequence[str], name: str) -> bool:
     return enabled
 
 
-def token_count(text: Optional[str]) -> Optional[int]:
+def token_count(text: str | None) -> int | None:
     """A vLLM token count (`8192`, `32k`, `32K`), or None when it is not a fixed number."""
     match = _HUMAN_INT.match((text or "").strip())
     if not match:
@@ -55,7 +55,7 @@ def token_count(text: Optional[str]) -> Optional[int]:
     return int(float(match.group(1)) * _MULTIPLIERS[match.group(2)])
 
 
-def integer(text: Optional[str], default: int) -> int:
+def integer(text: str | None, default: int) -> int:
     try:
         return int(float(text)) if text is not None else default
     except ValueError:

@@ -9,9 +9,9 @@ by which of our components created it, so a hand-added object is judged the same
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any
 
 from components.conventions import CLASS_LABEL
 
@@ -59,7 +59,7 @@ def at(value: Any, *path: str) -> Any:
     return value
 
 
-def kind_of(resource_type: str) -> Optional[tuple[str, str]]:
+def kind_of(resource_type: str) -> tuple[str, str] | None:
     """(group, Kind) of a Kubernetes type token; the core group is ''. None for other providers."""
     parts = resource_type.split(":")
     if len(parts) != 3 or parts[0] != "kubernetes":
@@ -105,7 +105,7 @@ class Pod:
     is_runtime_template: bool = False
 
     @property
-    def workload_class(self) -> Optional[str]:
+    def workload_class(self) -> str | None:
         value = self.labels.get(CLASS_LABEL)
         return str(value) if value is not None else None
 
@@ -115,7 +115,7 @@ class Container:
     path: str
     spec: Mapping
     pod: Pod
-    model_format: Optional[str] = None  # set on an InferenceService's model container
+    model_format: str | None = None  # set on an InferenceService's model container
 
     @property
     def command_line(self) -> list[str]:
@@ -128,7 +128,7 @@ class Container:
         return [word for item in self.command_line for word in _split_shell(item)]
 
     @property
-    def image(self) -> Optional[str]:
+    def image(self) -> str | None:
         image = self.spec.get("image")
         return str(image) if image else None
 

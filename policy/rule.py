@@ -7,7 +7,8 @@ rule uses when no policy config sets it (the engine fills the same defaults in).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Optional, Union
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -24,7 +25,7 @@ STACK_TYPE = "pulumi:pulumi:Stack"
 
 ResourceCheck = Callable[[ResourceValidationArgs], Iterator[str]]
 # A stack check yields (message, urn of the resource at fault, or None for the stack).
-StackCheck = Callable[[StackValidationArgs], Iterator[tuple[str, Optional[str]]]]
+StackCheck = Callable[[StackValidationArgs], Iterator[tuple[str, str | None]]]
 
 
 def resource_rule(
@@ -35,7 +36,9 @@ def resource_rule(
     return ResourceValidationPolicy(**_policy_fields(name, description, validate, remediation, **options))
 
 
-def stack_rule(name: str, description: str, check: StackCheck, remediation: str, **options: Any) -> StackValidationPolicy:
+def stack_rule(
+    name: str, description: str, check: StackCheck, remediation: str, **options: Any
+) -> StackValidationPolicy:
     """A stack policy; `options` as for `resource_rule`."""
     validate = _reporting(check, with_urn=True)
     return StackValidationPolicy(**_policy_fields(name, description, validate, remediation, **options))
@@ -56,7 +59,7 @@ def _policy_fields(
     validate: Callable[[Any, ReportViolation], None],
     remediation: str,
     level: EnforcementLevel = EnforcementLevel.MANDATORY,
-    config: Optional[PolicyConfigSchema] = None,
+    config: PolicyConfigSchema | None = None,
 ) -> dict[str, Any]:
     return {
         "name": name,
@@ -69,7 +72,7 @@ def _policy_fields(
 
 
 def string_list_config(
-    key: str, description: str, default: tuple[str, ...] = (), allowed: Optional[tuple[str, ...]] = None
+    key: str, description: str, default: tuple[str, ...] = (), allowed: tuple[str, ...] | None = None
 ) -> PolicyConfigSchema:
     """A rule config of one list of strings (from `allowed`, when given)."""
     items: dict[str, Any] = {"type": "string", **({"enum": list(allowed)} if allowed else {})}
@@ -78,7 +81,7 @@ def string_list_config(
     )
 
 
-def setting(args: Union[ResourceValidationArgs, StackValidationArgs], schema: PolicyConfigSchema, key: str) -> Any:
+def setting(args: ResourceValidationArgs | StackValidationArgs, schema: PolicyConfigSchema, key: str) -> Any:
     """The configured value of `key`, or its schema default."""
     config = args.get_config()
     return config[key] if key in config else schema.properties[key]["default"]

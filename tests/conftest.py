@@ -27,7 +27,13 @@ BASE_PLATFORM: dict[str, Any] = {
     ],
     "pools": [
         {"name": "chat", "class": "chat", "model": "llama-8b", "nodePool": "gpu-h100", "hostname": "chat.example.com"},
-        {"name": "batch", "class": "batch", "model": "llama-8b", "nodePool": "gpu-h100", "hostname": "batch.example.com"},
+        {
+            "name": "batch",
+            "class": "batch",
+            "model": "llama-8b",
+            "nodePool": "gpu-h100",
+            "hostname": "batch.example.com",
+        },
     ],
 }
 

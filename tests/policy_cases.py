@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Optional
+from typing import Any
 
 from components.images import MIRROR_PREFIXES_OUTPUT
 from tools import policy_gate
@@ -15,7 +15,7 @@ VLLM_IMAGE = "docker.io/vllm/vllm-openai:v0.32.0"
 POOL_LABELS = {"llmserving.io/pool": "chat", "llmserving.io/class": "chat", "llmserving.io/model": "m"}
 
 
-def resource(resource_type: str, props: dict[str, Any], name: Optional[str] = None, stack: str = "dev") -> dict[str, Any]:
+def resource(resource_type: str, props: dict[str, Any], name: str | None = None, stack: str = "dev") -> dict[str, Any]:
     """One entry of resources.json."""
     name = name or props.get("metadata", {}).get("name", "r")
     return {
@@ -27,19 +27,19 @@ def resource(resource_type: str, props: dict[str, Any], name: Optional[str] = No
     }
 
 
-def violations(rule: str, *resources: dict[str, Any], outputs: Optional[dict] = None,
-               config: Optional[dict] = None) -> list[str]:  # fmt: skip
+def violations(rule: str, *resources: dict[str, Any], outputs: dict | None = None,
+               config: dict | None = None) -> list[str]:  # fmt: skip
     """The messages `rule` reports over `resources`, run the way `tools check` runs the pack."""
     rendered = Rendered(manifests=[], resources=list(resources), outputs=outputs or {}, capacity={})
     found = policy_gate.violations(rendered, policy_gate.reconcile(config or {}))
     return [v.message for v in found if v.rule == rule]
 
 
-def container(image: str = VLLM_IMAGE, args: Optional[list[str]] = None, **fields: Any) -> dict[str, Any]:
+def container(image: str = VLLM_IMAGE, args: list[str] | None = None, **fields: Any) -> dict[str, Any]:
     return {"name": "main", "image": image, **({"args": args} if args is not None else {}), **fields}
 
 
-def deployment(*containers: dict[str, Any], labels: Optional[dict] = None, volumes: Optional[list] = None,
+def deployment(*containers: dict[str, Any], labels: dict | None = None, volumes: list | None = None,
                name: str = "server", namespace: str = "llm-serving") -> dict[str, Any]:  # fmt: skip
     """A Deployment resource of the given containers."""
     pod_spec: dict[str, Any] = {"containers": list(containers)}
@@ -58,7 +58,7 @@ def vllm_deployment(*args: str, **fields: Any) -> dict[str, Any]:
     return deployment(container(command=["vllm", "serve"], args=["/models", *args], **fields))
 
 
-def inference_service(name: str = "chat", workload_class: str = "chat", args: Optional[list[str]] = None,
+def inference_service(name: str = "chat", workload_class: str = "chat", args: list[str] | None = None,
                       namespace: str = "llm-serving", **predictor: Any) -> dict[str, Any]:  # fmt: skip
     """A vLLM InferenceService in Standard mode with KEDA, close to what ServingPool declares."""
     labels = {**POOL_LABELS, "llmserving.io/pool": name, "llmserving.io/class": workload_class}
@@ -79,7 +79,10 @@ def inference_service(name: str = "chat", workload_class: str = "chat", args: Op
             "name": name,
             "namespace": namespace,
             "labels": labels,
-            "annotations": {"serving.kserve.io/deploymentMode": "Standard", "serving.kserve.io/autoscalerClass": "keda"},
+            "annotations": {
+                "serving.kserve.io/deploymentMode": "Standard",
+                "serving.kserve.io/autoscalerClass": "keda",
+            },
         },
         "spec": {
             "predictor": {

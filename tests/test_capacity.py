@@ -25,8 +25,19 @@ H100 = GPUS["h100-80gb"]
 A10G = GPUS["a10g"]
 
 
-def pool(arch=LLAMA_8B, gpu=H100, tp=1, dtype="auto", quantization="none", kv="auto", cap=8192,
-         seqs=64, batched=8192, util=0.9, min_at_cap=1):
+def pool(
+    arch=LLAMA_8B,
+    gpu=H100,
+    tp=1,
+    dtype="auto",
+    quantization="none",
+    kv="auto",
+    cap=8192,
+    seqs=64,
+    batched=8192,
+    util=0.9,
+    min_at_cap=1,
+):
     return evaluate_pool(arch, gpu, tp, dtype, quantization, kv, cap, seqs, batched, util, min_at_cap)
 
 
@@ -36,9 +47,9 @@ def pool(arch=LLAMA_8B, gpu=H100, tp=1, dtype="auto", quantization="none", kv="a
 @pytest.mark.parametrize(
     "arch, expected",
     [
-        (LLAMA_8B, 131072),   # 2 x 32 layers x 8 KV heads x 128 x 2 bytes
+        (LLAMA_8B, 131072),  # 2 x 32 layers x 8 KV heads x 128 x 2 bytes
         (LLAMA_70B, 327680),  # 2 x 80 x 8 x 128 x 2
-        (QWEN_7B, 57344),     # 2 x 28 x 4 x 128 x 2
+        (QWEN_7B, 57344),  # 2 x 28 x 4 x 128 x 2
     ],
 )
 def test_kv_bytes_per_token_bf16_tp1(arch, expected):
@@ -52,16 +63,20 @@ def test_fp8_kv_cache_halves_the_bytes(key):
 
 
 def test_tensor_parallelism_splits_the_kv_heads():
-    assert [kv_bytes_per_token_per_gpu(LLAMA_70B, "auto", tp) for tp in (1, 2, 4, 8)] == [
-        327680, 163840, 81920, 40960
-    ]
+    assert [kv_bytes_per_token_per_gpu(LLAMA_70B, "auto", tp) for tp in (1, 2, 4, 8)] == [327680, 163840, 81920, 40960]
 
 
 def test_fewer_kv_heads_than_ranks_keeps_one_replicated_head_per_rank():
     # 4 KV heads over 8 ranks: vLLM stores one (replicated) head per rank, not half a head.
     arch = Architecture(
-        num_layers=10, num_attention_heads=32, num_kv_heads=4, head_dim=128, hidden_size=4096,
-        vocab_size=1000, num_params=10**9, max_context=4096,
+        num_layers=10,
+        num_attention_heads=32,
+        num_kv_heads=4,
+        head_dim=128,
+        hidden_size=4096,
+        vocab_size=1000,
+        num_params=10**9,
+        max_context=4096,
     )
     assert kv_bytes_per_token_per_gpu(arch, "auto", 8) == 2 * 10 * 1 * 128 * 2
     assert kv_bytes_per_token_per_gpu(arch, "auto", 4) == kv_bytes_per_token_per_gpu(arch, "auto", 8)
@@ -77,7 +92,7 @@ def test_llama_8b_bf16_weights_are_16_point_1_gb():
 
 
 def test_fp8_keeps_embeddings_lm_head_and_norms_at_16_bit():
-    embeddings = 2 * 128256 * 4096          # input embedding + untied LM head
+    embeddings = 2 * 128256 * 4096  # input embedding + untied LM head
     norms = (2 * 32 + 1) * 4096
     linear = 8_030_261_248 - embeddings - norms
     assert weight_bytes_total(LLAMA_8B, "auto", "fp8") == 2 * (embeddings + norms) + linear

@@ -101,7 +101,14 @@ def test_capacity_table_lists_every_pool(capsys):
     assert main(["capacity", "prod"]) == 0
     out = capsys.readouterr().out
     header, _, chat, batch, blank, *legend = out.splitlines()
-    for column in ("weights GiB/GPU", "KV GiB/GPU", "KV bytes/token/GPU", "KV tokens", "maxModelLen tokens", "decode tok/s/seq"):
+    for column in (
+        "weights GiB/GPU",
+        "KV GiB/GPU",
+        "KV bytes/token/GPU",
+        "KV tokens",
+        "maxModelLen tokens",
+        "decode tok/s/seq",
+    ):
         assert column in header
         assert any(line.startswith(column + " ") for line in legend), f"no legend line for {column}"
     assert blank == ""

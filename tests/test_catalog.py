@@ -7,14 +7,25 @@ from components.catalog import ARCHITECTURES, GPUS, INSTANCE_TYPES, Architecture
 
 REQUIRED_GPUS = {"a10g", "l4", "l40s", "a100-40gb", "a100-80gb", "h100-80gb", "h200-141gb"}
 REQUIRED_ARCHITECTURES = {
-    "llama-3.1-8b", "llama-3.1-70b", "llama-3.3-70b",
-    "qwen2.5-7b", "qwen2.5-14b", "qwen2.5-32b", "qwen2.5-72b",
-    "mistral-7b-v0.3", "mixtral-8x7b",
+    "llama-3.1-8b",
+    "llama-3.1-70b",
+    "llama-3.3-70b",
+    "qwen2.5-7b",
+    "qwen2.5-14b",
+    "qwen2.5-32b",
+    "qwen2.5-72b",
+    "mistral-7b-v0.3",
+    "mixtral-8x7b",
 }
 SIZES = ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")
 REQUIRED_INSTANCE_TYPES = {
     *(f"{family}.{size}" for family in ("g5", "g6", "g6e") for size in SIZES),
-    "p4d.24xlarge", "p4de.24xlarge", "p5.4xlarge", "p5.48xlarge", "p5e.48xlarge", "p5en.48xlarge",
+    "p4d.24xlarge",
+    "p4de.24xlarge",
+    "p5.4xlarge",
+    "p5.48xlarge",
+    "p5e.48xlarge",
+    "p5en.48xlarge",
 }
 
 
@@ -31,8 +42,16 @@ def test_every_instance_type_names_a_catalog_gpu():
 
 @pytest.mark.parametrize(
     "family, gpu",
-    [("g5.", "a10g"), ("g6.", "l4"), ("g6e.", "l40s"), ("p4d.", "a100-40gb"), ("p4de.", "a100-80gb"),
-     ("p5.", "h100-80gb"), ("p5e.", "h200-141gb"), ("p5en.", "h200-141gb")],
+    [
+        ("g5.", "a10g"),
+        ("g6.", "l4"),
+        ("g6e.", "l40s"),
+        ("p4d.", "a100-40gb"),
+        ("p4de.", "a100-80gb"),
+        ("p5.", "h100-80gb"),
+        ("p5e.", "h200-141gb"),
+        ("p5en.", "h200-141gb"),
+    ],
 )
 def test_each_family_has_one_gpu_model(family, gpu):
     members = {name: it.gpu for name, it in INSTANCE_TYPES.items() if name.startswith(family)}
@@ -59,7 +78,13 @@ def test_gpu_memory_is_the_driver_figure_not_the_nominal_size():
     # The driver reports the nominal GiB (A100) or up to ~7 % less (ECC / reserved memory on
     # GDDR cards, 141 of 144 GiB on H200); never more, and never the decimal-GB figure.
     nominal_gib = {
-        "a10g": 24, "l4": 24, "l40s": 48, "a100-40gb": 40, "a100-80gb": 80, "h100-80gb": 80, "h200-141gb": 144
+        "a10g": 24,
+        "l4": 24,
+        "l40s": 48,
+        "a100-40gb": 40,
+        "a100-80gb": 80,
+        "h100-80gb": 80,
+        "h200-141gb": 144,
     }
     for key, gib in nominal_gib.items():
         assert 0.93 < GPUS[key].memory_mib / (gib * 1024) <= 1.0, key
@@ -111,23 +136,43 @@ def test_well_known_parameter_counts():
 
 def test_context_lengths():
     assert {key: arch.max_context for key, arch in ARCHITECTURES.items()} == {
-        "llama-3.1-8b": 131072, "llama-3.1-70b": 131072, "llama-3.3-70b": 131072,
-        "qwen2.5-7b": 32768, "qwen2.5-14b": 32768, "qwen2.5-32b": 32768, "qwen2.5-72b": 32768,
-        "mistral-7b-v0.3": 32768, "mixtral-8x7b": 32768,
+        "llama-3.1-8b": 131072,
+        "llama-3.1-70b": 131072,
+        "llama-3.3-70b": 131072,
+        "qwen2.5-7b": 32768,
+        "qwen2.5-14b": 32768,
+        "qwen2.5-32b": 32768,
+        "qwen2.5-72b": 32768,
+        "mistral-7b-v0.3": 32768,
+        "mixtral-8x7b": 32768,
     }
 
 
 def test_inline_architecture_with_uneven_kv_groups_is_rejected():
     with pytest.raises(ValidationError, match="must divide"):
         Architecture(
-            num_layers=2, num_attention_heads=32, num_kv_heads=6, head_dim=128, hidden_size=4096,
-            vocab_size=1000, num_params=1_000_000, max_context=4096,
+            num_layers=2,
+            num_attention_heads=32,
+            num_kv_heads=6,
+            head_dim=128,
+            hidden_size=4096,
+            vocab_size=1000,
+            num_params=1_000_000,
+            max_context=4096,
         )
 
 
 def test_inline_architecture_accepts_camel_case_and_defaults():
     arch = Architecture.model_validate(
-        {"numLayers": 2, "numAttentionHeads": 8, "numKvHeads": 2, "headDim": 64, "hiddenSize": 512,
-         "vocabSize": 1000, "numParams": 1_000_000, "maxContext": 4096}
+        {
+            "numLayers": 2,
+            "numAttentionHeads": 8,
+            "numKvHeads": 2,
+            "headDim": 64,
+            "hiddenSize": 512,
+            "vocabSize": 1000,
+            "numParams": 1_000_000,
+            "maxContext": 4096,
+        }
     )
     assert (arch.intermediate_size, arch.num_experts, arch.source) == (0, 1, "inline")

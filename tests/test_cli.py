@@ -65,7 +65,14 @@ def test_check_from_a_render_says_what_it_read(capsys, tmp_path):
 def test_invalid_config_exits_2_naming_file_and_path(capsys, tmp_path, platform, mutate, path, verb):
     mutate(platform)
     config_file = write_stack_file(tmp_path / "Pulumi.bad.yaml", platform)
-    code, out, err = run_cli(capsys, verb, "bad", "--config-file", str(config_file), *(["--out", str(tmp_path / "o")] if verb == "render" else []))
+    code, out, err = run_cli(
+        capsys,
+        verb,
+        "bad",
+        "--config-file",
+        str(config_file),
+        *(["--out", str(tmp_path / "o")] if verb == "render" else []),
+    )
     assert code == 2
     assert f"{config_file}: private-llm-serving:platform.{path}" in err
     assert not (tmp_path / "o").exists()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-import yaml
 
 from components import conventions, versions
 from tests.conftest import SCHEMAS_DIR, stack_config
@@ -104,7 +103,11 @@ def test_launch_template_encrypts_the_disk_and_requires_imdsv2(platform):
             "ebs": {"volumeSize": 500, "volumeType": "gp3", "encrypted": "true", "deleteOnTermination": "true"},
         }
     ]
-    assert template["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1}
+    assert template["metadataOptions"] == {
+        "httpEndpoint": "enabled",
+        "httpTokens": "required",
+        "httpPutResponseHopLimit": 1,
+    }
     group = inputs(resources, NODE_GROUP, "gpu-h100")
     assert group["launchTemplate"] == {"id": "gpu-h100-launch-template-id", "version": "1"}
 
@@ -113,7 +116,9 @@ def test_node_role_has_the_eks_node_policies(platform, requests):
     resources = registered(on_eks(platform))
     role = inputs(resources, "aws:iam/role:Role", "gpu-h100-node-role")
     assert '"Service": "ec2.amazonaws.com"' in role["assumeRolePolicy"]
-    attached = {a["inputs"]["policyArn"] for a in of_type(resources, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")}
+    attached = {
+        a["inputs"]["policyArn"] for a in of_type(resources, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    }
     assert attached == {
         "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
         "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
@@ -144,7 +149,9 @@ def test_bottlerocket_spot_node_group(platform):
 
 
 def test_capacity_block_goes_through_the_launch_template(platform):
-    on_eks(platform, capacityType="capacityBlock", capacityReservationId="cr-02168da1478b509e0", subnetIds=["subnet-0az1"])
+    on_eks(
+        platform, capacityType="capacityBlock", capacityReservationId="cr-02168da1478b509e0", subnetIds=["subnet-0az1"]
+    )
     resources = registered(platform)
     group = inputs(resources, NODE_GROUP, "gpu-h100")
     assert group["capacityType"] == "CAPACITY_BLOCK"
@@ -166,7 +173,11 @@ def test_karpenter_node_pool(platform):
     template = spec["template"]
     assert template["metadata"]["labels"] == conventions.gpu_node_labels("gpu-h100", "h100-80gb")
     assert template["spec"]["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}]
-    assert template["spec"]["nodeClassRef"] == {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu-h100"}
+    assert template["spec"]["nodeClassRef"] == {
+        "group": "karpenter.k8s.aws",
+        "kind": "EC2NodeClass",
+        "name": "gpu-h100",
+    }
     assert {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["p5.48xlarge"]} in (
         template["spec"]["requirements"]
     )
@@ -178,7 +189,11 @@ def test_karpenter_node_pool(platform):
 
 def test_karpenter_does_not_evict_busy_gpu_nodes(platform):
     spec = inputs(registered(karpenter(platform)), KARPENTER_NODE_POOL, "gpu-h100-karpenter-node-pool")["spec"]
-    assert spec["disruption"] == {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "15m", "budgets": [{"nodes": "1"}]}
+    assert spec["disruption"] == {
+        "consolidationPolicy": "WhenEmpty",
+        "consolidateAfter": "15m",
+        "budgets": [{"nodes": "1"}],
+    }
     assert spec["template"]["spec"]["expireAfter"] == "Never"
 
 
@@ -201,20 +216,27 @@ def test_ec2_node_class(platform):
 
 
 def test_karpenter_capacity_block_is_reserved_capacity(platform):
-    karpenter(platform, capacityType="capacityBlock", capacityReservationId="cr-0abc", karpenter={"nodeRole": "gpu-nodes"})
+    karpenter(
+        platform, capacityType="capacityBlock", capacityReservationId="cr-0abc", karpenter={"nodeRole": "gpu-nodes"}
+    )
     resources = registered(platform)
     node_class = inputs(resources, EC2_NODE_CLASS, "gpu-h100-node-class")["spec"]
     assert node_class["capacityReservationSelectorTerms"] == [{"id": "cr-0abc"}]
     assert node_class["role"] == "gpu-nodes"
     requirements = inputs(resources, KARPENTER_NODE_POOL, "gpu-h100-karpenter-node-pool")["spec"]["template"]["spec"]
-    assert {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["reserved"]} in requirements["requirements"]
+    assert {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["reserved"]} in requirements[
+        "requirements"
+    ]
 
 
 @pytest.mark.parametrize("extra", [{}, {"amiFamily": "bottlerocket", "capacityType": "spot"}])
 def test_karpenter_objects_pass_the_upstream_schemas(platform, extra):
     resources = registered(karpenter(platform, **extra))
     registry = SchemaRegistry(SCHEMAS_DIR)
-    for resource_type, name in ((KARPENTER_NODE_POOL, "gpu-h100-karpenter-node-pool"), (EC2_NODE_CLASS, "gpu-h100-node-class")):
+    for resource_type, name in (
+        (KARPENTER_NODE_POOL, "gpu-h100-karpenter-node-pool"),
+        (EC2_NODE_CLASS, "gpu-h100-node-class"),
+    ):
         assert registry.validate_object(inputs(resources, resource_type, name)) == []
 
 
@@ -378,7 +400,10 @@ def test_every_piece_can_be_switched_off(platform):
 
 
 def test_kserve_without_our_cert_manager_or_knative(platform, requests):
-    platform["controlPlane"] = {"certManager": {"enabled": False}, "knative": {"enabled": False, "maxRevisionTimeoutSeconds": 1800}}
+    platform["controlPlane"] = {
+        "certManager": {"enabled": False},
+        "knative": {"enabled": False, "maxRevisionTimeoutSeconds": 1800},
+    }
     resources = registered(platform)
     request, _ = requests[(CHART, "kserve")]
     assert set(request.dependencies) >= {resources[(CHART, "kserve-crd")]["urn"]}

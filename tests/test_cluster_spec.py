@@ -43,7 +43,10 @@ def test_a_kubeconfig_cluster_cannot_create_nodes(platform, kind):
 
 def test_cloud_node_pools_need_an_instance_type(platform):
     on_eks(platform, instanceType=None, gpu="h100-80gb", gpuCount=8)
-    assert only_problem(platform) == f"{KEY}.nodePools[0].instanceType: required for kind managed: the EC2 instance type to launch"
+    assert (
+        only_problem(platform)
+        == f"{KEY}.nodePools[0].instanceType: required for kind managed: the EC2 instance type to launch"
+    )
 
 
 def test_existing_nodes_take_no_cloud_settings(platform):
@@ -77,7 +80,10 @@ def test_capacity_block_needs_its_reservation(platform):
         f"{KEY}.nodePools[0].capacityReservationId: required with capacityType capacityBlock: the cr-... id of the block"
     )
     platform["nodePools"][0].update(capacityType="spot", capacityReservationId="cr-0abc")
-    assert only_problem(platform) == f"{KEY}.nodePools[0].capacityReservationId: applies with capacityType capacityBlock only"
+    assert (
+        only_problem(platform)
+        == f"{KEY}.nodePools[0].capacityReservationId: applies with capacityType capacityBlock only"
+    )
 
 
 @pytest.mark.parametrize(

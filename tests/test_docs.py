@@ -16,7 +16,11 @@ def _code_after(heading: str) -> str:
 
 def test_ci_runs_exactly_the_readme_test_command():
     command = _code_after("Test")
-    ci_lines = [line for line in (REPO_ROOT / ".ci/run").read_text().splitlines() if line and not line.startswith(("#", "set ", "cd "))]
+    ci_lines = [
+        line
+        for line in (REPO_ROOT / ".ci/run").read_text().splitlines()
+        if line and not line.startswith(("#", "set ", "cd "))
+    ]
     assert ci_lines == [command]
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from components import versions, vllm_args
-from components.gateway import CLIENT_HEADER, EKS_SCHEME_ANNOTATION
 from components.conventions import PREDICTOR_SERVICE_PORT
+from components.gateway import CLIENT_HEADER, EKS_SCHEME_ANNOTATION
 from components.spec import SpecError, load_platform
 from tests.conftest import SHIPPED_STACKS, stack_config
 from tools import render
@@ -51,7 +51,11 @@ def test_every_pool_has_exactly_one_route_on_its_hostname_to_its_backend_and_por
         (route,) = routes
         assert route["spec"]["hostnames"] == [pool.hostname]
         (parent,) = route["spec"]["parentRefs"]
-        assert (parent["kind"], parent["name"], parent["sectionName"]) == ("Gateway", edge["metadata"]["name"], https["name"])
+        assert (parent["kind"], parent["name"], parent["sectionName"]) == (
+            "Gateway",
+            edge["metadata"]["name"],
+            https["name"],
+        )
         (rule,) = route["spec"]["rules"]
         assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/v1"}}]
         (backend,) = rule["backendRefs"]
@@ -64,7 +68,11 @@ def test_every_pool_has_exactly_one_route_on_its_hostname_to_its_backend_and_por
             assert runtime["spec"]["containers"][0]["ports"][0]["containerPort"] == vllm_args.HTTP_PORT
         else:
             # Kourier's cluster-internal Service, which serves Knative's cluster-local routes.
-            assert (backend["namespace"], backend["name"], backend["port"]) == ("knative-serving", "kourier-internal", 80)
+            assert (backend["namespace"], backend["name"], backend["port"]) == (
+                "knative-serving",
+                "kourier-internal",
+                80,
+            )
             (rewrite,) = rule["filters"]
             host = f"{pool.name}-predictor.{spec.namespaces.serving}.svc.cluster.local"
             assert rewrite == {"type": "URLRewrite", "urlRewrite": {"hostname": host}}
@@ -92,14 +100,18 @@ def test_cross_namespace_backends_are_granted(platform):
     grants = {g["metadata"]["namespace"]: g for g in of_kind(found, "ReferenceGrant")}
     assert set(grants) == {"llm-serving", "knative-serving"}
     for grant in grants.values():
-        assert grant["spec"]["from"] == [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "llm-gateway"}]
+        assert grant["spec"]["from"] == [
+            {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "llm-gateway"}
+        ]
     assert grants["llm-serving"]["spec"]["to"] == [{"group": "", "kind": "Service", "name": "chat-predictor"}]
     assert grants["knative-serving"]["spec"]["to"] == [{"group": "", "kind": "Service", "name": "kourier-internal"}]
 
 
 def test_request_timeouts_follow_the_class_and_wait_out_a_cold_start(platform):
     found = objects(platform)
-    timeouts = {r["metadata"]["name"]: r["spec"]["rules"][0]["timeouts"]["request"] for r in of_kind(found, "HTTPRoute")}
+    timeouts = {
+        r["metadata"]["name"]: r["spec"]["rules"][0]["timeouts"]["request"] for r in of_kind(found, "HTTPRoute")
+    }
     # chat: its 120 s; batch scales to zero: its 600 s plus the 1200 s startup budget.
     assert timeouts == {"chat": "120s", "batch": "1800s"}
     policies = of_kind(found, "BackendTrafficPolicy")
@@ -119,7 +131,9 @@ def test_a_warm_knative_pool_waits_only_its_own_timeout(platform):
 def test_api_key_auth_covers_the_whole_edge_gateway_with_the_keys_secret(platform):
     found = objects(platform)
     (policy,) = [p for p in of_kind(found, "SecurityPolicy") if "apiKeyAuth" in p["spec"]]
-    assert policy["spec"]["targetRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "llm-gateway"}]
+    assert policy["spec"]["targetRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "llm-gateway"}
+    ]
     auth = policy["spec"]["apiKeyAuth"]
     # OpenAI SDKs send Authorization: Bearer <key>; Envoy's api_key_auth strips "Bearer ".
     assert auth["extractFrom"] == [{"headers": ["Authorization"]}]
@@ -141,7 +155,9 @@ def test_a_pool_allowlist_admits_only_its_clients(platform):
     platform["pools"][0]["clients"] = ["bob"]
     found = objects(platform)
     allowlist = named(found, "SecurityPolicy", "chat-clients")
-    assert allowlist["spec"]["targetRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "chat"}]
+    assert allowlist["spec"]["targetRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "chat"}
+    ]
     assert allowlist["spec"]["mergeType"] == "StrategicMerge"
     authorization = allowlist["spec"]["authorization"]
     assert authorization["defaultAction"] == "Deny"
@@ -281,9 +297,7 @@ def test_one_reference_grant_per_standard_pool_scales_past_the_to_list_cap(platf
     from tools.mockrun import run_program
 
     template = platform["pools"][0]
-    platform["pools"] = [
-        {**template, "name": f"chat{i}", "hostname": f"chat{i}.example.com"} for i in range(20)
-    ]
+    platform["pools"] = [{**template, "name": f"chat{i}", "hostname": f"chat{i}.example.com"} for i in range(20)]
     resources = run_program("t", stack_config(platform)).resources
     grants = [r["inputs"] for r in resources if r["type"].endswith(":ReferenceGrant")]
     assert len(grants) == 20

@@ -65,11 +65,16 @@ def test_a_key_only_the_values_schema_names_is_accepted():
     schema = helm_values.load_schema(SCHEMAS_DIR / "helm-values" / "cert-manager-v1.21.1.values.schema.json")
     defaults = helm_values.load_defaults(SCHEMAS_DIR / "helm-values" / "cert-manager-v1.21.1.values.yaml")
     assert "podDnsConfig" not in defaults and helm_values.declared_by_schema(schema, ("podDnsConfig",))
-    assert problems(chart("cert-manager", versions.CERT_MANAGER_VERSION, {"podDnsConfig": {"nameservers": ["10.0.0.2"]}})) == []
+    assert (
+        problems(chart("cert-manager", versions.CERT_MANAGER_VERSION, {"podDnsConfig": {"nameservers": ["10.0.0.2"]}}))
+        == []
+    )
 
 
 def test_free_form_maps_and_replaced_lists_take_any_content():
-    values = {"kserve": {"controller": {"podLabels": {"team": "ml"}, "tolerations": [{"key": "x", "operator": "Exists"}]}}}
+    values = {
+        "kserve": {"controller": {"podLabels": {"team": "ml"}, "tolerations": [{"key": "x", "operator": "Exists"}]}}
+    }
     assert problems(chart("kserve-resources", "v0.20.0", values)) == []
 
 
@@ -83,7 +88,9 @@ def test_a_chart_without_a_defaults_file_takes_no_values():
     assert control_plane.keda_values() == {}
     assert problems(chart("keda", versions.KEDA_VERSION, {})) == []
     (problem,) = problems(chart("keda", versions.KEDA_VERSION, {"resources": {"operator": {}}}))
-    assert problem.startswith("sets values but ") and problem.endswith("keda-2.21.1.values.yaml does not exist to check them against")
+    assert problem.startswith("sets values but ") and problem.endswith(
+        "keda-2.21.1.values.yaml does not exist to check them against"
+    )
 
 
 def test_check_reports_a_values_typo_in_a_render(capsys, tmp_path):

@@ -84,7 +84,10 @@ def test_the_full_listing_marks_each_route_and_says_how_many_to_copy(capsys):
     code, out, _ = run_cli(capsys, "images", "prod")
     assert code == 0
     lines = out.splitlines()
-    header, rows = [l for l in lines if l.startswith("#")], [l for l in lines if not l.startswith("#")]
+    header, rows = (
+        [line for line in lines if line.startswith("#")],
+        [line for line in lines if not line.startswith("#")],
+    )
     assert "registryMirror.kind ecr-pull-through" in header[0]
     copied = [row for row in rows if row.split()[2] == "copy"]
     assert f"# {len(copied)} to copy yourself" in header[1]

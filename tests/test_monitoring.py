@@ -189,7 +189,7 @@ def test_every_emitted_expression_parses_and_names_known_metrics(resources):
     ("expr", "problem"),
     [
         ("sum(vllm:gpu_cache_usage_perc)", "vllm:gpu_cache_usage_perc is not a known metric"),
-        ("rate(vllm:prompt_tokens_total{pool=\"chat\"}[5m]", "does not parse"),
+        ('rate(vllm:prompt_tokens_total{pool="chat"}[5m]', "does not parse"),
         ("rate(vllm:num_requests_waiting)", "does not parse"),
         ('{pool="chat"}', "selects no metric name"),
     ],

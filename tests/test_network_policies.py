@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from components import vllm_args
+from components.conventions import selects
 from components.network_policies import QUEUE_PROXY_METRICS_PORT, QUEUE_PROXY_PORT, serving_namespaces
 from tests.conftest import SHIPPED_STACKS
-from tests.test_edge import named, of_kind, objects, shipped
-from tools.inventory import selects
+from tests.test_edge import named, objects, of_kind, shipped
 
 KNATIVE = "knative-serving"
 
@@ -57,7 +57,10 @@ def test_egress_from_the_serving_namespace_goes_only_to_cluster_dns(stack):
     assert egress == [
         {
             "to": [
-                {"namespaceSelector": in_namespace("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+                {
+                    "namespaceSelector": in_namespace("kube-system"),
+                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                }
             ],
             "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
         }

@@ -13,8 +13,8 @@ import sys
 import grpc
 import pytest
 from google.protobuf import empty_pb2, struct_pb2
-from pulumi_policy import StackValidationPolicy
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+from pulumi_policy import StackValidationPolicy
 
 from components import versions
 from policy.pack import POLICIES
@@ -127,13 +127,25 @@ UNPINNED_CHART = resource("kubernetes:helm.sh/v4:Chart", {"chart": "keda", "repo
 
 EDITS = {
     "pinned-image-tags": (_edit_image, None),
-    "pinned-model-revisions": (lambda r, _: _chat_model(r).update(storageUri="hf://meta-llama/Llama-3.1-8B-Instruct"), None),
+    "pinned-model-revisions": (
+        lambda r, _: _chat_model(r).update(storageUri="hf://meta-llama/Llama-3.1-8B-Instruct"),
+        None,
+    ),
     "context-cap-required": (_drop_context_cap, None),
     "chat-context-cap": (lambda r, _: _set_arg(_chat_model(r)["args"], "--max-model-len", "32768"), None),
-    "gpu-requests-equal-limits": (lambda r, _: _chat_model(r)["resources"]["limits"].update({"nvidia.com/gpu": "2"}), None),
+    "gpu-requests-equal-limits": (
+        lambda r, _: _chat_model(r)["resources"]["limits"].update({"nvidia.com/gpu": "2"}),
+        None,
+    ),
     "shm-for-tensor-parallel": (lambda r, _: _set_arg(_chat_model(r)["args"], "--tensor-parallel-size", "2"), None),
-    "no-generation-probes": (lambda r, _: _chat_model(r)["readinessProbe"]["httpGet"].update(path="/v1/completions"), None),
-    "no-plaintext-secrets": (lambda r, _: _chat_model(r)["env"].append({"name": "HF_TOKEN", "value": "hf_" + "q" * 34}), None),
+    "no-generation-probes": (
+        lambda r, _: _chat_model(r)["readinessProbe"]["httpGet"].update(path="/v1/completions"),
+        None,
+    ),
+    "no-plaintext-secrets": (
+        lambda r, _: _chat_model(r)["env"].append({"name": "HF_TOKEN", "value": "hf_" + "q" * 34}),
+        None,
+    ),
     "no-request-logging": (lambda r, _: _chat_model(r)["args"].append("--enable-log-outputs"), None),
     "no-public-model-services": (_add(PUBLIC_SERVICE), None),
     "inference-signal-autoscaling": (_scale_on_cpu, None),
@@ -141,10 +153,12 @@ EDITS = {
     "images-from-mirror": (lambda r, _: _runtime_container(r).update(image=versions.VLLM_IMAGE), None),
     "chat-batch-separated": (_relabel_batch_as_chat, None),
     "serving-namespace-default-deny": (
-        lambda r, _: r.remove(_find(r, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "llm-serving-default-deny")), None
+        lambda r, _: r.remove(_find(r, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "llm-serving-default-deny")),
+        None,
     ),
     "routes-authenticated": (
-        lambda r, _: r.remove(_find(r, "kubernetes:gateway.envoyproxy.io/v1alpha1:SecurityPolicy", "api-key-auth")), None
+        lambda r, _: r.remove(_find(r, "kubernetes:gateway.envoyproxy.io/v1alpha1:SecurityPolicy", "api-key-auth")),
+        None,
     ),
     "capacity-fits": (_reject_capacity, None),
 }
@@ -224,7 +238,7 @@ def test_enforcement_levels(capsys, dev_render, tmp_path, config, code, suffix):
     actual, out, _ = run_cli(capsys, "check", "--from", edited, "--policy-config", _policy_file(tmp_path, config))
     lines = [line for line in out.splitlines() if line.startswith("pinned-image-tags ")]
     assert actual == code, out
-    assert (lines[0].endswith(suffix) if suffix else lines == []), out
+    assert lines[0].endswith(suffix) if suffix else lines == [], out
 
 
 @pytest.mark.parametrize(
@@ -294,7 +308,9 @@ def test_pack_judges_a_resource_and_a_stack_as_the_engine_sends_them(running_pac
     )  # fmt: skip
     served = analyzer_pb2.AnalyzerResource(type=isvc["type"], properties=_struct(isvc["inputs"]), urn=isvc["urn"],
                                            name=isvc["name"])  # fmt: skip
-    stack_diagnostics = running_pack.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=[stack, served])).diagnostics
+    stack_diagnostics = running_pack.AnalyzeStack(
+        analyzer_pb2.AnalyzeStackRequest(resources=[stack, served])
+    ).diagnostics
     by_rule = {d.policyName: d for d in stack_diagnostics}
     assert "runs with maxModelLen 16384" in by_rule["capacity-fits"].message
     assert by_rule["capacity-fits"].urn == isvc["urn"]
@@ -337,6 +353,7 @@ def test_stack_rules_see_component_outputs_as_the_engine_does(monkeypatch):
     def probe(args, report_violation):
         for r in args.resources:
             seen.setdefault(r.resource_type, r.props)
+
     probe_rule = StackValidationPolicy(name="probe", description="records props", validate=probe)
     monkeypatch.setattr(policy_gate, "POLICIES", [probe_rule])
     policy_gate.violations(render.render(load_stack("dev")), policy_gate.reconcile({}, [probe_rule]))

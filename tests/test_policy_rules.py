@@ -70,7 +70,9 @@ def _keda_images(registry):
 
 
 def _keda_chart(**values):
-    return resource("kubernetes:helm.sh/v4:Chart", {"chart": "keda", "version": "2.21.1", "values": values}, name="keda")
+    return resource(
+        "kubernetes:helm.sh/v4:Chart", {"chart": "keda", "version": "2.21.1", "values": values}, name="keda"
+    )
 
 
 def _knative_serving(kourier=None, **override):
@@ -102,25 +104,40 @@ def _kourier_route(workload_class, host_service):
     route = _route(workload_class, "kourier-internal")
     rule = route["inputs"]["spec"]["rules"][0]
     rule["backendRefs"][0]["namespace"] = "knative-serving"
-    rule["filters"] = [{"type": "URLRewrite", "urlRewrite": {"hostname": f"{host_service}.llm-serving.svc.cluster.local"}}]
+    rule["filters"] = [
+        {"type": "URLRewrite", "urlRewrite": {"hostname": f"{host_service}.llm-serving.svc.cluster.local"}}
+    ]
     return route
 
 
 def _edge_route(name="chat", section=None):
     parent = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "edge", "namespace": "llm-gateway",
               **({"sectionName": section} if section else {})}  # fmt: skip
-    props = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-             "metadata": {"name": name, "namespace": "llm-gateway"},
-             "spec": {"parentRefs": [parent], "rules": [{"backendRefs": [{"name": f"{name}-predictor", "port": 80}]}]}}
+    props = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": name, "namespace": "llm-gateway"},
+        "spec": {"parentRefs": [parent], "rules": [{"backendRefs": [{"name": f"{name}-predictor", "port": 80}]}]},
+    }
     return resource("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", props, name=name)  # fmt: skip
 
 
 API_KEY_AUTH = {"apiKeyAuth": {"credentialRefs": [{"name": "keys"}], "extractFrom": [{"headers": ["Authorization"]}]}}
-ALLOWLIST = {"authorization": {"defaultAction": "Deny", "rules": [{"action": "Allow", "principal": {"clientCIDRs": ["10.0.0.0/8"]}}]}}
+ALLOWLIST = {
+    "authorization": {
+        "defaultAction": "Deny",
+        "rules": [{"action": "Allow", "principal": {"clientCIDRs": ["10.0.0.0/8"]}}],
+    }
+}
 
 
 def _security_policy(name, kind, target, section=None, **spec):
-    ref = {"group": "gateway.networking.k8s.io", "kind": kind, "name": target, **({"sectionName": section} if section else {})}
+    ref = {
+        "group": "gateway.networking.k8s.io",
+        "kind": kind,
+        "name": target,
+        **({"sectionName": section} if section else {}),
+    }
     targets = {"targetRefs": [ref]} if target else {}
     props = {"apiVersion": "gateway.envoyproxy.io/v1alpha1", "kind": "SecurityPolicy",
              "metadata": {"name": name, "namespace": "llm-gateway"}, "spec": {**targets, **spec}}  # fmt: skip
@@ -137,7 +154,9 @@ def _gateway(*listeners, labels=None):
 
 def _listener_set_route():
     found = _edge_route("batch")
-    found["inputs"]["spec"]["parentRefs"] = [{"group": "gateway.networking.k8s.io", "kind": "ListenerSet", "name": "team"}]
+    found["inputs"]["spec"]["parentRefs"] = [
+        {"group": "gateway.networking.k8s.io", "kind": "ListenerSet", "name": "team"}
+    ]
     return found
 
 
@@ -179,239 +198,800 @@ MIRROR = mirror_outputs(HUB_MIRROR, "registry.internal/github/")
 # (rule, case id, resources, stack outputs, policy config, expected message part or None when compliant)
 CASES = [
     ("pinned-image-tags", "no tag", [deployment(container("busybox"))], None, None, "has no tag"),
-    ("pinned-image-tags", "latest", [deployment(container("vllm/vllm-openai:latest"))], None, None, "moving tag 'latest'"),
+    (
+        "pinned-image-tags",
+        "latest",
+        [deployment(container("vllm/vllm-openai:latest"))],
+        None,
+        None,
+        "moving tag 'latest'",
+    ),
     ("pinned-image-tags", "nightly suffix", [deployment(container("img:v1-nightly"))], None, None, "moving tag"),
-    ("pinned-image-tags", "minor tag in production",
-     [resource("kubernetes:apps/v1:Deployment", deployment(container("img:v0.32"))["inputs"], stack="prod")],
-     None, None, "exact version tag"),  # fmt: skip
+    (
+        "pinned-image-tags",
+        "minor tag in production",
+        [resource("kubernetes:apps/v1:Deployment", deployment(container("img:v0.32"))["inputs"], stack="prod")],
+        None,
+        None,
+        "exact version tag",
+    ),  # fmt: skip
     ("pinned-image-tags", "minor tag outside production", [deployment(container("img:v0.32"))], None, None, None),
     ("pinned-image-tags", "exact tag", [deployment(container("img:v0.32.0"))], None, None, None),
     ("pinned-image-tags", "digest", [deployment(container("img@sha256:" + "a" * 64))], None, None, None),
-    ("pinned-model-revisions", "hf uri without revision",
-     [_model(CHAT, storageUri="hf://meta-llama/Llama-3.1-8B-Instruct")], None, None, "storageUri"),  # fmt: skip
-    ("pinned-model-revisions", "branch in path", [_model(CHAT, storageUri="s3://models/org/m/main")], None, None,
-     "no 40-hex commit"),  # fmt: skip
-    ("pinned-model-revisions", "hub id without --revision",
-     [deployment(container(command=["vllm", "serve", "org/model"], args=["--max-model-len", "8192"]))],
-     None, None, "without --revision"),  # fmt: skip
-    ("pinned-model-revisions", "warm-up from a branch",
-     [_job("huggingface-cli", "download", "org/m", "--revision", "main")], None, None, "downloads from the hub"),  # fmt: skip
-    ("pinned-model-revisions", "a script with one pinned and one unpinned download",
-     [_job("/bin/sh", "-c", f"hf download org/a --revision {COMMIT}\nhf download org/b --local-dir /m")], None, None,
-     "hf download org/b"),  # fmt: skip
-    ("pinned-model-revisions", "local model cache", [resource("kubernetes:serving.kserve.io/v1alpha1:LocalModelCache",
-     {"kind": "LocalModelCache", "metadata": {"name": "m"}, "spec": {"sourceModelUri": "hf://org/m"}})],
-     None, None, "sourceModelUri"),  # fmt: skip
-    ("pinned-model-revisions", "pinned everywhere",
-     [CHAT, _job("hf", "download", "org/m", "--revision", COMMIT),
-      _model(CHAT, storageUri=f"hf://org/m:{COMMIT}")], None, None, None),  # fmt: skip
+    (
+        "pinned-model-revisions",
+        "hf uri without revision",
+        [_model(CHAT, storageUri="hf://meta-llama/Llama-3.1-8B-Instruct")],
+        None,
+        None,
+        "storageUri",
+    ),  # fmt: skip
+    (
+        "pinned-model-revisions",
+        "branch in path",
+        [_model(CHAT, storageUri="s3://models/org/m/main")],
+        None,
+        None,
+        "no 40-hex commit",
+    ),  # fmt: skip
+    (
+        "pinned-model-revisions",
+        "hub id without --revision",
+        [deployment(container(command=["vllm", "serve", "org/model"], args=["--max-model-len", "8192"]))],
+        None,
+        None,
+        "without --revision",
+    ),  # fmt: skip
+    (
+        "pinned-model-revisions",
+        "warm-up from a branch",
+        [_job("huggingface-cli", "download", "org/m", "--revision", "main")],
+        None,
+        None,
+        "downloads from the hub",
+    ),  # fmt: skip
+    (
+        "pinned-model-revisions",
+        "a script with one pinned and one unpinned download",
+        [_job("/bin/sh", "-c", f"hf download org/a --revision {COMMIT}\nhf download org/b --local-dir /m")],
+        None,
+        None,
+        "hf download org/b",
+    ),  # fmt: skip
+    (
+        "pinned-model-revisions",
+        "local model cache",
+        [
+            resource(
+                "kubernetes:serving.kserve.io/v1alpha1:LocalModelCache",
+                {"kind": "LocalModelCache", "metadata": {"name": "m"}, "spec": {"sourceModelUri": "hf://org/m"}},
+            )
+        ],
+        None,
+        None,
+        "sourceModelUri",
+    ),  # fmt: skip
+    (
+        "pinned-model-revisions",
+        "pinned everywhere",
+        [CHAT, _job("hf", "download", "org/m", "--revision", COMMIT), _model(CHAT, storageUri=f"hf://org/m:{COMMIT}")],
+        None,
+        None,
+        None,
+    ),  # fmt: skip
     ("context-cap-required", "no flag", [vllm_deployment()], None, None, "without --max-model-len"),
     ("context-cap-required", "auto", [vllm_deployment("--max-model-len", "auto")], None, None, "not a fixed token"),
     ("context-cap-required", "isvc without flag", [_model(CHAT, args=["/mnt/models"])], None, None, "without"),
     ("context-cap-required", "set", [vllm_deployment("--max-model-len=8192"), CHAT], None, None, None),
-    ("chat-context-cap", "above cap", [_model(CHAT, args=["/mnt/models", "--max-model-len", "16384"])], None, None,
-     "above the chat cap 8192"),  # fmt: skip
-    ("chat-context-cap", "human-readable spelling", [_model(CHAT, args=["/mnt/models", "--max_model_len=32k"])],
-     None, None, "32000"),  # fmt: skip
-    ("chat-context-cap", "configured cap", [_model(CHAT, args=["/mnt/models", "--max-model-len", "16384"])], None,
-     {"chat-context-cap": {"maxModelLen": 16384}}, None),  # fmt: skip
+    (
+        "chat-context-cap",
+        "above cap",
+        [_model(CHAT, args=["/mnt/models", "--max-model-len", "16384"])],
+        None,
+        None,
+        "above the chat cap 8192",
+    ),  # fmt: skip
+    (
+        "chat-context-cap",
+        "human-readable spelling",
+        [_model(CHAT, args=["/mnt/models", "--max_model_len=32k"])],
+        None,
+        None,
+        "32000",
+    ),  # fmt: skip
+    (
+        "chat-context-cap",
+        "configured cap",
+        [_model(CHAT, args=["/mnt/models", "--max-model-len", "16384"])],
+        None,
+        {"chat-context-cap": {"maxModelLen": 16384}},
+        None,
+    ),  # fmt: skip
     ("chat-context-cap", "batch may be long", [BATCH], None, None, None),
-    ("gpu-requests-equal-limits", "unequal",
-     [deployment(container(resources={"requests": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "1"},
-                                      "limits": {"nvidia.com/gpu": "2"}}))], None, None, "must both be set and equal"),
-    ("gpu-requests-equal-limits", "no cpu request",
-     [deployment(container(resources={"requests": {"memory": "1Gi", "nvidia.com/gpu": 1}, "limits": {"nvidia.com/gpu": 1}}))],
-     None, None, "without cpu requests"),  # fmt: skip
+    (
+        "gpu-requests-equal-limits",
+        "unequal",
+        [
+            deployment(
+                container(
+                    resources={
+                        "requests": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "1"},
+                        "limits": {"nvidia.com/gpu": "2"},
+                    }
+                )
+            )
+        ],
+        None,
+        None,
+        "must both be set and equal",
+    ),
+    (
+        "gpu-requests-equal-limits",
+        "no cpu request",
+        [
+            deployment(
+                container(
+                    resources={"requests": {"memory": "1Gi", "nvidia.com/gpu": 1}, "limits": {"nvidia.com/gpu": 1}}
+                )
+            )
+        ],
+        None,
+        None,
+        "without cpu requests",
+    ),  # fmt: skip
     ("gpu-requests-equal-limits", "equal", [deployment(container(resources=GPU)), CHAT], None, None, None),
     ("shm-for-tensor-parallel", "no shm", [vllm_deployment("--tensor-parallel-size", "2")], None, None, "/dev/shm"),
-    ("shm-for-tensor-parallel", "disk-backed shm",
-     [deployment(container(command=["vllm", "serve"], args=["-tp", "4"], volumeMounts=[SHM_MOUNT]),
-                 volumes=[{"name": "dshm", "emptyDir": {}}])], None, None, "tensor parallel size 4"),  # fmt: skip
-    ("shm-for-tensor-parallel", "memory shm",
-     [deployment(container(command=["vllm", "serve"], args=["--tensor_parallel_size=2"], volumeMounts=[SHM_MOUNT]),
-                 volumes=[SHM_VOLUME]),
-      _with(_model(CHAT, args=["/mnt/models", "--tensor-parallel-size", "2"], volumeMounts=[SHM_MOUNT]),
-            volumes=[SHM_VOLUME])], None, None, None),  # fmt: skip
-    ("no-generation-probes", "chat completions",
-     [deployment(container(readinessProbe={"httpGet": {"path": "/v1/chat/completions", "port": 8080}}))], None, None,
-     "readinessProbe: probes the generation endpoint"),  # fmt: skip
-    ("no-generation-probes", "curl in exec",
-     [deployment(container(livenessProbe={"exec": {"command": ["curl", "-d", "{}", "localhost:8000/v1/completions"]}}))],
-     None, None, "livenessProbe"),  # fmt: skip
-    ("no-generation-probes", "health", [deployment(container(startupProbe={"httpGet": {"path": "/health"}}))],
-     None, None, None),  # fmt: skip
-    ("no-plaintext-secrets", "hub token in env", [deployment(container(env=[{"name": "X", "value": "hf_" + "a" * 34}]))],
-     None, None, "Hugging Face token"),  # fmt: skip
-    ("no-plaintext-secrets", "literal api key env", [deployment(container(env=[{"name": "VLLM_API_KEY", "value": "s3cr3t"}]))],
-     None, None, "credential as a literal"),  # fmt: skip
+    (
+        "shm-for-tensor-parallel",
+        "disk-backed shm",
+        [
+            deployment(
+                container(command=["vllm", "serve"], args=["-tp", "4"], volumeMounts=[SHM_MOUNT]),
+                volumes=[{"name": "dshm", "emptyDir": {}}],
+            )
+        ],
+        None,
+        None,
+        "tensor parallel size 4",
+    ),  # fmt: skip
+    (
+        "shm-for-tensor-parallel",
+        "memory shm",
+        [
+            deployment(
+                container(command=["vllm", "serve"], args=["--tensor_parallel_size=2"], volumeMounts=[SHM_MOUNT]),
+                volumes=[SHM_VOLUME],
+            ),
+            _with(
+                _model(CHAT, args=["/mnt/models", "--tensor-parallel-size", "2"], volumeMounts=[SHM_MOUNT]),
+                volumes=[SHM_VOLUME],
+            ),
+        ],
+        None,
+        None,
+        None,
+    ),  # fmt: skip
+    (
+        "no-generation-probes",
+        "chat completions",
+        [deployment(container(readinessProbe={"httpGet": {"path": "/v1/chat/completions", "port": 8080}}))],
+        None,
+        None,
+        "readinessProbe: probes the generation endpoint",
+    ),  # fmt: skip
+    (
+        "no-generation-probes",
+        "curl in exec",
+        [
+            deployment(
+                container(livenessProbe={"exec": {"command": ["curl", "-d", "{}", "localhost:8000/v1/completions"]}})
+            )
+        ],
+        None,
+        None,
+        "livenessProbe",
+    ),  # fmt: skip
+    (
+        "no-generation-probes",
+        "health",
+        [deployment(container(startupProbe={"httpGet": {"path": "/health"}}))],
+        None,
+        None,
+        None,
+    ),  # fmt: skip
+    (
+        "no-plaintext-secrets",
+        "hub token in env",
+        [deployment(container(env=[{"name": "X", "value": "hf_" + "a" * 34}]))],
+        None,
+        None,
+        "Hugging Face token",
+    ),  # fmt: skip
+    (
+        "no-plaintext-secrets",
+        "literal api key env",
+        [deployment(container(env=[{"name": "VLLM_API_KEY", "value": "s3cr3t"}]))],
+        None,
+        None,
+        "credential as a literal",
+    ),  # fmt: skip
     ("no-plaintext-secrets", "api key argument", [vllm_deployment("--api-key", "abc123")], None, None, "--api-key"),
-    ("no-plaintext-secrets", "token in annotation",
-     [_annotated(CHAT, note="sk-" + "b" * 30)], None, None, "annotation note holds an OpenAI-style API key"),  # fmt: skip
-    ("no-plaintext-secrets", "token in ConfigMap",
-     [resource("kubernetes:core/v1:ConfigMap", {"kind": "ConfigMap", "metadata": {"name": "c"},
-                                               "data": {"key": "AKIA" + "A" * 16}})], None, None, "data.key"),  # fmt: skip
-    ("no-plaintext-secrets", "secret references",
-     [deployment(container(env=[SECRET_ENV, {"name": "HF_HUB_DISABLE_IMPLICIT_TOKEN", "value": "1"}],
-                           args=["--api-key", "$(VLLM_API_KEY)"]))], None, None, None),  # fmt: skip
-    ("no-request-logging", "log requests", [_model(CHAT, args=["/mnt/models", "--enable-log-requests"])], None, None,
-     "--enable-log-requests"),  # fmt: skip
-    ("no-request-logging", "log outputs, underscore spelling", [vllm_deployment("--enable_log_outputs=true")], None, None,
-     "--enable-log-outputs"),  # fmt: skip
-    ("no-request-logging", "response debug env",
-     [deployment(container(env=[{"name": "VLLM_DEBUG_LOG_API_SERVER_RESPONSE", "value": "true"}]))], None, None,
-     "response body"),  # fmt: skip
-    ("no-request-logging", "KServe payload logger", [_with(CHAT, logger={"mode": "all", "url": "http://sink"})],
-     None, None, "payload logger"),  # fmt: skip
-    ("no-request-logging", "turned off again", [vllm_deployment("--enable-log-requests", "--no-enable-log-requests")],
-     None, None, None),  # fmt: skip
-    ("no-public-model-services", "LoadBalancer to model pods", [_service("LoadBalancer", POOL_LABELS)], None, None,
-     "exposes model pods"),  # fmt: skip
-    ("no-public-model-services", "NodePort to KServe pods",
-     [_service("NodePort", {"serving.kserve.io/inferenceservice": "chat"})], None, None, "NodePort"),  # fmt: skip
-    ("no-public-model-services", "public gateway LoadBalancer", [_service("LoadBalancer", {"app": "gateway"})],
-     None, None, "internet-facing"),  # fmt: skip
+    (
+        "no-plaintext-secrets",
+        "token in annotation",
+        [_annotated(CHAT, note="sk-" + "b" * 30)],
+        None,
+        None,
+        "annotation note holds an OpenAI-style API key",
+    ),  # fmt: skip
+    (
+        "no-plaintext-secrets",
+        "token in ConfigMap",
+        [
+            resource(
+                "kubernetes:core/v1:ConfigMap",
+                {"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"key": "AKIA" + "A" * 16}},
+            )
+        ],
+        None,
+        None,
+        "data.key",
+    ),  # fmt: skip
+    (
+        "no-plaintext-secrets",
+        "secret references",
+        [
+            deployment(
+                container(
+                    env=[SECRET_ENV, {"name": "HF_HUB_DISABLE_IMPLICIT_TOKEN", "value": "1"}],
+                    args=["--api-key", "$(VLLM_API_KEY)"],
+                )
+            )
+        ],
+        None,
+        None,
+        None,
+    ),  # fmt: skip
+    (
+        "no-request-logging",
+        "log requests",
+        [_model(CHAT, args=["/mnt/models", "--enable-log-requests"])],
+        None,
+        None,
+        "--enable-log-requests",
+    ),  # fmt: skip
+    (
+        "no-request-logging",
+        "log outputs, underscore spelling",
+        [vllm_deployment("--enable_log_outputs=true")],
+        None,
+        None,
+        "--enable-log-outputs",
+    ),  # fmt: skip
+    (
+        "no-request-logging",
+        "response debug env",
+        [deployment(container(env=[{"name": "VLLM_DEBUG_LOG_API_SERVER_RESPONSE", "value": "true"}]))],
+        None,
+        None,
+        "response body",
+    ),  # fmt: skip
+    (
+        "no-request-logging",
+        "KServe payload logger",
+        [_with(CHAT, logger={"mode": "all", "url": "http://sink"})],
+        None,
+        None,
+        "payload logger",
+    ),  # fmt: skip
+    (
+        "no-request-logging",
+        "turned off again",
+        [vllm_deployment("--enable-log-requests", "--no-enable-log-requests")],
+        None,
+        None,
+        None,
+    ),  # fmt: skip
+    (
+        "no-public-model-services",
+        "LoadBalancer to model pods",
+        [_service("LoadBalancer", POOL_LABELS)],
+        None,
+        None,
+        "exposes model pods",
+    ),  # fmt: skip
+    (
+        "no-public-model-services",
+        "NodePort to KServe pods",
+        [_service("NodePort", {"serving.kserve.io/inferenceservice": "chat"})],
+        None,
+        None,
+        "NodePort",
+    ),  # fmt: skip
+    (
+        "no-public-model-services",
+        "public gateway LoadBalancer",
+        [_service("LoadBalancer", {"app": "gateway"})],
+        None,
+        None,
+        "internet-facing",
+    ),  # fmt: skip
     ("no-public-model-services", "EnvoyProxy default service", [_envoy_proxy({})], None, None, "internet-facing"),
-    ("no-public-model-services", "internal gateway",
-     [_service("LoadBalancer", {"app": "gateway"},
-               annotations={"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}),
-      _envoy_proxy({"loadBalancerSourceRanges": ["10.0.0.0/8"]}), _service("ClusterIP", POOL_LABELS)],
-     None, None, None),  # fmt: skip
-    ("no-public-model-services", "Kourier's default LoadBalancer", [_knative_serving({"enabled": True})], None, None,
-     "service-type: ClusterIP"),  # fmt: skip
-    ("no-public-model-services", "Kourier NodePort", [_knative_serving({"enabled": True, "service-type": "NodePort"})],
-     None, None, "around the gateway"),  # fmt: skip
-    ("no-public-model-services", "Kourier cluster-internal",
-     [_knative_serving({"enabled": True, "service-type": "ClusterIP"}), _knative_serving({"enabled": False})],
-     None, None, None),  # fmt: skip
-    ("no-public-model-services", "public gateway allowed", [_service("LoadBalancer", {"app": "gateway"})], None,
-     {"no-public-model-services": {"allowPublicLoadBalancer": True}}, None),  # fmt: skip
+    (
+        "no-public-model-services",
+        "internal gateway",
+        [
+            _service(
+                "LoadBalancer",
+                {"app": "gateway"},
+                annotations={"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"},
+            ),
+            _envoy_proxy({"loadBalancerSourceRanges": ["10.0.0.0/8"]}),
+            _service("ClusterIP", POOL_LABELS),
+        ],
+        None,
+        None,
+        None,
+    ),  # fmt: skip
+    (
+        "no-public-model-services",
+        "Kourier's default LoadBalancer",
+        [_knative_serving({"enabled": True})],
+        None,
+        None,
+        "service-type: ClusterIP",
+    ),  # fmt: skip
+    (
+        "no-public-model-services",
+        "Kourier NodePort",
+        [_knative_serving({"enabled": True, "service-type": "NodePort"})],
+        None,
+        None,
+        "around the gateway",
+    ),  # fmt: skip
+    (
+        "no-public-model-services",
+        "Kourier cluster-internal",
+        [_knative_serving({"enabled": True, "service-type": "ClusterIP"}), _knative_serving({"enabled": False})],
+        None,
+        None,
+        None,
+    ),  # fmt: skip
+    (
+        "no-public-model-services",
+        "public gateway allowed",
+        [_service("LoadBalancer", {"app": "gateway"})],
+        None,
+        {"no-public-model-services": {"allowPublicLoadBalancer": True}},
+        None,
+    ),  # fmt: skip
     ("inference-signal-autoscaling", "scaleMetric cpu", [_with(CHAT, scaleMetric="cpu")], None, None, "scales on cpu"),
-    ("inference-signal-autoscaling", "KServe's default hpa",
-     [_with(_annotated(CHAT, **{"serving.kserve.io/autoscalerClass": "hpa"}), autoScaling={})], None, None,
-     "hpa autoscaler class"),  # fmt: skip
-    ("inference-signal-autoscaling", "resource metric",
-     [_with(CHAT, autoScaling={"metrics": [{"type": "Resource", "resource": {"name": "memory"}}]})], None, None,
-     "scales on memory"),  # fmt: skip
-    ("inference-signal-autoscaling", "Knative metric annotation",
-     [_with(CHAT, annotations={"autoscaling.knative.dev/metric": "cpu"})], None, None, "autoscaling.knative.dev/metric"),
-    ("inference-signal-autoscaling", "HPA on a predictor",
-     [_autoscaler("HorizontalPodAutoscaler", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
-                  {"metrics": [{"type": "Resource", "resource": {"name": "cpu"}}]})], None, None, "scales on cpu"),
-    ("inference-signal-autoscaling", "KEDA cpu trigger",
-     [_autoscaler("ScaledObject", "kubernetes:keda.sh/v1alpha1:ScaledObject", {"triggers": [{"type": "memory"}]})],
-     None, None, "scales on memory"),  # fmt: skip
-    ("inference-signal-autoscaling", "inference signals",
-     [CHAT, _with(BATCH, scaleMetric="concurrency"),
-      _autoscaler("HorizontalPodAutoscaler", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
-                  {"metrics": [{"type": "Resource", "resource": {"name": "cpu"}}]}, target="web")],
-     None, None, None),  # fmt: skip
+    (
+        "inference-signal-autoscaling",
+        "KServe's default hpa",
+        [_with(_annotated(CHAT, **{"serving.kserve.io/autoscalerClass": "hpa"}), autoScaling={})],
+        None,
+        None,
+        "hpa autoscaler class",
+    ),  # fmt: skip
+    (
+        "inference-signal-autoscaling",
+        "resource metric",
+        [_with(CHAT, autoScaling={"metrics": [{"type": "Resource", "resource": {"name": "memory"}}]})],
+        None,
+        None,
+        "scales on memory",
+    ),  # fmt: skip
+    (
+        "inference-signal-autoscaling",
+        "Knative metric annotation",
+        [_with(CHAT, annotations={"autoscaling.knative.dev/metric": "cpu"})],
+        None,
+        None,
+        "autoscaling.knative.dev/metric",
+    ),
+    (
+        "inference-signal-autoscaling",
+        "HPA on a predictor",
+        [
+            _autoscaler(
+                "HorizontalPodAutoscaler",
+                "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+                {"metrics": [{"type": "Resource", "resource": {"name": "cpu"}}]},
+            )
+        ],
+        None,
+        None,
+        "scales on cpu",
+    ),
+    (
+        "inference-signal-autoscaling",
+        "KEDA cpu trigger",
+        [_autoscaler("ScaledObject", "kubernetes:keda.sh/v1alpha1:ScaledObject", {"triggers": [{"type": "memory"}]})],
+        None,
+        None,
+        "scales on memory",
+    ),  # fmt: skip
+    (
+        "inference-signal-autoscaling",
+        "inference signals",
+        [
+            CHAT,
+            _with(BATCH, scaleMetric="concurrency"),
+            _autoscaler(
+                "HorizontalPodAutoscaler",
+                "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+                {"metrics": [{"type": "Resource", "resource": {"name": "cpu"}}]},
+                target="web",
+            ),
+        ],
+        None,
+        None,
+        None,
+    ),  # fmt: skip
     ("pinned-chart-versions", "no version", [_chart("kubernetes:helm.sh/v4:Chart")], None, None, "has no version"),
-    ("pinned-chart-versions", "range", [_chart("kubernetes:helm.sh/v3:Release", version="^0.20")], None, None,
-     "not an exact version"),  # fmt: skip
-    ("pinned-chart-versions", "exact or local",
-     [_chart("kubernetes:helm.sh/v4:Chart", version="v0.20.0"),
-      resource("kubernetes:helm.sh/v4:Chart", {"chart": "./charts/local"}, name="local")], None, None, None),  # fmt: skip
-    ("images-from-mirror", "the stack's mirror, one upstream image",
-     [deployment(container(f"{HUB_MIRROR}vllm/vllm-openai:v0.32.0"), container())], MIRROR, None,
-     "spec.template.spec.containers[1]: 'docker.io/vllm/vllm-openai:v0.32.0' does not come from the registry mirror "
-     "(registry.internal/docker-hub/, registry.internal/github/)"),  # fmt: skip
-    ("images-from-mirror", "a configured mirror, upstream image", [deployment(container())], None,
-     {"images-from-mirror": {"mirrors": ["registry.internal/"]}}, "does not come from the registry mirror"),  # fmt: skip
-    ("images-from-mirror", "chart image left at the chart's default", [_keda_chart(image=_keda_images(""))], MIRROR,
-     None, "values.image.keda.registry+repository: 'ghcr.io/kedacore/keda' does not come"),  # fmt: skip
-    ("images-from-mirror", "Knative image from gcr.io",
-     [_knative_serving(activator="gcr.io/knative-releases/knative.dev/serving/cmd/activator:v1.23.0")], MIRROR, None,
-     "spec.registry.override.activator: 'gcr.io/knative-releases/"),  # fmt: skip
-    ("images-from-mirror", "Envoy proxies from Docker Hub", [_envoy_proxy({}, imageRepository="docker.io/envoyproxy/envoy")],
-     MIRROR, None, "envoyDeployment.container.imageRepository: 'docker.io/envoyproxy/envoy'"),  # fmt: skip
-    ("images-from-mirror", "everything through the stack's mirror",
-     [deployment(container(f"{HUB_MIRROR}vllm/vllm-openai:v0.32.0")), _keda_chart(image=_keda_images("registry.internal")),
-      _knative_serving(activator=f"{HUB_MIRROR}knative/activator:v1.23.0"),
-      _envoy_proxy({}, imageRepository=f"{HUB_MIRROR}envoyproxy/envoy")], MIRROR, None, None),  # fmt: skip
-    ("images-from-mirror", "a configured prefix besides the stack's mirror",
-     [deployment(container("registry.internal/team/app:1.0.0"))], MIRROR,
-     {"images-from-mirror": {"mirrors": ["registry.internal/team/"]}}, None),  # fmt: skip
-    ("images-from-mirror", "no mirror", [deployment(container()), _keda_chart(), _envoy_proxy({}, imageRepository="envoy")],
-     mirror_outputs(), None, None),  # fmt: skip
-    ("chat-batch-separated", "one service, both labels", [_with(CHAT, labels={"llmserving.io/class": "batch"})],
-     None, None, "serves both chat and batch"),  # fmt: skip
-    ("chat-batch-separated", "batch route to the chat pool", [CHAT, BATCH, _route("batch", "chat-predictor")],
-     None, None, "batch by HTTPRoute llm-serving/batch-route"),  # fmt: skip
-    ("chat-batch-separated", "batch declared without its pool", [CHAT, _runtime("batch")], None, None,
-     "class batch is declared"),  # fmt: skip
-    ("chat-batch-separated", "a pool per class", [CHAT, BATCH, _route("chat", "chat-predictor"), _runtime("batch")],
-     None, None, None),  # fmt: skip
-    ("chat-batch-separated", "batch route to the chat pool through Kourier",
-     [CHAT, BATCH, _kourier_route("batch", "chat-predictor")], None, None, "llm-serving/chat serves both chat and batch (batch by HTTPRoute"),
-    ("chat-batch-separated", "each class through Kourier to its own pool",
-     [CHAT, BATCH, _kourier_route("chat", "chat-predictor"), _kourier_route("batch", "batch-predictor")], None, None,
-     None),  # fmt: skip
+    (
+        "pinned-chart-versions",
+        "range",
+        [_chart("kubernetes:helm.sh/v3:Release", version="^0.20")],
+        None,
+        None,
+        "not an exact version",
+    ),  # fmt: skip
+    (
+        "pinned-chart-versions",
+        "exact or local",
+        [
+            _chart("kubernetes:helm.sh/v4:Chart", version="v0.20.0"),
+            resource("kubernetes:helm.sh/v4:Chart", {"chart": "./charts/local"}, name="local"),
+        ],
+        None,
+        None,
+        None,
+    ),  # fmt: skip
+    (
+        "images-from-mirror",
+        "the stack's mirror, one upstream image",
+        [deployment(container(f"{HUB_MIRROR}vllm/vllm-openai:v0.32.0"), container())],
+        MIRROR,
+        None,
+        "spec.template.spec.containers[1]: 'docker.io/vllm/vllm-openai:v0.32.0' does not come from the registry mirror "
+        "(registry.internal/docker-hub/, registry.internal/github/)",
+    ),  # fmt: skip
+    (
+        "images-from-mirror",
+        "a configured mirror, upstream image",
+        [deployment(container())],
+        None,
+        {"images-from-mirror": {"mirrors": ["registry.internal/"]}},
+        "does not come from the registry mirror",
+    ),  # fmt: skip
+    (
+        "images-from-mirror",
+        "chart image left at the chart's default",
+        [_keda_chart(image=_keda_images(""))],
+        MIRROR,
+        None,
+        "values.image.keda.registry+repository: 'ghcr.io/kedacore/keda' does not come",
+    ),  # fmt: skip
+    (
+        "images-from-mirror",
+        "Knative image from gcr.io",
+        [_knative_serving(activator="gcr.io/knative-releases/knative.dev/serving/cmd/activator:v1.23.0")],
+        MIRROR,
+        None,
+        "spec.registry.override.activator: 'gcr.io/knative-releases/",
+    ),  # fmt: skip
+    (
+        "images-from-mirror",
+        "Envoy proxies from Docker Hub",
+        [_envoy_proxy({}, imageRepository="docker.io/envoyproxy/envoy")],
+        MIRROR,
+        None,
+        "envoyDeployment.container.imageRepository: 'docker.io/envoyproxy/envoy'",
+    ),  # fmt: skip
+    (
+        "images-from-mirror",
+        "everything through the stack's mirror",
+        [
+            deployment(container(f"{HUB_MIRROR}vllm/vllm-openai:v0.32.0")),
+            _keda_chart(image=_keda_images("registry.internal")),
+            _knative_serving(activator=f"{HUB_MIRROR}knative/activator:v1.23.0"),
+            _envoy_proxy({}, imageRepository=f"{HUB_MIRROR}envoyproxy/envoy"),
+        ],
+        MIRROR,
+        None,
+        None,
+    ),  # fmt: skip
+    (
+        "images-from-mirror",
+        "a configured prefix besides the stack's mirror",
+        [deployment(container("registry.internal/team/app:1.0.0"))],
+        MIRROR,
+        {"images-from-mirror": {"mirrors": ["registry.internal/team/"]}},
+        None,
+    ),  # fmt: skip
+    (
+        "images-from-mirror",
+        "no mirror",
+        [deployment(container()), _keda_chart(), _envoy_proxy({}, imageRepository="envoy")],
+        mirror_outputs(),
+        None,
+        None,
+    ),  # fmt: skip
+    (
+        "chat-batch-separated",
+        "one service, both labels",
+        [_with(CHAT, labels={"llmserving.io/class": "batch"})],
+        None,
+        None,
+        "serves both chat and batch",
+    ),  # fmt: skip
+    (
+        "chat-batch-separated",
+        "batch route to the chat pool",
+        [CHAT, BATCH, _route("batch", "chat-predictor")],
+        None,
+        None,
+        "batch by HTTPRoute llm-serving/batch-route",
+    ),  # fmt: skip
+    (
+        "chat-batch-separated",
+        "batch declared without its pool",
+        [CHAT, _runtime("batch")],
+        None,
+        None,
+        "class batch is declared",
+    ),  # fmt: skip
+    (
+        "chat-batch-separated",
+        "a pool per class",
+        [CHAT, BATCH, _route("chat", "chat-predictor"), _runtime("batch")],
+        None,
+        None,
+        None,
+    ),  # fmt: skip
+    (
+        "chat-batch-separated",
+        "batch route to the chat pool through Kourier",
+        [CHAT, BATCH, _kourier_route("batch", "chat-predictor")],
+        None,
+        None,
+        "llm-serving/chat serves both chat and batch (batch by HTTPRoute",
+    ),
+    (
+        "chat-batch-separated",
+        "each class through Kourier to its own pool",
+        [CHAT, BATCH, _kourier_route("chat", "chat-predictor"), _kourier_route("batch", "batch-predictor")],
+        None,
+        None,
+        None,
+    ),  # fmt: skip
     ("serving-namespace-default-deny", "no policy", [CHAT], None, None, "Egress and Ingress"),
-    ("serving-namespace-default-deny", "policy selects some pods",
-     [CHAT, _network_policy({"matchLabels": {"a": "b"}}, ["Ingress", "Egress"])], None, None, "without a default-deny"),
-    ("serving-namespace-default-deny", "ingress only", [CHAT, _network_policy({}, ["Ingress"])], None, None,
-     "for Egress"),  # fmt: skip
-    ("serving-namespace-default-deny", "deny in another namespace",
-     [CHAT, _network_policy({}, ["Ingress", "Egress"], namespace="other")], None, None, "llm-serving"),
-    ("serving-namespace-default-deny", "default deny", [CHAT, vllm_deployment("--max-model-len", "1"), DENY_ALL],
-     None, None, None),  # fmt: skip
-    ("serving-namespace-default-deny", "ingress only when configured", [CHAT, _network_policy({}, ["Ingress"])],
-     None, {"serving-namespace-default-deny": {"policyTypes": ["Ingress"]}}, None),  # fmt: skip
-    ("routes-authenticated", "no policy", [_edge_route()], None, None,
-     "HTTPRoute llm-gateway/chat reaches its backends through Gateway llm-gateway/edge without authentication"),
-    ("routes-authenticated", "gateway policy that only authorizes",
-     [_edge_route(), _security_policy("cidrs", "Gateway", "edge", **ALLOWLIST)], None, None,
-     "SecurityPolicy llm-gateway/cidrs does not authenticate every request"),  # fmt: skip
-    ("routes-authenticated", "route policy replaces the gateway's",
-     [_edge_route(), _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
-      _security_policy("clients", "HTTPRoute", "chat", **ALLOWLIST)], None, None,
-     "SecurityPolicy llm-gateway/clients replaces the authentication of Gateway llm-gateway/edge"),  # fmt: skip
-    ("routes-authenticated", "listener policy replaces the gateway's",
-     [_edge_route(section="https"), _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
-      _security_policy("https", "Gateway", "edge", section="https", **ALLOWLIST)], None, None,
-     "through listener https of Gateway llm-gateway/edge, whose SecurityPolicy llm-gateway/https does not"),
-    ("routes-authenticated", "rule policy replaces the gateway's",
-     [_edge_route(), _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
-      _security_policy("rule", "HTTPRoute", "chat", section="completions", **ALLOWLIST)], None, None,
-     "replaces the authentication of rule completions with none"),  # fmt: skip
-    ("routes-authenticated", "policy in another namespace does not attach",
-     [_edge_route(), _with_namespace(_security_policy("auth", "Gateway", "edge", **API_KEY_AUTH), "default")], None,
-     None, "without authentication"),  # fmt: skip
-    ("routes-authenticated", "gateway auth, merged route allowlist, authenticated listener and route",
-     [_edge_route(), _edge_route("batch", section="https"), _edge_route("embed"),
-      _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
-      _security_policy("clients", "HTTPRoute", "chat", mergeType="StrategicMerge", **ALLOWLIST),
-      _security_policy("https", "Gateway", "edge", section="https", jwt={"providers": []}),
-      _security_policy("embed", "HTTPRoute", "embed", basicAuth={"users": {"name": "htpasswd"}})], None, None, None),
-    ("routes-authenticated", "route on every listener, one listener unauthenticated",
-     [_gateway(("https", 443), ("internal", 8443)), _edge_route(), _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
-      _security_policy("internal", "Gateway", "edge", section="internal", **ALLOWLIST)], None, None,
-     "through listener internal of Gateway llm-gateway/edge"),  # fmt: skip
-    ("routes-authenticated", "gateway policy by label selector",
-     [_gateway(("https", 443), labels={"edge": "yes"}), _edge_route(),
-      _security_policy("auth", "Gateway", None, targetSelectors=[{"kind": "Gateway", "matchLabels": {"edge": "yes"}}],
-                       **API_KEY_AUTH)], None, None, None),  # fmt: skip
-    ("routes-authenticated", "route policy by label selector replaces the gateway's",
-     [_with_labels(_edge_route(), team="a"), _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
-      _security_policy("team", "HTTPRoute", None, targetSelectors=[
-          {"kind": "HTTPRoute", "matchExpressions": [{"key": "team", "operator": "In", "values": ["a"]}]}], **ALLOWLIST)],
-     None, None, "SecurityPolicy llm-gateway/team replaces the authentication"),  # fmt: skip
-    ("routes-authenticated", "two policies on the gateway, one without authentication",
-     [_edge_route(), _security_policy("cidrs", "Gateway", "edge", **ALLOWLIST),
-      _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH)], None, None, "llm-gateway/cidrs, llm-gateway/auth"),
-    ("routes-authenticated", "two policies on the gateway, the other order",
-     [_edge_route(), _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
-      _security_policy("cidrs", "Gateway", "edge", **ALLOWLIST)], None, None, "llm-gateway/auth, llm-gateway/cidrs"),
-    ("routes-authenticated", "listener set without its own policy",
-     [_listener_set_route(), _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH)], None, None,
-     "through ListenerSet llm-gateway/team without authentication"),  # fmt: skip
-    ("routes-authenticated", "exempt on purpose", [_edge_route()], None,
-     {"routes-authenticated": {"unauthenticatedRoutes": ["llm-gateway/chat"]}}, None),  # fmt: skip
+    (
+        "serving-namespace-default-deny",
+        "policy selects some pods",
+        [CHAT, _network_policy({"matchLabels": {"a": "b"}}, ["Ingress", "Egress"])],
+        None,
+        None,
+        "without a default-deny",
+    ),
+    (
+        "serving-namespace-default-deny",
+        "ingress only",
+        [CHAT, _network_policy({}, ["Ingress"])],
+        None,
+        None,
+        "for Egress",
+    ),  # fmt: skip
+    (
+        "serving-namespace-default-deny",
+        "deny in another namespace",
+        [CHAT, _network_policy({}, ["Ingress", "Egress"], namespace="other")],
+        None,
+        None,
+        "llm-serving",
+    ),
+    (
+        "serving-namespace-default-deny",
+        "default deny",
+        [CHAT, vllm_deployment("--max-model-len", "1"), DENY_ALL],
+        None,
+        None,
+        None,
+    ),  # fmt: skip
+    (
+        "serving-namespace-default-deny",
+        "ingress only when configured",
+        [CHAT, _network_policy({}, ["Ingress"])],
+        None,
+        {"serving-namespace-default-deny": {"policyTypes": ["Ingress"]}},
+        None,
+    ),  # fmt: skip
+    (
+        "routes-authenticated",
+        "no policy",
+        [_edge_route()],
+        None,
+        None,
+        "HTTPRoute llm-gateway/chat reaches its backends through Gateway llm-gateway/edge without authentication",
+    ),
+    (
+        "routes-authenticated",
+        "gateway policy that only authorizes",
+        [_edge_route(), _security_policy("cidrs", "Gateway", "edge", **ALLOWLIST)],
+        None,
+        None,
+        "SecurityPolicy llm-gateway/cidrs does not authenticate every request",
+    ),  # fmt: skip
+    (
+        "routes-authenticated",
+        "route policy replaces the gateway's",
+        [
+            _edge_route(),
+            _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
+            _security_policy("clients", "HTTPRoute", "chat", **ALLOWLIST),
+        ],
+        None,
+        None,
+        "SecurityPolicy llm-gateway/clients replaces the authentication of Gateway llm-gateway/edge",
+    ),  # fmt: skip
+    (
+        "routes-authenticated",
+        "listener policy replaces the gateway's",
+        [
+            _edge_route(section="https"),
+            _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
+            _security_policy("https", "Gateway", "edge", section="https", **ALLOWLIST),
+        ],
+        None,
+        None,
+        "through listener https of Gateway llm-gateway/edge, whose SecurityPolicy llm-gateway/https does not",
+    ),
+    (
+        "routes-authenticated",
+        "rule policy replaces the gateway's",
+        [
+            _edge_route(),
+            _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
+            _security_policy("rule", "HTTPRoute", "chat", section="completions", **ALLOWLIST),
+        ],
+        None,
+        None,
+        "replaces the authentication of rule completions with none",
+    ),  # fmt: skip
+    (
+        "routes-authenticated",
+        "policy in another namespace does not attach",
+        [_edge_route(), _with_namespace(_security_policy("auth", "Gateway", "edge", **API_KEY_AUTH), "default")],
+        None,
+        None,
+        "without authentication",
+    ),  # fmt: skip
+    (
+        "routes-authenticated",
+        "gateway auth, merged route allowlist, authenticated listener and route",
+        [
+            _edge_route(),
+            _edge_route("batch", section="https"),
+            _edge_route("embed"),
+            _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
+            _security_policy("clients", "HTTPRoute", "chat", mergeType="StrategicMerge", **ALLOWLIST),
+            _security_policy("https", "Gateway", "edge", section="https", jwt={"providers": []}),
+            _security_policy("embed", "HTTPRoute", "embed", basicAuth={"users": {"name": "htpasswd"}}),
+        ],
+        None,
+        None,
+        None,
+    ),
+    (
+        "routes-authenticated",
+        "route on every listener, one listener unauthenticated",
+        [
+            _gateway(("https", 443), ("internal", 8443)),
+            _edge_route(),
+            _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
+            _security_policy("internal", "Gateway", "edge", section="internal", **ALLOWLIST),
+        ],
+        None,
+        None,
+        "through listener internal of Gateway llm-gateway/edge",
+    ),  # fmt: skip
+    (
+        "routes-authenticated",
+        "gateway policy by label selector",
+        [
+            _gateway(("https", 443), labels={"edge": "yes"}),
+            _edge_route(),
+            _security_policy(
+                "auth",
+                "Gateway",
+                None,
+                targetSelectors=[{"kind": "Gateway", "matchLabels": {"edge": "yes"}}],
+                **API_KEY_AUTH,
+            ),
+        ],
+        None,
+        None,
+        None,
+    ),  # fmt: skip
+    (
+        "routes-authenticated",
+        "route policy by label selector replaces the gateway's",
+        [
+            _with_labels(_edge_route(), team="a"),
+            _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
+            _security_policy(
+                "team",
+                "HTTPRoute",
+                None,
+                targetSelectors=[
+                    {"kind": "HTTPRoute", "matchExpressions": [{"key": "team", "operator": "In", "values": ["a"]}]}
+                ],
+                **ALLOWLIST,
+            ),
+        ],
+        None,
+        None,
+        "SecurityPolicy llm-gateway/team replaces the authentication",
+    ),  # fmt: skip
+    (
+        "routes-authenticated",
+        "two policies on the gateway, one without authentication",
+        [
+            _edge_route(),
+            _security_policy("cidrs", "Gateway", "edge", **ALLOWLIST),
+            _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
+        ],
+        None,
+        None,
+        "llm-gateway/cidrs, llm-gateway/auth",
+    ),
+    (
+        "routes-authenticated",
+        "two policies on the gateway, the other order",
+        [
+            _edge_route(),
+            _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH),
+            _security_policy("cidrs", "Gateway", "edge", **ALLOWLIST),
+        ],
+        None,
+        None,
+        "llm-gateway/auth, llm-gateway/cidrs",
+    ),
+    (
+        "routes-authenticated",
+        "listener set without its own policy",
+        [_listener_set_route(), _security_policy("auth", "Gateway", "edge", **API_KEY_AUTH)],
+        None,
+        None,
+        "through ListenerSet llm-gateway/team without authentication",
+    ),  # fmt: skip
+    (
+        "routes-authenticated",
+        "exempt on purpose",
+        [_edge_route()],
+        None,
+        {"routes-authenticated": {"unauthenticatedRoutes": ["llm-gateway/chat"]}},
+        None,
+    ),  # fmt: skip
     ("capacity-fits", "no figures", [CHAT], {}, None, "has no capacity figures"),
-    ("capacity-fits", "rejected", [CHAT], capacity_outputs(chat={"fits": False, "errors": ["weights need 90 GiB"]}),
-     None, "does not fit: weights need 90 GiB"),  # fmt: skip
-    ("capacity-fits", "figures for another cap", [_model(CHAT, args=["/mnt/models", "--max-model-len", "16384"])],
-     capacity_outputs(chat={}), None, "runs with maxModelLen 16384 but its capacity figures were computed for 8192"),
+    (
+        "capacity-fits",
+        "rejected",
+        [CHAT],
+        capacity_outputs(chat={"fits": False, "errors": ["weights need 90 GiB"]}),
+        None,
+        "does not fit: weights need 90 GiB",
+    ),  # fmt: skip
+    (
+        "capacity-fits",
+        "figures for another cap",
+        [_model(CHAT, args=["/mnt/models", "--max-model-len", "16384"])],
+        capacity_outputs(chat={}),
+        None,
+        "runs with maxModelLen 16384 but its capacity figures were computed for 8192",
+    ),
     ("capacity-fits", "fits", [CHAT, BATCH], capacity_outputs(chat={}, batch={"maxModelLen": 32768}), None, None),
 ]
 

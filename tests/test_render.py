@@ -65,8 +65,9 @@ def test_onprem_declares_no_aws_resources(tmp_path):
 
 
 def test_secrets_are_masked():
-    from tools.mockrun import SECRET, _plain
     from pulumi.runtime import rpc
+
+    from tools.mockrun import SECRET, _plain
 
     wrapped = {rpc._special_sig_key: rpc._special_secret_sig, "value": "hf_abc"}
     assert _plain({"env": [{"value": wrapped}], "port": 8080.0}) == {"env": [{"value": SECRET}], "port": 8080}

@@ -33,7 +33,9 @@ def locked(name: str) -> dict[str, str]:
 
 def direct(name: str) -> dict[str, str]:
     requirements = [
-        Requirement(line) for line in (REPO_ROOT / name).read_text().splitlines() if line.strip() and not line.startswith("#")
+        Requirement(line)
+        for line in (REPO_ROOT / name).read_text().splitlines()
+        if line.strip() and not line.startswith("#")
     ]
     return {canonicalize_name(req.name): str(req.specifier).removeprefix("==") for req in requirements}
 
@@ -60,13 +62,17 @@ def test_every_direct_pin_is_locked_as_written(requirements, lock):
 @pytest.mark.parametrize("lock", ["requirements-dev.lock", "requirements-vllm.lock", "policy/requirements.lock"])
 def test_locks_installed_together_agree_on_every_shared_package(lock):
     program, other = locked("requirements.lock"), locked(lock)
-    assert {name: (program[name], other[name]) for name in program.keys() & other.keys() if program[name] != other[name]} == {}
+    assert {
+        name: (program[name], other[name]) for name in program.keys() & other.keys() if program[name] != other[name]
+    } == {}
 
 
 @pytest.mark.parametrize("lock", ["requirements.lock", "requirements-dev.lock", "policy/requirements.lock"])
 def test_hash_checked_locks_have_a_hash_for_every_pin(lock):
     entries = re.split(r"\n(?=\S)", (REPO_ROOT / lock).read_text())
-    unhashed = [entry.split()[0] for entry in entries if PIN.match(entry.splitlines()[0]) and "--hash=sha256:" not in entry]
+    unhashed = [
+        entry.split()[0] for entry in entries if PIN.match(entry.splitlines()[0]) and "--hash=sha256:" not in entry
+    ]
     assert unhashed == []
 
 

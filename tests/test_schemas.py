@@ -42,13 +42,18 @@ def messages(findings: list[SchemaFinding]) -> list[str]:
 
 
 def config_map() -> dict:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "llm-serving"},
-            "data": {"key": "value"}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "settings", "namespace": "llm-serving"},
+        "data": {"key": "value"},
+    }
 
 
 def deployment() -> dict:
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": "web", "namespace": "llm-serving"},
         "spec": {
             "replicas": 2,
@@ -63,44 +68,57 @@ def deployment() -> dict:
 
 def inference_service() -> dict:
     return {
-        "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
-        "metadata": {"name": "chat", "namespace": "llm-serving", "labels": {"llmserving.io/pool": "chat"},
-                     "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"}},
-        "spec": {"predictor": {
-            "minReplicas": 1,
-            "model": {
-                "modelFormat": {"name": "huggingface"},
-                "runtime": "vllm-chat",
-                "storageUri": "s3://models/llama-3.1-8b-instruct",
-                "args": ["--max-model-len=8192", "--gpu-memory-utilization=0.9"],
-                "resources": {"limits": {"nvidia.com/gpu": 1, "memory": "64Gi"},
-                              "requests": {"cpu": "8", "memory": "64Gi"}},
-            },
-        }},
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {
+            "name": "chat",
+            "namespace": "llm-serving",
+            "labels": {"llmserving.io/pool": "chat"},
+            "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"},
+        },
+        "spec": {
+            "predictor": {
+                "minReplicas": 1,
+                "model": {
+                    "modelFormat": {"name": "huggingface"},
+                    "runtime": "vllm-chat",
+                    "storageUri": "s3://models/llama-3.1-8b-instruct",
+                    "args": ["--max-model-len=8192", "--gpu-memory-utilization=0.9"],
+                    "resources": {
+                        "limits": {"nvidia.com/gpu": 1, "memory": "64Gi"},
+                        "requests": {"cpu": "8", "memory": "64Gi"},
+                    },
+                },
+            }
+        },
     }
 
 
 def serving_runtime() -> dict:
     return {
-        "apiVersion": "serving.kserve.io/v1alpha1", "kind": "ServingRuntime",
+        "apiVersion": "serving.kserve.io/v1alpha1",
+        "kind": "ServingRuntime",
         "metadata": {"name": "vllm-chat", "namespace": "llm-serving"},
         "spec": {
             "supportedModelFormats": [{"name": "huggingface", "version": "1", "autoSelect": True}],
             "protocolVersions": ["v2", "v1"],
-            "containers": [{
-                "name": "kserve-container",
-                "image": "vllm/vllm-openai:v0.11.0",
-                "args": ["--port=8080", "--model=/mnt/models"],
-                "ports": [{"containerPort": 8080, "protocol": "TCP"}],
-                "resources": {"limits": {"nvidia.com/gpu": 1}},
-            }],
+            "containers": [
+                {
+                    "name": "kserve-container",
+                    "image": "vllm/vllm-openai:v0.11.0",
+                    "args": ["--port=8080", "--model=/mnt/models"],
+                    "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+                    "resources": {"limits": {"nvidia.com/gpu": 1}},
+                }
+            ],
         },
     }
 
 
 def knative_service() -> dict:
     return {
-        "apiVersion": "serving.knative.dev/v1", "kind": "Service",
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
         "metadata": {"name": "hello", "namespace": "llm-serving"},
         "spec": {"template": {"spec": {"containers": [{"image": "ghcr.io/knative/helloworld-go:latest"}]}}},
     }
@@ -108,7 +126,8 @@ def knative_service() -> dict:
 
 def gateway() -> dict:
     return {
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
         "metadata": {"name": "edge", "namespace": "llm-gateway"},
         "spec": {
             "gatewayClassName": "envoy-gateway",
@@ -120,29 +139,36 @@ def gateway() -> dict:
 
 def service_monitor(target_port) -> dict:
     return {
-        "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
         "metadata": {"name": "dcgm", "namespace": "gpu-operator"},
-        "spec": {"selector": {"matchLabels": {"app": "dcgm"}},
-                 "endpoints": [{"targetPort": target_port, "interval": "30s"}]},
+        "spec": {
+            "selector": {"matchLabels": {"app": "dcgm"}},
+            "endpoints": [{"targetPort": target_port, "interval": "30s"}],
+        },
     }
 
 
 def scaled_object() -> dict:
     return {
-        "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
         "metadata": {"name": "batch", "namespace": "llm-serving"},
         "spec": {
             "scaleTargetRef": {"name": "batch-predictor"},
-            "minReplicaCount": 0, "maxReplicaCount": 4,
-            "triggers": [{"type": "prometheus", "metadata": {"query": "sum(vllm:num_requests_waiting)",
-                                                             "threshold": "10"}}],
+            "minReplicaCount": 0,
+            "maxReplicaCount": 4,
+            "triggers": [
+                {"type": "prometheus", "metadata": {"query": "sum(vllm:num_requests_waiting)", "threshold": "10"}}
+            ],
         },
     }
 
 
 def ec2_node_class() -> dict:
     return {
-        "apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass",
+        "apiVersion": "karpenter.k8s.aws/v1",
+        "kind": "EC2NodeClass",
         "metadata": {"name": "gpu"},
         "spec": {
             "role": "KarpenterNodeRole-llm",
@@ -342,10 +368,16 @@ def test_fields_listed_only_in_a_oneof_branch_parent_stays_strict(registry):
 
 
 def test_go_pattern_with_inline_flag_is_checked_case_insensitively(registry):
-    rule = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
-            "metadata": {"name": "gpu", "namespace": "monitoring"},
-            "spec": {"groups": [{"name": "gpu", "partial_response_strategy": "WARN",
-                                 "rules": [{"alert": "GpuDown", "expr": "up == 0"}]}]}}
+    rule = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "gpu", "namespace": "monitoring"},
+        "spec": {
+            "groups": [
+                {"name": "gpu", "partial_response_strategy": "WARN", "rules": [{"alert": "GpuDown", "expr": "up == 0"}]}
+            ]
+        },
+    }
     assert registry.validate_object(rule) == []
     rule["spec"]["groups"][0]["partial_response_strategy"] = "ignore"
     [message] = messages(registry.validate_object(rule))
@@ -370,9 +402,13 @@ def test_karpenter_ec2_node_class_validates_from_the_catalog(registry):
 
 def test_unknown_custom_kind_has_no_schema(registry):
     obj = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
-    assert registry.validate_object(obj) == [SchemaFinding(
-        "schema", "example.com/v1/Widget w", "no schema for example.com/v1/Widget: add its CRD to the schemas directory",
-    )]
+    assert registry.validate_object(obj) == [
+        SchemaFinding(
+            "schema",
+            "example.com/v1/Widget w",
+            "no schema for example.com/v1/Widget: add its CRD to the schemas directory",
+        )
+    ]
 
 
 def test_unserved_version_of_a_known_kind_has_no_schema(registry):
@@ -472,8 +508,12 @@ def test_unserved_crd_version_is_not_loaded(widget_registry):
 
 
 def test_cluster_scoped_resource_is_named_without_namespace(registry):
-    obj = {"apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass", "metadata": {"name": "gpu"},
-           "spec": {"bogus": True}}
+    obj = {
+        "apiVersion": "karpenter.k8s.aws/v1",
+        "kind": "EC2NodeClass",
+        "metadata": {"name": "gpu"},
+        "spec": {"bogus": True},
+    }
     findings = registry.validate_object(obj)
     assert {finding.resource for finding in findings} == {"karpenter.k8s.aws/v1/EC2NodeClass gpu"}
 

@@ -44,7 +44,9 @@ def test_a_sentinel_key_appears_in_no_render_output_export_or_log(tmp_path, plat
     for text in [*written.values(), captured.out, captured.err, caplog.text]:
         assert SENTINEL not in text and OTHER_SENTINEL not in text
     # The keys are there, masked: the objects stay valid and the client names stay visible.
-    secrets = {s["metadata"]["name"]: s for s in yaml.safe_load_all(written["manifests.yaml"]) if s and s["kind"] == "Secret"}
+    secrets = {
+        s["metadata"]["name"]: s for s in yaml.safe_load_all(written["manifests.yaml"]) if s and s["kind"] == "Secret"
+    }
     assert secrets["llm-gateway-api-keys"]["stringData"] == {"alice": "[secret]", "bob": "[secret]"}
     assert secrets["chat-vllm-api-keys"]["stringData"] == {"api-keys.yaml": "[secret]"}
 
@@ -78,7 +80,10 @@ def test_missing_api_keys_fail_with_the_command_that_sets_them(platform):
 
 def test_a_bad_key_is_named_by_its_client_never_shown(platform):
     problems = api_key_problems({"alice": "short", "Bad Name": SENTINEL})
-    assert [path for path, _ in problems] == ["private-llm-serving:apiKeys.Bad Name", "private-llm-serving:apiKeys.alice"]
+    assert [path for path, _ in problems] == [
+        "private-llm-serving:apiKeys.Bad Name",
+        "private-llm-serving:apiKeys.alice",
+    ]
     assert all("short" not in message and SENTINEL not in message for _, message in problems)
     assert SET_KEY_COMMAND in problems[1][1]
 
@@ -157,7 +162,10 @@ def test_offline_renders_replace_ciphertext_and_supply_missing_keys(platform):
 
 def test_outputs_export_no_secret(tmp_path, platform):
     out_dir = tmp_path / "build"
-    assert main(["render", "proposed", "--config-file", str(stack_file(tmp_path, platform, KEYS)), "--out", str(out_dir)]) == 0
+    assert (
+        main(["render", "proposed", "--config-file", str(stack_file(tmp_path, platform, KEYS)), "--out", str(out_dir)])
+        == 0
+    )
     outputs = json.loads((out_dir / "outputs.json").read_text())
     assert "[secret]" not in json.dumps(outputs)
 
@@ -168,9 +176,15 @@ def test_every_secret_waits_for_its_namespace(platform):
     platform["gateway"] = {**platform.get("gateway", {}), "vllmApiKey": True}
     recording = run_program("t", with_offline_secrets(stack_config(platform))[0])
     by_name = {(r["type"], r["name"]): r["urn"] for r in recording.resources}
-    namespaces = {r["inputs"]["metadata"]["name"]: r["urn"] for r in recording.resources if r["type"] == "kubernetes:core/v1:Namespace"}
+    namespaces = {
+        r["inputs"]["metadata"]["name"]: r["urn"]
+        for r in recording.resources
+        if r["type"] == "kubernetes:core/v1:Namespace"
+    }
     secrets = [r for r in recording.resources if r["type"] == "kubernetes:core/v1:Secret"]
     assert len(secrets) >= 3
     for secret in secrets:
         namespace = namespaces[secret["inputs"]["metadata"]["namespace"]]
-        assert namespace in recording.dependencies[by_name[("kubernetes:core/v1:Secret", secret["name"])]], secret["name"]
+        assert namespace in recording.dependencies[by_name[("kubernetes:core/v1:Secret", secret["name"])]], secret[
+            "name"
+        ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pydantic
 import pytest
 
 from components.spec import CLASS_DEFAULTS, PlatformSpec, SpecError, load_platform
@@ -45,7 +46,7 @@ def test_partial_nested_value_keeps_class_default(platform):
 
 def test_spec_is_frozen(platform):
     spec = load_platform(platform, SOURCE)
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         spec.pools[0].max_model_len = 1
 
 
@@ -126,7 +127,9 @@ def test_batch_may_scale_to_zero(platform):
 @pytest.mark.parametrize("tp", [3, 5, 16])
 def test_tensor_parallel_divides_node_gpus(platform, tp):
     platform["pools"][1]["tensorParallelSize"] = tp
-    assert f"pools[1].tensorParallelSize: {tp} does not divide the 8 GPUs of a 'gpu-h100' node" in only_problem(platform)
+    assert f"pools[1].tensorParallelSize: {tp} does not divide the 8 GPUs of a 'gpu-h100' node" in only_problem(
+        platform
+    )
 
 
 def test_tensor_parallel_on_gpu_and_count_node_pool(platform):
@@ -140,7 +143,9 @@ def test_class_must_be_chat_or_batch(platform):
     assert "pools[0].class: Input should be 'chat' or 'batch'" in only_problem(platform)
 
 
-@pytest.mark.parametrize("arg", ["--max-model-len=4096", "--max_model_len", "--max-model", "--tensor-parallel-size", "--port"])
+@pytest.mark.parametrize(
+    "arg", ["--max-model-len=4096", "--max_model_len", "--max-model", "--tensor-parallel-size", "--port"]
+)
 def test_extra_args_may_not_restate_generated_flags(platform, arg):
     platform["pools"][0]["extraArgs"] = ["--enable-prefix-caching", arg]
     assert "pools[0].extraArgs[1]: " in only_problem(platform)
@@ -272,7 +277,10 @@ def test_knative_timeout_within_knatives_default_on_a_cluster_we_do_not_configur
     ("mutate", "expected"),
     [
         (lambda p: p.update(pools={"a": 1}), "private-llm-serving:platform.pools: must be a list"),
-        (lambda p: p["pools"].__setitem__(0, "chat"), "private-llm-serving:platform.pools[0]: must be a mapping of fields"),
+        (
+            lambda p: p["pools"].__setitem__(0, "chat"),
+            "private-llm-serving:platform.pools[0]: must be a mapping of fields",
+        ),
         (lambda p: p.update(cluster=None), "private-llm-serving:platform.cluster: must be a mapping of fields"),
     ],
 )

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -203,7 +204,9 @@ def test_a_pinned_digest_is_added_after_the_tag_in_pods_and_charts(platform):
     assert runtime["spec"]["containers"][0]["image"] == f"{HOST}/docker-hub/vllm/vllm-openai:v0.32.0@{digest}"
     cert_manager = next(c for c in of_type(recording, CHART) if c["name"] == "cert-manager")["inputs"]["values"]
     assert cert_manager["webhook"]["image"] == {
-        "repository": f"{HOST}/quay/jetstack/cert-manager-webhook", "tag": versions.CERT_MANAGER_VERSION, "digest": digest
+        "repository": f"{HOST}/quay/jetstack/cert-manager-webhook",
+        "tag": versions.CERT_MANAGER_VERSION,
+        "digest": digest,
     }
 
 
@@ -311,7 +314,9 @@ def test_ecr_mirror_spec_errors_name_the_field_and_the_fix(platform):
     assert "Secrets Manager secret named ecr-pullthroughcache/" in found["registryMirror.credentialArns.docker.io"]
     assert "registryMirror.credentialArns.ghcr.io" in found
     found = problems({**ECR, "copiedPrefixes": {"gcr.io": "gcr"}})
-    assert found["registryMirror.copiedPrefixes.nvcr.io"].startswith("required: ECR has no pull-through cache for nvcr.io")
+    assert found["registryMirror.copiedPrefixes.nvcr.io"].startswith(
+        "required: ECR has no pull-through cache for nvcr.io"
+    )
     found = problems(ECR, cluster={"kind": "kubeconfig"})
     assert "needs an eks cluster; a kubeconfig cluster allows: external, none" in found["registryMirror.kind"]
     found = problems({**ECR, "credentialArns": {**ECR["credentialArns"], "quay.io": SECRET_ARN.format("quay")}})
@@ -362,7 +367,9 @@ def test_the_warmup_job_downloads_the_pinned_revision_into_the_cache_path_marker
     assert container["resources"]["requests"]["cpu"] and container["resources"]["limits"]["memory"]
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 1000
     assert container["securityContext"] == {
-        "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
     }
     isvc = named(objects(recording), "InferenceService", "chat")
     assert isvc["spec"]["predictor"]["model"]["storageUri"] == f"pvc://model-cache/models/{SOURCE}/{REVISION}"
@@ -386,7 +393,10 @@ def test_the_warmup_script_skips_a_complete_revision_and_never_marks_a_partial_o
     )
     fake_hf.chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    run = lambda **extra: subprocess.run(["/bin/sh", "-c", script], env={**env, **extra}, capture_output=True, text=True)
+
+    def run(**extra):
+        return subprocess.run(["/bin/sh", "-c", script], env={**env, **extra}, capture_output=True, text=True)
+
     target = tmp_path / "models" / SOURCE / REVISION
     assert run().returncode == 0 and (target / ".llmserving-complete").is_file()
     assert run().returncode == 0 and len(calls.read_text().splitlines()) == 1  # skipped: marker present
@@ -446,7 +456,9 @@ def test_the_hub_mirror_is_reached_through_hf_endpoint_and_the_netpol_allows_its
     assert env["HF_ENDPOINT"] == "https://hf.example.internal:8443" and "HF_TOKEN" not in env
     egress = named(found, "NetworkPolicy", "model-warmup-egress")["spec"]
     assert egress["podSelector"]["matchLabels"].items() <= job["spec"]["template"]["metadata"]["labels"].items()
-    assert egress["egress"] == [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 8443}]}]
+    assert egress["egress"] == [
+        {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 8443}]}
+    ]
 
 
 S3 = {"kind": "s3", "bucket": "corp-models", "prefix": "approved/llm"}
@@ -454,7 +466,9 @@ S3 = {"kind": "s3", "bucket": "corp-models", "prefix": "approved/llm"}
 
 def test_the_s3_mirror_role_reads_only_below_its_prefix_through_pod_identity(platform):
     recording = record(on_eks(platform, modelMirror=S3))
-    (role_policy,) = [r for r in of_type(recording, "aws:iam/rolePolicy:RolePolicy") if r["name"] == "model-warmup-read"]
+    (role_policy,) = [
+        r for r in of_type(recording, "aws:iam/rolePolicy:RolePolicy") if r["name"] == "model-warmup-read"
+    ]
     statements = json.loads(role_policy["inputs"]["policy"])["Statement"]
     assert statements == [
         {
@@ -476,7 +490,9 @@ def test_the_s3_mirror_role_reads_only_below_its_prefix_through_pod_identity(pla
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     (association,) = of_type(recording, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
     assert {k: association["inputs"][k] for k in ("clusterName", "namespace", "serviceAccount")} == {
-        "clusterName": "llm-test", "namespace": "llm-serving", "serviceAccount": "model-warmup"
+        "clusterName": "llm-test",
+        "namespace": "llm-serving",
+        "serviceAccount": "model-warmup",
     }
     (job,) = of_kind(objects(recording), "Job")
     container = job["spec"]["template"]["spec"]["containers"][0]
@@ -520,7 +536,9 @@ def test_the_claim_the_stack_creates_is_rwx_sized_and_retained(platform, monkeyp
     recording = record(platform)
     claim = named(objects(recording), "PersistentVolumeClaim", "model-cache")
     assert claim["spec"] == {
-        "accessModes": ["ReadWriteMany"], "storageClassName": "efs-sc", "resources": {"requests": {"storage": "100Gi"}}
+        "accessModes": ["ReadWriteMany"],
+        "storageClassName": "efs-sc",
+        "resources": {"requests": {"storage": "100Gi"}},
     }
     assert retained[("kubernetes:core/v1:PersistentVolumeClaim", "model-cache-claim")] is True
     platform_inputs = next(r for r in recording.resources if r["type"] == "llmserving:platform:Platform")["inputs"]
@@ -559,4 +577,6 @@ def test_a_mistyped_mirror_is_reported_at_its_key_with_what_its_kind_allows(plat
         load_platform(platform, "stacks/Pulumi.test.yaml")
     found = dict(error.value.problems)
     assert found["registryMirror.prefixes.dockerhub"].startswith("Input should be 'docker.io', 'ghcr.io'")
-    assert found["registryMirror.hots"] == "unknown field (did you mean 'host'?); allowed: digests, host, kind, prefixes"
+    assert (
+        found["registryMirror.hots"] == "unknown field (did you mean 'host'?); allowed: digests, host, kind, prefixes"
+    )

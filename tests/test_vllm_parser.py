@@ -38,8 +38,22 @@ def accepted_lists() -> dict[str, list[str]]:
     lists: dict[str, list[str]] = {}
     for stack in SHIPPED_STACKS:
         lists.update(_pool_lists(load_stack(stack).spec, stack))
-    lists.update(_variant("standard mode", mode="standard", autoscaling={"signal": "kvCache", "target": 0.8}, replicas={"min": 1, "max": 2}))
-    lists.update(_variant("knative mode", mode="knative", autoscaling={"signal": "concurrency", "target": 16}, replicas={"min": 1, "max": 2}))
+    lists.update(
+        _variant(
+            "standard mode",
+            mode="standard",
+            autoscaling={"signal": "kvCache", "target": 0.8},
+            replicas={"min": 1, "max": 2},
+        )
+    )
+    lists.update(
+        _variant(
+            "knative mode",
+            mode="knative",
+            autoscaling={"signal": "concurrency", "target": 16},
+            replicas={"min": 1, "max": 2},
+        )
+    )
     for size in (2, 4, 8):
         lists.update(_variant(f"tensor parallel {size}", tensorParallelSize=size))
     lists.update(_variant("fp8 on load", model={"dtype": "bfloat16", "quantization": "fp8", "quantizeOnLoad": True}))
@@ -59,7 +73,10 @@ def rejected_lists() -> dict[str, tuple[list[str], str]]:
         "abbreviated flag": ([*base, "--max-model", "4096"], "unrecognized arguments: --max-model 4096"),
         "bad value": ([*base, "--kv-cache-dtype", "fp9"], "invalid choice: 'fp9'"),
         "bad number": ([*base, "--max-num-seqs", "many"], "argument --max-num-seqs"),
-        "inconsistent flags": ([*base, "--enable-auto-tool-choice"], "--enable-auto-tool-choice requires --tool-call-parser"),
+        "inconsistent flags": (
+            [*base, "--enable-auto-tool-choice"],
+            "--enable-auto-tool-choice requires --tool-call-parser",
+        ),
     }
 
 
@@ -70,7 +87,7 @@ def verdicts() -> dict[str, str | None]:
     if reason:
         pytest.fail(reason)
     lists = {**accepted_lists(), **{label: args for label, (args, _) in rejected_lists().items()}}
-    return dict(zip(lists, vllm_parser.parse(list(lists.values()))))
+    return dict(zip(lists, vllm_parser.parse(list(lists.values())), strict=True))
 
 
 def test_vllm_tier_pin_equals_the_image_version():

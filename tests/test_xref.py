@@ -63,7 +63,12 @@ def deployment(name: str, labels: dict[str, str], ports: list[dict], **pod_field
 
 
 def service(name: str, selector: dict[str, str], ports: list[dict], namespace: str = NS) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Service", "metadata": meta(name, namespace), "spec": {"selector": selector, "ports": ports}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(name, namespace),
+        "spec": {"selector": selector, "ports": ports},
+    }
 
 
 def route_edit(edit):
@@ -88,24 +93,37 @@ def test_shipped_stacks_pass_every_cross_reference_check(stack):
 
 def test_service_selecting_declared_pods_by_port_name_passes(dev):
     app = deployment("app", {"app": "x"}, [{"name": "web", "containerPort": 8000}])
-    assert lines(with_objects(dev, app, service("app", {"app": "x"}, [{"port": 80, "targetPort": "web"}])), "service") == []
+    assert (
+        lines(with_objects(dev, app, service("app", {"app": "x"}, [{"port": 80, "targetPort": "web"}])), "service")
+        == []
+    )
 
 
 def test_service_whose_selector_matches_no_pod(dev):
     app = deployment("app", {"app": "x"}, [{"name": "web", "containerPort": 8000}])
     found = lines(with_objects(dev, app, service("app", {"app": "y"}, [{"port": 80}])), "service")
-    assert found == [f"xref-service v1/Service {NS}/app: selector app=y matches no pod we declare or KServe generates in {NS}"]
+    assert found == [
+        f"xref-service v1/Service {NS}/app: selector app=y matches no pod we declare or KServe generates in {NS}"
+    ]
 
 
 def test_service_target_port_no_container_exposes(dev):
     app = deployment("app", {"app": "x"}, [{"name": "web", "containerPort": 8000}])
-    found = lines(with_objects(dev, app, service("app", {"app": "x"}, [{"name": "http", "port": 80, "targetPort": 8080}])), "service")
-    assert found == [f"xref-service v1/Service {NS}/app: port http targets 8080/TCP, which no selected pod exposes (web:8000/TCP)"]
+    found = lines(
+        with_objects(dev, app, service("app", {"app": "x"}, [{"name": "http", "port": 80, "targetPort": 8080}])),
+        "service",
+    )
+    assert found == [
+        f"xref-service v1/Service {NS}/app: port http targets 8080/TCP, which no selected pod exposes (web:8000/TCP)"
+    ]
 
 
 def test_service_may_select_kserve_predictor_pods(dev):
     labels = {"serving.kserve.io/inferenceservice": "chat", "component": "predictor"}
-    assert lines(with_objects(dev, service("chat-metrics", labels, [{"port": 8080, "targetPort": "http1"}])), "service") == []
+    assert (
+        lines(with_objects(dev, service("chat-metrics", labels, [{"port": 8080, "targetPort": "http1"}])), "service")
+        == []
+    )
 
 
 # --- routes -------------------------------------------------------------------------------
@@ -125,7 +143,10 @@ def test_route_to_missing_service_port(dev):
 def test_route_to_missing_service(dev):
     broken = edited(dev, "HTTPRoute", "chat", route_edit(lambda spec: _backend(spec).update(name="chat")))
     found = lines(broken, "route")
-    assert f"xref-route {CHAT_ROUTE}: backendRef names Service {NS}/chat, which we neither declare nor KServe generates" in found
+    assert (
+        f"xref-route {CHAT_ROUTE}: backendRef names Service {NS}/chat, which we neither declare nor KServe generates"
+        in found
+    )
 
 
 def test_route_to_a_listener_the_gateway_lacks(dev):
@@ -178,13 +199,22 @@ def test_a_route_to_kourier_must_name_a_knative_route_host(dev):
 
 
 def test_without_kourier_enabled_its_service_does_not_exist(dev):
-    broken = edited(dev, "KnativeServing", "knative-serving", lambda o: o["spec"]["ingress"]["kourier"].update(enabled=False))
+    broken = edited(
+        dev, "KnativeServing", "knative-serving", lambda o: o["spec"]["ingress"]["kourier"].update(enabled=False)
+    )
     found = lines(broken, "route")
-    assert found == [f"xref-route {BATCH_ROUTE}: backendRef names Service knative-serving/kourier-internal, which we neither declare nor KServe generates"]
+    assert found == [
+        f"xref-route {BATCH_ROUTE}: backendRef names Service knative-serving/kourier-internal, which we neither declare nor KServe generates"
+    ]
 
 
 def test_reference_grant_for_another_service_does_not_count(dev):
-    broken = edited(dev, "ReferenceGrant", "chat-from-llm-gateway", lambda grant: grant["spec"]["to"][0].update(name="batch-predictor"))
+    broken = edited(
+        dev,
+        "ReferenceGrant",
+        "chat-from-llm-gateway",
+        lambda grant: grant["spec"]["to"][0].update(name="batch-predictor"),
+    )
     assert len(lines(broken, "route")) == 1
 
 
@@ -192,26 +222,44 @@ def test_reference_grant_for_another_service_does_not_count(dev):
 
 
 def test_toleration_that_misses_the_gpu_taint(dev):
-    broken = edited(dev, "InferenceService", "chat", lambda o: o["spec"]["predictor"]["tolerations"][0].update(key="gpu"))
+    broken = edited(
+        dev, "InferenceService", "chat", lambda o: o["spec"]["predictor"]["tolerations"][0].update(key="gpu")
+    )
     found = lines(broken, "gpu-node-pool")
     expected = f"xref-gpu-node-pool {CHAT}: tolerations do not cover the taint nvidia.com/gpu=true:NoSchedule of node pool 'gpu-l40s' ("
     assert len(found) == 1 and found[0].startswith(expected), found
 
 
 def test_gpu_pod_on_an_undeclared_node_pool(dev):
-    broken = edited(dev, "InferenceService", "batch", lambda o: o["spec"]["predictor"]["nodeSelector"].update({"llmserving.io/node-pool": "gpu-a100"}))
-    assert lines(broken, "gpu-node-pool") == [f"xref-gpu-node-pool {BATCH}: selects node pool 'gpu-a100', which the stack does not declare (node pools: gpu-l40s)"]
+    broken = edited(
+        dev,
+        "InferenceService",
+        "batch",
+        lambda o: o["spec"]["predictor"]["nodeSelector"].update({"llmserving.io/node-pool": "gpu-a100"}),
+    )
+    assert lines(broken, "gpu-node-pool") == [
+        f"xref-gpu-node-pool {BATCH}: selects node pool 'gpu-a100', which the stack does not declare (node pools: gpu-l40s)"
+    ]
 
 
 def test_gpu_pod_without_a_node_pool_selector(dev):
     broken = edited(dev, "InferenceService", "batch", lambda o: o["spec"]["predictor"].pop("nodeSelector"))
-    assert lines(broken, "gpu-node-pool") == [f"xref-gpu-node-pool {BATCH}: requests nvidia.com/gpu but its nodeSelector names no node pool (llmserving.io/node-pool)"]
+    assert lines(broken, "gpu-node-pool") == [
+        f"xref-gpu-node-pool {BATCH}: requests nvidia.com/gpu but its nodeSelector names no node pool (llmserving.io/node-pool)"
+    ]
 
 
 def test_node_selector_label_the_node_pool_does_not_carry(dev):
-    broken = edited(dev, "InferenceService", "chat", lambda o: o["spec"]["predictor"]["nodeSelector"].update({"llmserving.io/gpu": "h100-80gb"}))
+    broken = edited(
+        dev,
+        "InferenceService",
+        "chat",
+        lambda o: o["spec"]["predictor"]["nodeSelector"].update({"llmserving.io/gpu": "h100-80gb"}),
+    )
     found = lines(broken, "gpu-node-pool")
-    assert len(found) == 1 and "nodeSelector llmserving.io/gpu=h100-80gb does not match node pool 'gpu-l40s'" in found[0]
+    assert (
+        len(found) == 1 and "nodeSelector llmserving.io/gpu=h100-80gb does not match node pool 'gpu-l40s'" in found[0]
+    )
 
 
 def test_karpenter_node_pool_taints_are_read_from_the_manifest(dev):
@@ -220,7 +268,12 @@ def test_karpenter_node_pool_taints_are_read_from_the_manifest(dev):
         "spec": {"template": {"metadata": {"labels": {"llmserving.io/node-pool": "gpu-spot"}},
                               "spec": {"taints": [{"key": "dedicated", "value": "llm", "effect": "NoSchedule"}]}}},
     }  # fmt: skip
-    broken = edited(with_objects(dev, node_pool), "InferenceService", "chat", lambda o: o["spec"]["predictor"]["nodeSelector"].update({"llmserving.io/node-pool": "gpu-spot"}))
+    broken = edited(
+        with_objects(dev, node_pool),
+        "InferenceService",
+        "chat",
+        lambda o: o["spec"]["predictor"]["nodeSelector"].update({"llmserving.io/node-pool": "gpu-spot"}),
+    )
     assert lines(broken, "gpu-node-pool") == [
         f"xref-gpu-node-pool {CHAT}: tolerations do not cover the taint dedicated=llm:NoSchedule of node pool 'gpu-spot' (karpenter.sh/v1/NodePool gpu-spot)"
     ]
@@ -243,14 +296,18 @@ def _env(isvc, *entries):
 def test_secret_reference_to_an_undeclared_secret(dev):
     entry = {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "vllm-api-key", "key": "key"}}}
     broken = edited(dev, "InferenceService", "chat", lambda o: _env(o, entry))
-    assert lines(broken, "ref") == [f"xref-ref {CHAT}: needs Secret {NS}/vllm-api-key, which the stack neither declares nor names as pre-existing"]
+    assert lines(broken, "ref") == [
+        f"xref-ref {CHAT}: needs Secret {NS}/vllm-api-key, which the stack neither declares nor names as pre-existing"
+    ]
 
 
 def test_config_map_key_that_the_config_map_lacks(dev):
     config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("vllm"), "data": {"chat-template": "x"}}
     entry = {"name": "TEMPLATE", "valueFrom": {"configMapKeyRef": {"name": "vllm", "key": "template"}}}
     broken = edited(with_objects(dev, config), "InferenceService", "chat", lambda o: _env(o, entry))
-    assert lines(broken, "ref") == [f"xref-ref {CHAT}: needs key 'template' of ConfigMap {NS}/vllm, which has keys chat-template"]
+    assert lines(broken, "ref") == [
+        f"xref-ref {CHAT}: needs key 'template' of ConfigMap {NS}/vllm, which has keys chat-template"
+    ]
 
 
 def test_optional_and_declared_references_pass(dev):
@@ -259,7 +316,9 @@ def test_optional_and_declared_references_pass(dev):
         {"name": "A", "valueFrom": {"secretKeyRef": {"name": "vllm-api-key", "key": "key"}}},
         {"name": "B", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "key", "optional": True}}},
     )
-    assert lines(edited(with_objects(dev, secret), "InferenceService", "chat", lambda o: _env(o, *entries)), "ref") == []
+    assert (
+        lines(edited(with_objects(dev, secret), "InferenceService", "chat", lambda o: _env(o, *entries)), "ref") == []
+    )
 
 
 def test_storage_uri_on_an_undeclared_claim(dev):
@@ -286,7 +345,10 @@ def test_the_model_cache_claim_is_pre_existing_only_through_the_platform_contrac
 
 def test_runtime_reference_to_an_undeclared_serving_runtime(dev):
     broken = edited(dev, "InferenceService", "chat", lambda o: o["spec"]["predictor"]["model"].update(runtime="vllm"))
-    assert f"xref-ref serving.kserve.io/v1beta1/InferenceService {NS}/chat: needs ServingRuntime {NS}/vllm, which the stack neither declares nor names as pre-existing" in lines(broken, "ref")
+    assert (
+        f"xref-ref serving.kserve.io/v1beta1/InferenceService {NS}/chat: needs ServingRuntime {NS}/vllm, which the stack neither declares nor names as pre-existing"
+        in lines(broken, "ref")
+    )
 
 
 # --- NetworkPolicies ------------------------------------------------------------------------
@@ -316,17 +378,23 @@ def test_policies_without_dns_egress_cut_the_pools_off(dev):
 def test_missing_gateway_allow_blocks_the_route(dev):
     broken = edited(dev, "NetworkPolicy", "chat-ingress", lambda p: p["spec"]["ingress"].pop(0))
     found = lines(broken, "netpol")
-    assert len(found) == 1 and found[0].startswith(f"xref-netpol {CHAT}: no NetworkPolicy rule allows gateway to pool"), found
+    assert len(found) == 1 and found[0].startswith(
+        f"xref-netpol {CHAT}: no NetworkPolicy rule allows gateway to pool"
+    ), found
 
 
 def test_missing_activator_allow_blocks_the_knative_pool(dev):
     broken = edited(dev, "NetworkPolicy", "batch-ingress", lambda p: p["spec"]["ingress"][0]["from"].pop(1))
-    assert lines(broken, "netpol") == [f"xref-netpol {BATCH}: no NetworkPolicy rule allows activator to Knative pool (port queue-port/TCP)"]
+    assert lines(broken, "netpol") == [
+        f"xref-netpol {BATCH}: no NetworkPolicy rule allows activator to Knative pool (port queue-port/TCP)"
+    ]
 
 
 def test_missing_kourier_allow_blocks_the_knative_pool(dev):
     broken = edited(dev, "NetworkPolicy", "batch-ingress", lambda p: p["spec"]["ingress"][0]["from"].pop(0))
-    assert lines(broken, "netpol") == [f"xref-netpol {BATCH}: no NetworkPolicy rule allows Kourier to Knative pool (port queue-port/TCP)"]
+    assert lines(broken, "netpol") == [
+        f"xref-netpol {BATCH}: no NetworkPolicy rule allows Kourier to Knative pool (port queue-port/TCP)"
+    ]
 
 
 def test_kourier_closed_to_the_edge_blocks_the_knative_route(dev):
@@ -338,14 +406,19 @@ def test_kourier_closed_to_the_edge_blocks_the_knative_route(dev):
 def test_missing_prometheus_allow_blocks_scraping(dev):
     broken = edited(dev, "NetworkPolicy", "chat-ingress", lambda p: p["spec"]["ingress"].pop(1))
     found = lines(broken, "netpol")
-    assert len(found) == 1 and found[0].startswith(f"xref-netpol {CHAT}: no NetworkPolicy rule allows Prometheus to metrics"), found
+    assert len(found) == 1 and found[0].startswith(
+        f"xref-netpol {CHAT}: no NetworkPolicy rule allows Prometheus to metrics"
+    ), found
 
 
 def test_policy_rules_must_select_real_pods_and_ports(dev):
     broken = [
         policy("nobody", {"podSelector": {"matchLabels": {"app": "ghost"}}, "ingress": [{}]}),
         policy("wrong-port", {"podSelector": POOL_PODS, "ingress": [{"ports": [{"port": 9999}]}]}),
-        policy("wrong-peer", {"podSelector": POOL_PODS, "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "ghost"}}}]}]}),
+        policy(
+            "wrong-peer",
+            {"podSelector": POOL_PODS, "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "ghost"}}}]}]},
+        ),
     ]
     found = lines(with_objects(dev, *broken), "netpol")
     assert found == [
@@ -359,13 +432,17 @@ def test_policy_rules_must_select_real_pods_and_ports(dev):
 
 
 def test_pod_monitor_that_selects_nothing(dev):
-    broken = edited(dev, "PodMonitor", "llm-serving-vllm", lambda o: o["spec"]["selector"].update(matchLabels={"app": "ghost"}))
+    broken = edited(
+        dev, "PodMonitor", "llm-serving-vllm", lambda o: o["spec"]["selector"].update(matchLabels={"app": "ghost"})
+    )
     found = lines(broken, "monitor")
     assert len(found) == 1 and "selector app=ghost selects no pod we declare or KServe generates" in found[0]
 
 
 def test_pod_monitor_endpoint_port_no_pod_has(dev):
-    broken = edited(dev, "PodMonitor", "llm-serving-vllm", lambda o: o["spec"]["podMetricsEndpoints"].append({"port": "metrics"}))
+    broken = edited(
+        dev, "PodMonitor", "llm-serving-vllm", lambda o: o["spec"]["podMetricsEndpoints"].append({"port": "metrics"})
+    )
     found = lines(broken, "monitor")
     assert len(found) == 1 and found[0].endswith("endpoint port metrics is not a port of any selected pod")
 
@@ -380,7 +457,9 @@ def service_monitor(port: str) -> dict[str, Any]:
 def test_service_monitor_on_the_predictor_service(dev):
     assert lines(with_objects(dev, service_monitor("http1")), "monitor") == []
     found = lines(with_objects(dev, service_monitor("metrics")), "monitor")
-    assert found == [f"xref-monitor monitoring.coreos.com/v1/ServiceMonitor {NS}/chat: endpoint port metrics is not a port of any selected Service"]
+    assert found == [
+        f"xref-monitor monitoring.coreos.com/v1/ServiceMonitor {NS}/chat: endpoint port metrics is not a port of any selected Service"
+    ]
 
 
 # --- the command line ------------------------------------------------------------------------
@@ -431,4 +510,6 @@ def test_knative_pools_on_the_clusters_own_knative_go_through_its_kourier(tmp_pa
     # Kourier is named as pre-existing, so the route and the NetworkPolicy rules still resolve.
     assert [line for line in xref.findings(rendered) if line.startswith(("xref-route", "xref-netpol"))] == []
     broken = edited(rendered, "NetworkPolicy", "batch-ingress", lambda p: p["spec"]["ingress"][0]["from"].pop(0))
-    assert lines(broken, "netpol") == [f"xref-netpol {BATCH}: no NetworkPolicy rule allows Kourier to Knative pool (port queue-port/TCP)"]
+    assert lines(broken, "netpol") == [
+        f"xref-netpol {BATCH}: no NetworkPolicy rule allows Kourier to Knative pool (port queue-port/TCP)"
+    ]

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import yaml
 
@@ -20,7 +20,7 @@ from tools.stackfile import REPO_ROOT, InputError, load_stack
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.handler(args)
@@ -130,7 +130,9 @@ def _rendered_for_check(args: argparse.Namespace, progress: check.Progress) -> t
         raise InputError("check needs a stack name, or --from DIR")
     started = time.perf_counter()
     rendered = render.render(load_stack(args.stack, args.config_file))
-    progress.say(f"render {time.perf_counter() - started:.1f} s, {len(rendered.manifests)} objects (config, capacity gate, mock runtime)")
+    progress.say(
+        f"render {time.perf_counter() - started:.1f} s, {len(rendered.manifests)} objects (config, capacity gate, mock runtime)"
+    )
     return rendered, args.stack
 
 

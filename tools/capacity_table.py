@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from components.capacity import PoolCapacity
 from components.spec import PlatformSpec
 
+
 @dataclass(frozen=True)
 class Column:
     header: str  # with its unit, so a figure is never read in the wrong one
@@ -21,11 +22,17 @@ COLUMNS = (
     Column("TP", ">", "tensor parallel size: GPUs per replica"),
     Column("weights GiB/GPU", ">", "model weights held by each GPU (GiB = 2^30 bytes)"),
     Column("KV GiB/GPU", ">", "GPU memory left for the KV cache on each GPU, after weights and the runtime reserve"),
-    Column("KV bytes/token/GPU", ">", "KV-cache bytes one token takes on each GPU: 2 (K and V) x layers x the GPU's KV heads x head dim x bytes per value"),
+    Column(
+        "KV bytes/token/GPU",
+        ">",
+        "KV-cache bytes one token takes on each GPU: 2 (K and V) x layers x the GPU's KV heads x head dim x bytes per value",
+    ),
     Column("KV tokens", ">", "tokens the KV cache holds, across all sequences of one replica"),
     Column("maxModelLen tokens", ">", "the context cap: prompt plus output tokens of one sequence"),
     Column("seqs at cap", ">", "sequences one replica holds at once when each uses the whole context cap"),
-    Column("decode tok/s/seq", ">", "upper bound on one sequence's decode speed, from HBM bandwidth (real speed is lower)"),
+    Column(
+        "decode tok/s/seq", ">", "upper bound on one sequence's decode speed, from HBM bandwidth (real speed is lower)"
+    ),
     Column("verdict", "<", "fits, or REJECTED (the lines below the table say why)"),
 )
 
@@ -59,7 +66,9 @@ def legend() -> list[str]:
 
 
 def _line(cells, widths) -> str:
-    return "  ".join(f"{cell:{column.align}{width}}" for cell, width, column in zip(cells, widths, COLUMNS))
+    return "  ".join(
+        f"{cell:{column.align}{width}}" for cell, width, column in zip(cells, widths, COLUMNS, strict=True)
+    )
 
 
 def findings(spec: PlatformSpec) -> list[str]:

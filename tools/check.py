@@ -12,9 +12,10 @@ from __future__ import annotations
 import functools
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Optional, TextIO
+from typing import TextIO
 
 from tools import helm_values, policy_gate, promql, vllm_parser, xref
 from tools.render import Rendered
@@ -33,16 +34,20 @@ NOT_CHECKED_OFFLINE = (
 class Progress:
     """Reports each stage with its time; `out=None` keeps quiet (tests, the library use)."""
 
-    out: Optional[TextIO] = None
+    out: TextIO | None = None
     label: str = "check"
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
-    def stage(self, name: str, run: Callable[[], list[str]], detail: Callable[[], Optional[str]] = lambda: None) -> list[str]:
+    def stage(
+        self, name: str, run: Callable[[], list[str]], detail: Callable[[], str | None] = lambda: None
+    ) -> list[str]:
         started = time.perf_counter()
         lines = run()
         extra = detail()
-        self.say(f"{name} {time.perf_counter() - started:.1f} s, {len(lines)} findings" + (f"; {extra}" if extra else ""))
+        self.say(
+            f"{name} {time.perf_counter() - started:.1f} s, {len(lines)} findings" + (f"; {extra}" if extra else "")
+        )
         self.ran.append(name)
         return lines
 
@@ -75,8 +80,8 @@ def schema_findings(rendered: Rendered, schemas_dir: Path) -> list[str]:
 def findings(
     rendered: Rendered,
     schemas_dir: Path,
-    policy_config: Optional[Mapping[str, policy_gate.RuleConfig]] = None,
-    progress: Optional[Progress] = None,
+    policy_config: Mapping[str, policy_gate.RuleConfig] | None = None,
+    progress: Progress | None = None,
 ) -> list[str]:
     progress = progress or Progress()
     lines = [
@@ -93,12 +98,12 @@ def findings(
     return lines
 
 
-def _vllm_used() -> Optional[str]:
+def _vllm_used() -> str | None:
     used = vllm_parser.used()
     return f"checked by {used}" if used else None
 
 
-def advisories(rendered: Rendered, policy_config: Optional[Mapping[str, policy_gate.RuleConfig]] = None) -> list[str]:
+def advisories(rendered: Rendered, policy_config: Mapping[str, policy_gate.RuleConfig] | None = None) -> list[str]:
     """Advisory policy violations, in the findings' format; printed, never failing the check."""
     return policy_gate.advisories(rendered, policy_config)
 

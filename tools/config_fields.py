@@ -10,8 +10,9 @@ probe input, so the reference cannot drift from what `load_platform` does.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Optional, Sequence
+from typing import Any
 
 from pydantic.alias_generators import to_camel
 
@@ -34,7 +35,7 @@ CLUSTER = PlatformSpec.model_fields["cluster"].alias
 CLASS_KEY = PoolSpec.model_fields["workload_class"].alias
 
 
-def one_line(text: Optional[str]) -> str:
+def one_line(text: str | None) -> str:
     return " ".join((text or "").split())
 
 
@@ -115,8 +116,6 @@ def kind_only_fields() -> dict[str, tuple[str, ...]]:
     return {**node_pool, **cache}
 
 
-
-
 # --- JSON Schema ----------------------------------------------------------------------
 
 
@@ -165,8 +164,7 @@ def _filled_by_every_class() -> dict[str, set[str]]:
     per_class = [PoolSpec._apply_class_defaults({CLASS_KEY: c}) for c in CLASS_DEFAULTS]
     keys = set.intersection(*(set(values) for values in per_class)) - {CLASS_KEY}
     return {
-        key: set.intersection(*(set(v[key]) if isinstance(v[key], dict) else set() for v in per_class))
-        for key in keys
+        key: set.intersection(*(set(v[key]) if isinstance(v[key], dict) else set() for v in per_class)) for key in keys
     }
 
 
@@ -222,7 +220,7 @@ class FieldRow:
     default: str
     allowed: str
     meaning: str
-    variant: Optional[Variant] = None
+    variant: Variant | None = None
 
 
 @dataclass
@@ -245,7 +243,7 @@ def field_rows() -> Iterator[FieldRow]:
 
 
 def _rows(
-    node: dict[str, Any], path: str, required: bool, context: _Context, variant: Optional[Variant]
+    node: dict[str, Any], path: str, required: bool, context: _Context, variant: Variant | None
 ) -> Iterator[FieldRow]:
     node = _resolve(node, context.defs)
     yield FieldRow(
@@ -259,7 +257,7 @@ def _rows(
     yield from _nested_rows(_non_null(node, context.defs), path, context, variant)
 
 
-def _nested_rows(node: dict[str, Any], path: str, context: _Context, variant: Optional[Variant]) -> Iterator[FieldRow]:
+def _nested_rows(node: dict[str, Any], path: str, context: _Context, variant: Variant | None) -> Iterator[FieldRow]:
     if node.get("type") == "array":
         items = _resolve(node.get("items", {}), context.defs)
         yield from _property_rows(items, f"{path}[]", context, variant)
@@ -278,7 +276,7 @@ def _nested_rows(node: dict[str, Any], path: str, context: _Context, variant: Op
 
 
 def _property_rows(
-    model: dict[str, Any], path: str, context: _Context, variant: Optional[Variant], first: Optional[str] = None
+    model: dict[str, Any], path: str, context: _Context, variant: Variant | None, first: str | None = None
 ) -> Iterator[FieldRow]:
     """`first`: the union's tag, listed before the fields a base class contributes."""
     required = set(model.get("required", []))
@@ -331,7 +329,7 @@ def _default_text(node: dict[str, Any], path: str, required: bool, context: _Con
     return _literal_default(node["default"], node.get("discriminator", {}).get("propertyName"))
 
 
-def _literal_default(value: Any, tag: Optional[str]) -> str:
+def _literal_default(value: Any, tag: str | None) -> str:
     if value is None:
         return "unset"
     if isinstance(value, dict) and tag in value:

@@ -11,8 +11,9 @@ import argparse
 import copy
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 from components.spec import CONFIG_KEY, PoolSpec
 from tools.config_fields import (
@@ -110,7 +111,7 @@ show the default of each class. `load_platform` also checks rules across fields
 
 
 def _section(name: str, rows: list[FieldRow]) -> str:
-    groups: dict[Optional[Variant], list[FieldRow]] = {}
+    groups: dict[Variant | None, list[FieldRow]] = {}
     for row in rows:
         groups.setdefault(row.variant, []).append(row)
     parts = [f"## `{name}`\n", _table(groups.pop(None, []))]
@@ -160,7 +161,7 @@ def write_files(root: Path = REPO_ROOT) -> list[Path]:
     return list(files)
 
 
-def main(argv: Optional[Sequence[str]] = None, root: Path = REPO_ROOT) -> int:
+def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
     parser = argparse.ArgumentParser(
         prog=COMMAND,
         description=f"Write {MARKDOWN_PATH.as_posix()} and {SCHEMA_PATH.as_posix()} from components/spec.py.",

@@ -15,8 +15,9 @@ node-feature-discovery subchart image and its commented-out operand versions).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import jsonschema
 import yaml
@@ -35,7 +36,10 @@ def findings(resources: list[dict[str, Any]], schemas_dir: Path) -> list[str]:
     lines = []
     for resource in resources:
         if resource["type"] == CHART_TYPE:
-            lines += [f"{CHECK_NAME} {resource['name']}: {problem}" for problem in chart_problems(resource["inputs"], schemas_dir)]
+            lines += [
+                f"{CHECK_NAME} {resource['name']}: {problem}"
+                for problem in chart_problems(resource["inputs"], schemas_dir)
+            ]
     return lines
 
 
@@ -66,7 +70,7 @@ def load_defaults(path: Path) -> dict[str, Any]:
     return yaml.safe_load(_TEMPLATE.sub("templated", path.read_text(encoding="utf-8"))) or {}
 
 
-def load_schema(path: Path) -> Optional[dict[str, Any]]:
+def load_schema(path: Path) -> dict[str, Any] | None:
     return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
@@ -118,7 +122,9 @@ def _resolve(root: dict[str, Any], node: Any) -> Any:
 
 def schema_errors(values: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     validator = jsonschema.validators.validator_for(schema)(schema)
-    return sorted(f"{dotted(error.absolute_path) or '(values)'}: {error.message}" for error in validator.iter_errors(values))
+    return sorted(
+        f"{dotted(error.absolute_path) or '(values)'}: {error.message}" for error in validator.iter_errors(values)
+    )
 
 
 def dotted(path) -> str:

@@ -26,8 +26,9 @@ no mirror, images come from upstream.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Literal
 
 from components import versions
 from components.chart_images import platform_images

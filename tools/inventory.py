@@ -35,16 +35,21 @@ relies on without creating:
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Optional, Union
+from typing import Any
 
 from components import conventions
-from components.conventions import selects
 from tools.schemas import describe_resource
 
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")
 KSERVE_COMPONENT_LABEL = "component"
-KNATIVE_QUEUE_PORTS = (("queue-port", 8012), ("http-queueadm", 8022), ("http-autometric", 9090), ("http-usermetric", 9091))
+KNATIVE_QUEUE_PORTS = (
+    ("queue-port", 8012),
+    ("http-queueadm", 8022),
+    ("http-autometric", 9090),
+    ("http-usermetric", 9091),
+)
 KNATIVE_SERVICE_LABEL = "serving.knative.dev/service"
 ENVOY_GATEWAY_NAMESPACE = "envoy-gateway-system"
 KOURIER_LABELS = {"app": "3scale-kourier-gateway"}
@@ -54,7 +59,10 @@ KOURIER_PORTS = (
 )  # fmt: skip
 # As upstream declares them; kourier-internal's 443 targets 8444, a port the gateway opens
 # only with internal TLS (config-kourier cluster-cert-secret).
-KOURIER_SERVICES = {"kourier": (("http2", 80, 8080), ("https", 443, 8443)), "kourier-internal": (("http2", 80, 8081), ("https", 443, 8444))}
+KOURIER_SERVICES = {
+    "kourier": (("http2", 80, 8080), ("https", 443, 8443)),
+    "kourier-internal": (("http2", 80, 8081), ("https", 443, 8444)),
+}
 PRIVILEGED_PORT_SHIFT = 10000
 EKS_TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
 WORKLOAD_TEMPLATES = {
@@ -69,7 +77,7 @@ WORKLOAD_TEMPLATES = {
 
 @dataclass(frozen=True)
 class Port:
-    name: Optional[str]
+    name: str | None
     number: int
     protocol: str = "TCP"
 
@@ -85,7 +93,7 @@ class PodGroup:
     spec: Mapping[str, Any]  # the pod spec, predictor fields merged in
     external: bool = False  # runs outside the render (gateway proxies, Prometheus, DNS)
 
-    def exposes(self, port: Union[int, str], protocol: str = "TCP") -> bool:
+    def exposes(self, port: int | str, protocol: str = "TCP") -> bool:
         return any(_port_matches(p, port, protocol) for p in self.ports)
 
     def requests_gpu(self) -> bool:
@@ -99,9 +107,9 @@ class PodGroup:
 
 @dataclass(frozen=True)
 class ServicePort:
-    name: Optional[str]
+    name: str | None
     port: int
-    target: Union[int, str]
+    target: int | str
     protocol: str = "TCP"
 
 
@@ -112,10 +120,10 @@ class Service:
     name: str
     labels: Mapping[str, str]
     ports: tuple[ServicePort, ...]
-    selector: Optional[Mapping[str, str]]
-    generated_for: Optional[PodGroup] = None  # the predictor a KServe/Knative Service fronts
+    selector: Mapping[str, str] | None
+    generated_for: PodGroup | None = None  # the predictor a KServe/Knative Service fronts
 
-    def port(self, number_or_name: Union[int, str]) -> Optional[ServicePort]:
+    def port(self, number_or_name: int | str) -> ServicePort | None:
         return next((p for p in self.ports if number_or_name in (p.port, p.name)), None)
 
 
@@ -134,22 +142,22 @@ class Inventory:
     pods: list[PodGroup] = field(default_factory=list)
     services: list[Service] = field(default_factory=list)
     node_pools: dict[str, NodePool] = field(default_factory=dict)
-    declared: set[tuple[str, Optional[str], str]] = field(default_factory=set)
-    pre_existing: set[tuple[str, Optional[str], str]] = field(default_factory=set)
+    declared: set[tuple[str, str | None, str]] = field(default_factory=set)
+    pre_existing: set[tuple[str, str | None, str]] = field(default_factory=set)
 
     def objects(self, *kinds: str) -> Iterator[dict[str, Any]]:
         return (obj for obj in self.manifests if obj.get("kind") in kinds)
 
-    def find(self, kind: str, namespace: Optional[str], name: str) -> Optional[dict[str, Any]]:
+    def find(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         return next((obj for obj in self.objects(kind) if (namespace_of(obj), name_of(obj)) == (namespace, name)), None)
 
-    def exists(self, kind: str, namespace: Optional[str], name: str) -> bool:
+    def exists(self, kind: str, namespace: str | None, name: str) -> bool:
         return (kind, namespace, name) in self.declared or (kind, namespace, name) in self.pre_existing
 
-    def service(self, namespace: str, name: str) -> Optional[Service]:
+    def service(self, namespace: str, name: str) -> Service | None:
         return next((s for s in self.services if (s.namespace, s.name) == (namespace, name)), None)
 
-    def namespace_labels(self, namespace: Optional[str]) -> dict[str, str]:
+    def namespace_labels(self, namespace: str | None) -> dict[str, str]:
         declared = self.find("Namespace", None, namespace or "")
         # Kubernetes labels every namespace with its own name.
         return {**(dig(declared, "metadata", "labels") or {}), "kubernetes.io/metadata.name": namespace or ""}
@@ -196,7 +204,9 @@ def _declared_pods(obj: dict[str, Any]) -> Iterator[PodGroup]:
     kind = obj.get("kind")
     if kind in WORKLOAD_TEMPLATES and obj.get("apiVersion", "").startswith(("apps/", "batch/")):
         template = dig(obj, *WORKLOAD_TEMPLATES[kind]) or {}
-        yield _pod_group(describe_resource(obj), namespace_of(obj), template.get("metadata") or {}, template.get("spec") or {})
+        yield _pod_group(
+            describe_resource(obj), namespace_of(obj), template.get("metadata") or {}, template.get("spec") or {}
+        )
     elif kind == "Pod":
         yield _pod_group(describe_resource(obj), namespace_of(obj), obj.get("metadata") or {}, obj.get("spec") or {})
 
@@ -214,7 +224,7 @@ def container_ports(spec: Mapping[str, Any]) -> tuple[Port, ...]:
     )
 
 
-def _runtime_of(inventory: Inventory, isvc: dict[str, Any]) -> Optional[dict[str, Any]]:
+def _runtime_of(inventory: Inventory, isvc: dict[str, Any]) -> dict[str, Any] | None:
     runtime = dig(isvc, "spec", "predictor", "model", "runtime")
     if not runtime:
         return None
@@ -223,7 +233,7 @@ def _runtime_of(inventory: Inventory, isvc: dict[str, Any]) -> Optional[dict[str
     )
 
 
-def predictor_pods(isvc: dict[str, Any], runtime: Optional[dict[str, Any]]) -> PodGroup:
+def predictor_pods(isvc: dict[str, Any], runtime: dict[str, Any] | None) -> PodGroup:
     predictor = dig(isvc, "spec", "predictor") or {}
     runtime_spec = (runtime or {}).get("spec") or {}
     model = predictor.get("model") or {}
@@ -257,7 +267,14 @@ _COMPONENT_FIELDS = {
 
 
 def _merge_container(base: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
-    merged = {**base, **{k: v for k, v in model.items() if k not in ("modelFormat", "runtime", "storageUri", "protocolVersion", "runtimeVersion", "storage")}}
+    merged = {
+        **base,
+        **{
+            k: v
+            for k, v in model.items()
+            if k not in ("modelFormat", "runtime", "storageUri", "protocolVersion", "runtimeVersion", "storage")
+        },
+    }
     merged["args"] = [*(base.get("args") or []), *(model.get("args") or [])]
     merged["env"] = [*(base.get("env") or []), *(model.get("env") or [])]
     return merged
@@ -275,9 +292,14 @@ def is_knative(isvc: dict[str, Any]) -> bool:
 
 def gateway_proxies(gateway: dict[str, Any]) -> list[PodGroup]:
     labels = conventions.envoy_proxy_labels(name_of(gateway), namespace_of(gateway))
-    ports = tuple(Port(None, proxy_port(int(listener.get("port", 0)))) for listener in dig(gateway, "spec", "listeners") or [])
+    ports = tuple(
+        Port(None, proxy_port(int(listener.get("port", 0)))) for listener in dig(gateway, "spec", "listeners") or []
+    )
     source = f"proxies of {describe_resource(gateway)}"
-    return [PodGroup(source, ns, labels, ports, {}) for ns in dict.fromkeys((ENVOY_GATEWAY_NAMESPACE, namespace_of(gateway)))]
+    return [
+        PodGroup(source, ns, labels, ports, {})
+        for ns in dict.fromkeys((ENVOY_GATEWAY_NAMESPACE, namespace_of(gateway)))
+    ]
 
 
 def proxy_port(listener_port: int) -> int:
@@ -290,11 +312,20 @@ def proxy_port(listener_port: int) -> int:
 def declared_service(obj: dict[str, Any]) -> Service:
     spec = obj.get("spec") or {}
     ports = tuple(
-        ServicePort(p.get("name"), int(p.get("port", 0)), p.get("targetPort", p.get("port", 0)), p.get("protocol", "TCP"))
+        ServicePort(
+            p.get("name"), int(p.get("port", 0)), p.get("targetPort", p.get("port", 0)), p.get("protocol", "TCP")
+        )
         for p in spec.get("ports") or []
     )
     selector = spec.get("selector") if spec.get("type") != "ExternalName" else None
-    return Service(describe_resource(obj), namespace_of(obj), name_of(obj), dict(dig(obj, "metadata", "labels") or {}), ports, selector)
+    return Service(
+        describe_resource(obj),
+        namespace_of(obj),
+        name_of(obj),
+        dict(dig(obj, "metadata", "labels") or {}),
+        ports,
+        selector,
+    )
 
 
 def predictor_service(isvc: dict[str, Any], pods: PodGroup) -> Service:
@@ -305,7 +336,15 @@ def predictor_service(isvc: dict[str, Any], pods: PodGroup) -> Service:
         ports += tuple(ServicePort(p.name, p.number, p.number, p.protocol) for p in serving_ports[1:])
     labels = {k: v for k, v in pods.labels.items() if k != KNATIVE_SERVICE_LABEL}
     source = f"{describe_resource(isvc)} predictor Service"
-    return Service(source, pods.namespace, conventions.predictor_service_name(name_of(isvc)), labels, ports, None, generated_for=pods)
+    return Service(
+        source,
+        pods.namespace,
+        conventions.predictor_service_name(name_of(isvc)),
+        labels,
+        ports,
+        None,
+        generated_for=pods,
+    )
 
 
 def kourier_gateways(inventory: Inventory) -> Iterator[PodGroup]:
@@ -327,7 +366,15 @@ def kourier_gateways(inventory: Inventory) -> Iterator[PodGroup]:
 def kourier_services(pods: PodGroup) -> Iterator[Service]:
     for name, ports in KOURIER_SERVICES.items():
         service_ports = tuple(ServicePort(port_name, port, target) for port_name, port, target in ports)
-        yield Service(f"Service {name} of the {pods.source}", pods.namespace, name, dict(pods.labels), service_ports, None, generated_for=pods)
+        yield Service(
+            f"Service {name} of the {pods.source}",
+            pods.namespace,
+            name,
+            dict(pods.labels),
+            service_ports,
+            None,
+            generated_for=pods,
+        )
 
 
 def proxy_services(inventory: Inventory, gateway: dict[str, Any], proxies: list[PodGroup]) -> Iterator[Service]:
@@ -339,20 +386,34 @@ def proxy_services(inventory: Inventory, gateway: dict[str, Any], proxies: list[
         for listener in dig(gateway, "spec", "listeners") or []
     )
     for pods in proxies:
-        yield Service(f"Envoy Service of {describe_resource(gateway)}", pods.namespace, name, dict(pods.labels), ports, None, generated_for=pods)
+        yield Service(
+            f"Envoy Service of {describe_resource(gateway)}",
+            pods.namespace,
+            name,
+            dict(pods.labels),
+            ports,
+            None,
+            generated_for=pods,
+        )
 
 
-def _envoy_service_name(inventory: Inventory, gateway: dict[str, Any]) -> Optional[str]:
+def _envoy_service_name(inventory: Inventory, gateway: dict[str, Any]) -> str | None:
     """The Service name the Gateway's EnvoyProxy sets (`provider.kubernetes.envoyService.name`), if any."""
     ref = dig(gateway, "spec", "infrastructure", "parametersRef") or {}
-    proxy = inventory.find("EnvoyProxy", namespace_of(gateway), ref.get("name", "")) if ref.get("kind") == "EnvoyProxy" else None
+    proxy = (
+        inventory.find("EnvoyProxy", namespace_of(gateway), ref.get("name", ""))
+        if ref.get("kind") == "EnvoyProxy"
+        else None
+    )
     return dig(proxy, "spec", "provider", "kubernetes", "envoyService", "name")
 
 
 # --- node pools ------------------------------------------------------------------------
 
 
-def node_pools(manifests: list[dict[str, Any]], resources: list[dict[str, Any]], declared_names: list[str]) -> dict[str, NodePool]:
+def node_pools(
+    manifests: list[dict[str, Any]], resources: list[dict[str, Any]], declared_names: list[str]
+) -> dict[str, NodePool]:
     pools: dict[str, NodePool] = {}
     for pool in [*_eks_node_groups(resources), *_karpenter_node_pools(manifests)]:
         pools.setdefault(pool.name, pool)
@@ -375,11 +436,20 @@ def _eks_node_groups(resources: list[dict[str, Any]]) -> Iterator[NodePool]:
         inputs = resource.get("inputs") or {}
         labels = dict(inputs.get("labels") or {})
         taints = tuple(
-            {"key": t.get("key"), "value": t.get("value"), "effect": EKS_TAINT_EFFECTS.get(t.get("effect"), t.get("effect"))}
+            {
+                "key": t.get("key"),
+                "value": t.get("value"),
+                "effect": EKS_TAINT_EFFECTS.get(t.get("effect"), t.get("effect")),
+            }
             for t in inputs.get("taints") or []
         )
         if conventions.NODE_POOL_LABEL in labels:
-            yield NodePool(labels[conventions.NODE_POOL_LABEL], f"aws:eks/nodeGroup:NodeGroup {resource.get('name')}", labels, taints)
+            yield NodePool(
+                labels[conventions.NODE_POOL_LABEL],
+                f"aws:eks/nodeGroup:NodeGroup {resource.get('name')}",
+                labels,
+                taints,
+            )
 
 
 def _karpenter_node_pools(manifests: list[dict[str, Any]]) -> Iterator[NodePool]:
@@ -387,7 +457,10 @@ def _karpenter_node_pools(manifests: list[dict[str, Any]]) -> Iterator[NodePool]
         if obj.get("kind") != "NodePool" or not obj.get("apiVersion", "").startswith("karpenter.sh/"):
             continue
         template = dig(obj, "spec", "template") or {}
-        labels = {**_single_value_requirements(dig(template, "spec", "requirements") or []), **(dig(template, "metadata", "labels") or {})}
+        labels = {
+            **_single_value_requirements(dig(template, "spec", "requirements") or []),
+            **(dig(template, "metadata", "labels") or {}),
+        }
         if conventions.NODE_POOL_LABEL in labels:
             taints = tuple(dig(template, "spec", "taints") or [])
             yield NodePool(labels[conventions.NODE_POOL_LABEL], describe_resource(obj), labels, taints)
@@ -395,7 +468,9 @@ def _karpenter_node_pools(manifests: list[dict[str, Any]]) -> Iterator[NodePool]
 
 def _single_value_requirements(requirements: list[dict[str, Any]]) -> dict[str, str]:
     # Karpenter labels its nodes with a requirement that pins one value.
-    return {r["key"]: r["values"][0] for r in requirements if r.get("operator") == "In" and len(r.get("values") or []) == 1}
+    return {
+        r["key"]: r["values"][0] for r in requirements if r.get("operator") == "In" and len(r.get("values") or []) == 1
+    }
 
 
 # --- selectors and small helpers --------------------------------------------------------
@@ -406,17 +481,17 @@ def map_selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
-def _port_matches(port: Port, wanted: Union[int, str], protocol: str) -> bool:
+def _port_matches(port: Port, wanted: int | str, protocol: str) -> bool:
     same = port.number == wanted if isinstance(wanted, int) else port.name == wanted
     return same and port.protocol == protocol
 
 
-def as_port(value: Any) -> Union[int, str]:
+def as_port(value: Any) -> int | str:
     """A port given as number, numeric string or name."""
     return int(value) if isinstance(value, int) or str(value).isdigit() else str(value)
 
 
-def namespace_of(obj: Mapping[str, Any]) -> Optional[str]:
+def namespace_of(obj: Mapping[str, Any]) -> str | None:
     return (obj.get("metadata") or {}).get("namespace")
 
 

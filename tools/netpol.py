@@ -16,10 +16,22 @@ the render are those of the platform's neighbours, by their upstream labels:
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, Optional
+from collections.abc import Iterator, Mapping
+from typing import Any
 
+from components.conventions import selects
 from tools.inventory import (
-    KOURIER_LABELS, ROUTE_KINDS, Inventory, PodGroup, Port, dig, gateway_proxies, is_knative, labels_text, map_selects, namespace_of, selects,
+    KOURIER_LABELS,
+    ROUTE_KINDS,
+    Inventory,
+    PodGroup,
+    Port,
+    dig,
+    gateway_proxies,
+    is_knative,
+    labels_text,
+    map_selects,
+    namespace_of,
 )  # fmt: skip
 from tools.schemas import describe_resource
 
@@ -44,7 +56,10 @@ def problems(inventory: Inventory) -> Iterator[Problem]:
     for path, source, target, port in required_paths(inventory):
         if not any(allowed(inventory, policies, s, target, port) for s in source):
             subject = source[0] if target.external and source else target  # name the pool, not the neighbour
-            yield subject.source, f"no NetworkPolicy rule allows {path} (port {port.name or port.number}/{port.protocol})"
+            yield (
+                subject.source,
+                f"no NetworkPolicy rule allows {path} (port {port.name or port.number}/{port.protocol})",
+            )
 
 
 # --- the neighbours' pods ----------------------------------------------------------------
@@ -163,13 +178,17 @@ def _scraped_by(monitor: dict[str, Any], pods: PodGroup) -> bool:
 # --- evaluation -----------------------------------------------------------------------------
 
 
-def allowed(inventory: Inventory, policies: list[dict[str, Any]], source: PodGroup, target: PodGroup, port: Port) -> bool:
+def allowed(
+    inventory: Inventory, policies: list[dict[str, Any]], source: PodGroup, target: PodGroup, port: Port
+) -> bool:
     return _direction_allows(inventory, policies, "ingress", target, source, port) and _direction_allows(
         inventory, policies, "egress", source, target, port
     )
 
 
-def _direction_allows(inventory: Inventory, policies: list[dict[str, Any]], direction: str, subject: PodGroup, peer: PodGroup, port: Port) -> bool:
+def _direction_allows(
+    inventory: Inventory, policies: list[dict[str, Any]], direction: str, subject: PodGroup, peer: PodGroup, port: Port
+) -> bool:
     policy_type = direction.capitalize()
     applying = [
         p for p in policies
@@ -191,7 +210,9 @@ def _policy_types(policy: dict[str, Any]) -> list[str]:
     return spec.get("policyTypes") or (["Ingress", "Egress"] if "egress" in spec else ["Ingress"])
 
 
-def _rule_allows(inventory: Inventory, rule: Mapping[str, Any], peers_field: str, namespace: str, peer: PodGroup, port: Port) -> bool:
+def _rule_allows(
+    inventory: Inventory, rule: Mapping[str, Any], peers_field: str, namespace: str, peer: PodGroup, port: Port
+) -> bool:
     peers = rule.get(peers_field)
     peer_ok = not peers or any(peer_matches(inventory, p, namespace, peer) for p in peers)
     ports = rule.get("ports")
@@ -219,10 +240,12 @@ def _port_allowed(rule_port: Mapping[str, Any], port: Port) -> bool:
     return int(wanted) <= port.number <= int(rule_port.get("endPort", wanted))
 
 
-def _selector_text(selector: Optional[Mapping[str, Any]]) -> str:
+def _selector_text(selector: Mapping[str, Any] | None) -> str:
     return labels_text((selector or {}).get("matchLabels") or {})
 
 
 def _peer_text(peer: Mapping[str, Any]) -> str:
-    parts = [f"{field} {_selector_text(peer[field])}" for field in ("namespaceSelector", "podSelector") if field in peer]
+    parts = [
+        f"{field} {_selector_text(peer[field])}" for field in ("namespaceSelector", "podSelector") if field in peer
+    ]
     return " ".join(parts)

@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import jsonschema
 from pulumi_policy import (
@@ -70,7 +71,7 @@ class Violation:
 # --- policy config --------------------------------------------------------------------
 
 
-def read_policy_config(path: Optional[Path]) -> dict[str, Any]:
+def read_policy_config(path: Path | None) -> dict[str, Any]:
     """The raw JSON of a `--policy-pack-config` file ({} without one); InputError when unreadable."""
     if path is None:
         return {}
@@ -104,7 +105,7 @@ def reconcile(
     return result
 
 
-def _entry(value: Any, name: str, source: str) -> tuple[Optional[EnforcementLevel], dict[str, Any]]:
+def _entry(value: Any, name: str, source: str) -> tuple[EnforcementLevel | None, dict[str, Any]]:
     if value is None:
         return None, {}
     if isinstance(value, str):
@@ -157,7 +158,7 @@ class _Resource:
     urn: str
     type: str
     name: str
-    parent: Optional[str]
+    parent: str | None
     props: Any  # the proxied, engine-shaped props
     description: str
 
@@ -165,8 +166,14 @@ class _Resource:
 def _resources(rendered: Rendered, props: str = "inputs") -> list[_Resource]:
     """Every resource with its `inputs`, or its `outputs` where it recorded them (components)."""
     return [
-        _Resource(r["urn"], r["type"], r["name"], r.get("parent"), unknown_checking_proxy(_as_engine_sees(r.get(props, r["inputs"]))),
-                  _describe(r["type"], r["name"], r["inputs"]))  # fmt: skip
+        _Resource(
+            r["urn"],
+            r["type"],
+            r["name"],
+            r.get("parent"),
+            unknown_checking_proxy(_as_engine_sees(r.get(props, r["inputs"]))),
+            _describe(r["type"], r["name"], r["inputs"]),
+        )  # fmt: skip
         for r in rendered.resources
     ]
 
@@ -191,7 +198,7 @@ def _describe(resource_type: str, name: str, inputs: Any) -> str:
     return f"{resource_type} {name}"
 
 
-def _options(parent: Optional[str]) -> PolicyResourceOptions:
+def _options(parent: str | None) -> PolicyResourceOptions:
     return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], parent)
 
 
@@ -209,7 +216,7 @@ def _collect(
 ) -> list[Violation]:
     found: list[Violation] = []
 
-    def report_violation(message: str, urn: Optional[str] = None) -> None:
+    def report_violation(message: str, urn: str | None = None) -> None:
         found.append(Violation(policy.name, by_urn.get(urn or "", default_resource), message, level))
 
     try:
@@ -219,7 +226,7 @@ def _collect(
     return found
 
 
-def violations(rendered: Rendered, config: Optional[Mapping[str, RuleConfig]] = None) -> list[Violation]:
+def violations(rendered: Rendered, config: Mapping[str, RuleConfig] | None = None) -> list[Violation]:
     """Every violation of every enabled rule, in pack order, then by resource."""
     # `check` asks for the blocking and the advisory lines of the same render in turn.
     if _last and _last[0] is rendered and _last[1] is config:
@@ -261,11 +268,11 @@ def _policy_resources(resources: list[_Resource]) -> list[PolicyResource]:
     return list(built.values())
 
 
-def findings(rendered: Rendered, config: Optional[Mapping[str, RuleConfig]] = None) -> list[str]:
+def findings(rendered: Rendered, config: Mapping[str, RuleConfig] | None = None) -> list[str]:
     """Lines of the violations that fail the check (mandatory, or remediate as the engine treats it)."""
     return [v.line() for v in violations(rendered, config) if v.blocking]
 
 
-def advisories(rendered: Rendered, config: Optional[Mapping[str, RuleConfig]] = None) -> list[str]:
+def advisories(rendered: Rendered, config: Mapping[str, RuleConfig] | None = None) -> list[str]:
     """Lines of advisory violations: printed, exit code unaffected."""
     return [v.line() for v in violations(rendered, config) if not v.blocking]

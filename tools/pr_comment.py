@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 MARKER = "<!-- offline-check -->"
 # GitHub refuses comments over 65536 characters; leave room for the truncation note.
@@ -25,7 +25,7 @@ MAX_COMMENT_CHARS = 60000
 DIFFED_FILES = ("manifests.yaml", "capacity.json")
 
 
-def file_diff(base_dir: Optional[Path], head_dir: Path, name: str) -> str:
+def file_diff(base_dir: Path | None, head_dir: Path, name: str) -> str:
     """Unified diff of one render file, base branch to pull request ('' when unchanged)."""
     base = (base_dir / name).read_text(encoding="utf-8").splitlines(keepends=True) if base_dir else []
     head_file = head_dir / name
@@ -74,7 +74,7 @@ def build(results: Path) -> tuple[str, list[str]]:
     return comment(sections, failed), failed
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.pr_comment", description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, required=True, help="folder of check outputs and renders")
     parser.add_argument("--out", type=Path, required=True, help="where to write the comment (Markdown)")

@@ -11,7 +11,8 @@ with `components.metrics.KNOWN_METRICS`.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import promql_parser
 

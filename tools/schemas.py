@@ -13,9 +13,10 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import jsonschema
 import kubernetes_validate
@@ -58,10 +59,19 @@ CUSTOM_RESOURCE_METADATA_SCHEMA: dict[str, Any] = {
         "generateName": {"type": "string"},
         "finalizers": {"type": "array", "items": {"type": "string"}},
         "ownerReferences": {"type": "array"},
-        **{field: {} for field in (
-            "uid", "resourceVersion", "generation", "selfLink", "creationTimestamp",
-            "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields",
-        )},
+        **{
+            field: {}
+            for field in (
+                "uid",
+                "resourceVersion",
+                "generation",
+                "selfLink",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "managedFields",
+            )
+        },
     },
 }
 
@@ -227,8 +237,7 @@ def describe_resource(obj: dict) -> str:
 
 def _missing_message(path: Path, problem: str) -> str:
     return (
-        f"schemas directory {path} {problem}: expected ../shared/schemas beside the "
-        "repository, or pass --schemas DIR"
+        f"schemas directory {path} {problem}: expected ../shared/schemas beside the repository, or pass --schemas DIR"
     )
 
 
@@ -290,7 +299,9 @@ def _error_messages(error: jsonschema.ValidationError, prefix: list | None = Non
     if unexpected:
         # One finding per unknown field, its own path first, so each typo reads alone.
         for key in unexpected:
-            yield _shorten(f"{format_path([*path, key])}: Additional properties are not allowed ({key!r} was unexpected)")
+            yield _shorten(
+                f"{format_path([*path, key])}: Additional properties are not allowed ({key!r} was unexpected)"
+            )
     else:
         yield _shorten(f"{format_path(path)}: {error.message}")
 
@@ -302,10 +313,7 @@ def _unexpected_properties(error: jsonschema.ValidationError) -> list[str]:
         return []
     known = set(error.schema.get("properties", {}))
     patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
-    return sorted(
-        key for key in error.instance
-        if key not in known and not any(p.search(key) for p in patterns)
-    )
+    return sorted(key for key in error.instance if key not in known and not any(p.search(key) for p in patterns))
 
 
 def format_path(path: Iterable) -> str:

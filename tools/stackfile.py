@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -30,7 +30,7 @@ class StackInput:
     spec: PlatformSpec
 
 
-def load_stack(stack: str, config_file: Optional[str] = None, capacity_gate: bool = True) -> StackInput:
+def load_stack(stack: str, config_file: str | None = None, capacity_gate: bool = True) -> StackInput:
     path = Path(config_file) if config_file else REPO_ROOT / stack_file(stack)
     source = config_file if config_file else stack_file(stack)
     if not path.is_file():
@@ -62,4 +62,4 @@ def _read_config(path: Path, source: str) -> dict[str, Any]:
 
 
 def stack_names() -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (REPO_ROOT / "stacks").glob("Pulumi.*.yaml"))
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in (REPO_ROOT / "stacks").glob("Pulumi.*.yaml"))

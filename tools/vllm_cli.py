@@ -21,8 +21,9 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from components import versions
 
@@ -45,7 +46,7 @@ class Installed:
         return f"vLLM {self.version} ({self.distribution})"
 
 
-def installed() -> Optional[Installed]:
+def installed() -> Installed | None:
     """The distribution that provides the importable `vllm` package, whatever its name."""
     names = importlib.metadata.packages_distributions().get("vllm", [])
     for name in sorted(set(names)):
@@ -56,7 +57,7 @@ def installed() -> Optional[Installed]:
     return None
 
 
-def unavailable_reason() -> Optional[str]:
+def unavailable_reason() -> str | None:
     """Why the vLLM tier cannot stand in for the image's vLLM here, or None when it can."""
     found = installed()
     if found is None:
@@ -77,7 +78,7 @@ def hide_media_modules() -> None:
         sys.modules[module] = None  # type: ignore[assignment]  # an import of it raises ImportError
 
 
-def serve_parser(parser_class: Optional[type] = None, allow_abbrev: bool = True) -> tuple[Any, Any]:
+def serve_parser(parser_class: type | None = None, allow_abbrev: bool = True) -> tuple[Any, Any]:
     """vLLM's top-level parser with only its `serve` subcommand, and that subcommand.
 
     `parser_class` replaces `FlexibleArgumentParser` (a subclass of it, e.g. one whose
@@ -103,7 +104,7 @@ def parse_serve(parser: Any, command: Any, args: Sequence[str]) -> argparse.Name
     return parsed
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """`vllm serve ARGS...`, started through vLLM's own serve subcommand."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] != [SUBCOMMAND]:

@@ -21,7 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from typing import Any, Optional
+from typing import Any
 
 from components import conventions, vllm_args
 from tools import vllm_cli
@@ -30,13 +30,18 @@ from tools.schemas import PARSED_CACHE_DIR, describe_resource
 
 CHECK = "vllm-args"
 CONFIG_FLAG = "--config"
-WORKER_ENV = {"VLLM_TARGET_DEVICE": "cpu", "VLLM_CONFIGURE_LOGGING": "0", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
+WORKER_ENV = {
+    "VLLM_TARGET_DEVICE": "cpu",
+    "VLLM_CONFIGURE_LOGGING": "0",
+    "VLLM_NO_USAGE_STATS": "1",
+    "DO_NOT_TRACK": "1",
+}
 
 PINNED_VERSION = vllm_cli.PINNED_VERSION
 unavailable_reason = vllm_cli.unavailable_reason
 
 
-def used() -> Optional[str]:
+def used() -> str | None:
     """Which vLLM judged the argument lists (None: none did); the check's summary says it."""
     found = vllm_cli.installed()
     return None if unavailable_reason() or found is None else f"{found.describe()}, `vllm serve` parser"
@@ -64,7 +69,7 @@ def findings(manifests: list[dict[str, Any]]) -> list[str]:
         problems = parse(list(lists.values()))
     except WorkerFailed as error:
         return [f"{CHECK}: {error}"]
-    return [f"{CHECK} {resource}: {problem}" for resource, problem in zip(lists, problems) if problem]
+    return [f"{CHECK} {resource}: {problem}" for resource, problem in zip(lists, problems, strict=True) if problem]
 
 
 def notes(manifests: list[dict[str, Any]]) -> list[str]:
@@ -72,24 +77,24 @@ def notes(manifests: list[dict[str, Any]]) -> list[str]:
     return [f"{CHECK}: {reason}"] if reason and serve_arguments(manifests) else []
 
 
-def parse(arg_lists: list[list[str]]) -> list[Optional[str]]:
+def parse(arg_lists: list[list[str]]) -> list[str | None]:
     """vLLM's complaint about each argument list (None: accepted), in order."""
     missing = [args for args in map(tuple, arg_lists) if args not in _verdicts and not _load_verdict(args)]
     if missing:
-        for args, verdict in zip(missing, _worker().ask([offline(list(args)) for args in missing])):
+        for args, verdict in zip(missing, _worker().ask([offline(list(args)) for args in missing]), strict=True):
             _verdicts[args] = verdict
             _store_verdict(args, verdict)
     return [_verdicts[tuple(args)] for args in arg_lists]
 
 
-_verdicts: dict[tuple[str, ...], Optional[str]] = {}
+_verdicts: dict[tuple[str, ...], str | None] = {}
 
 # Verdicts on disk, keyed by the vLLM version and the argument list: importing vLLM costs
 # more than the rest of a `check`, and a pool's arguments rarely change between checks.
 VERDICT_CACHE_DIR = PARSED_CACHE_DIR.parent / ".vllm-args-cache"
 
 
-def _verdict_file(args: tuple[str, ...]) -> Optional[str]:
+def _verdict_file(args: tuple[str, ...]) -> str | None:
     config_at = args.index(CONFIG_FLAG) + 1 if CONFIG_FLAG in args else len(args)
     if config_at < len(args) and os.path.exists(args[config_at]):
         return None  # a config file that exists here: its content is part of the verdict
@@ -110,7 +115,7 @@ def _load_verdict(args: tuple[str, ...]) -> bool:
         return False
 
 
-def _store_verdict(args: tuple[str, ...], verdict: Optional[str]) -> None:
+def _store_verdict(args: tuple[str, ...], verdict: str | None) -> None:
     path = _verdict_file(args)
     try:
         if path:
@@ -159,7 +164,7 @@ class _Worker:
         )  # fmt: skip
         atexit.register(self.close)
 
-    def ask(self, arg_lists: list[list[str]]) -> list[Optional[str]]:
+    def ask(self, arg_lists: list[list[str]]) -> list[str | None]:
         try:
             self.process.stdin.write(json.dumps(arg_lists) + "\n")
             self.process.stdin.flush()
@@ -181,7 +186,7 @@ class _Worker:
             self.process.wait(timeout=30)
 
 
-_running: Optional[_Worker] = None
+_running: _Worker | None = None
 
 
 def _worker() -> _Worker:
@@ -191,7 +196,7 @@ def _worker() -> _Worker:
     return _running
 
 
-def _serving_container(runtime: dict[str, Any]) -> Optional[dict[str, Any]]:
+def _serving_container(runtime: dict[str, Any]) -> dict[str, Any] | None:
     containers = dig(runtime, "spec", "containers") or []
     return next((c for c in containers if c.get("name") == conventions.KSERVE_CONTAINER), None)
 
@@ -206,7 +211,7 @@ def _serve(requests, replies) -> None:
         def error(self, message: str):
             raise ValueError(message)
 
-    def problem(args: list[str]) -> Optional[str]:
+    def problem(args: list[str]) -> str | None:
         parser, command = vllm_cli.serve_parser(RaisingParser, allow_abbrev=False)
         try:
             vllm_cli.parse_serve(parser, command, args)

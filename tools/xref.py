@@ -10,13 +10,25 @@ lines `xref-<name> <resource>: <message>`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from components import conventions
+from components.conventions import selects
 from tools import netpol
 from tools.inventory import (
-    KOURIER_LABELS, ROUTE_KINDS, Inventory, PodGroup, as_port, build, dig, is_knative, labels_text, map_selects,
-    name_of, namespace_of, selects,
+    KOURIER_LABELS,
+    ROUTE_KINDS,
+    Inventory,
+    PodGroup,
+    as_port,
+    build,
+    dig,
+    is_knative,
+    labels_text,
+    map_selects,
+    name_of,
+    namespace_of,
 )  # fmt: skip
 from tools.schemas import describe_resource
 
@@ -27,7 +39,7 @@ GATEWAY_GROUP = conventions.GATEWAY_API_GROUP
 DEFAULT_SERVICE_ACCOUNT = "default"
 
 
-def findings(rendered: "Rendered") -> list[str]:
+def findings(rendered: Rendered) -> list[str]:
     inventory = build(rendered.manifests, rendered.resources)
     return [f"xref-{name} {resource}: {message}" for name, check in CHECKS for resource, message in check(inventory)]
 
@@ -44,12 +56,18 @@ def service_problems(inventory: Inventory) -> Iterator[Problem]:
             continue
         matched = [p for p in inventory.pods_in(service.namespace) if map_selects(service.selector, p.labels)]
         if not matched:
-            yield service.source, f"selector {labels_text(service.selector)} matches no pod we declare or KServe generates in {service.namespace}"
+            yield (
+                service.source,
+                f"selector {labels_text(service.selector)} matches no pod we declare or KServe generates in {service.namespace}",
+            )
             continue
         for port in service.ports:
             target = as_port(port.target)
             if not any(p.exposes(target, port.protocol) for p in matched):
-                yield service.source, f"port {port.name or port.port} targets {target}/{port.protocol}, which no selected pod exposes ({_ports_text(matched)})"
+                yield (
+                    service.source,
+                    f"port {port.name or port.port} targets {target}/{port.protocol}, which no selected pod exposes ({_ports_text(matched)})",
+                )
 
 
 # --- routes -> Gateways and Services -----------------------------------------------------
@@ -104,10 +122,10 @@ def _parent_problems(inventory: Inventory, route: dict[str, Any], ref: Mapping[s
         if not inventory.exists("Gateway", namespace, ref.get("name")):
             yield f"parentRef names Gateway {namespace}/{ref.get('name')}, which the stack neither declares nor names as pre-existing"
         return
-    listeners = [l for l in dig(gateway, "spec", "listeners") or [] if _listener_matches(l, ref)]
+    listeners = [listener for listener in dig(gateway, "spec", "listeners") or [] if _listener_matches(listener, ref)]
     if not listeners:
         yield f"parentRef {_ref_text(ref)} matches no listener of Gateway {namespace}/{ref.get('name')} (listeners: {_listeners_text(gateway)})"
-    elif not any(_admits(inventory, l, gateway, route) for l in listeners):
+    elif not any(_admits(inventory, listener, gateway, route) for listener in listeners):
         yield f"no listener of Gateway {namespace}/{ref.get('name')} matching {_ref_text(ref)} admits routes from namespace {namespace_of(route)} with hostnames {route['spec'].get('hostnames', [])}"
 
 
@@ -120,12 +138,14 @@ def _admits(inventory: Inventory, listener: Mapping[str, Any], gateway: dict[str
     origin = namespaces.get("from", "Same")
     if origin == "Same" and namespace_of(route) != namespace_of(gateway):
         return False
-    if origin == "Selector" and not selects(namespaces.get("selector"), inventory.namespace_labels(namespace_of(route))):
+    if origin == "Selector" and not selects(
+        namespaces.get("selector"), inventory.namespace_labels(namespace_of(route))
+    ):
         return False
     return _hostnames_intersect(listener.get("hostname"), route["spec"].get("hostnames") or [])
 
 
-def _hostnames_intersect(listener_host: Optional[str], route_hosts: list[str]) -> bool:
+def _hostnames_intersect(listener_host: str | None, route_hosts: list[str]) -> bool:
     if not listener_host or not route_hosts:
         return True
     return any(_host_matches(listener_host, host) or _host_matches(host, listener_host) for host in route_hosts)
@@ -138,7 +158,9 @@ def _host_matches(pattern: str, host: str) -> bool:
 def _backend_problems(inventory: Inventory, route: dict[str, Any], ref: Mapping[str, Any]) -> Iterator[str]:
     group, kind = ref.get("group", ""), ref.get("kind", "Service")
     namespace = ref.get("namespace", namespace_of(route))
-    if namespace != namespace_of(route) and not _reference_granted(inventory, route, group, kind, namespace, ref.get("name")):
+    if namespace != namespace_of(route) and not _reference_granted(
+        inventory, route, group, kind, namespace, ref.get("name")
+    ):
         yield f"backendRef to {kind} {namespace}/{ref.get('name')} crosses namespaces without a ReferenceGrant in {namespace}"
     if (group, kind) != ("", "Service"):
         if not inventory.exists(kind, namespace, ref.get("name")):
@@ -152,7 +174,9 @@ def _backend_problems(inventory: Inventory, route: dict[str, Any], ref: Mapping[
         yield f"backendRef names port {ref.get('port')} of Service {namespace}/{ref.get('name')}, which has ports {ports}"
 
 
-def _reference_granted(inventory: Inventory, route: dict[str, Any], group: str, kind: str, namespace: str, name: str) -> bool:
+def _reference_granted(
+    inventory: Inventory, route: dict[str, Any], group: str, kind: str, namespace: str, name: str
+) -> bool:
     for grant in inventory.objects("ReferenceGrant"):
         if namespace_of(grant) != namespace:
             continue
@@ -177,18 +201,32 @@ def gpu_node_pool_problems(inventory: Inventory) -> Iterator[Problem]:
         selector = pods.spec.get("nodeSelector") or {}
         name = selector.get(conventions.NODE_POOL_LABEL)
         if name is None:
-            yield pods.source, f"requests {conventions.GPU_RESOURCE} but its nodeSelector names no node pool ({conventions.NODE_POOL_LABEL})"
+            yield (
+                pods.source,
+                f"requests {conventions.GPU_RESOURCE} but its nodeSelector names no node pool ({conventions.NODE_POOL_LABEL})",
+            )
             continue
         pool = inventory.node_pools.get(name)
         if pool is None:
-            yield pods.source, f"selects node pool '{name}', which the stack does not declare (node pools: {', '.join(sorted(inventory.node_pools)) or 'none'})"
+            yield (
+                pods.source,
+                f"selects node pool '{name}', which the stack does not declare (node pools: {', '.join(sorted(inventory.node_pools)) or 'none'})",
+            )
             continue
         for key, value in sorted(selector.items()):
             if (pool.labels_known or key == conventions.NODE_POOL_LABEL) and pool.labels.get(key) != value:
-                yield pods.source, f"nodeSelector {key}={value} does not match node pool '{name}' ({pool.source}: labels {labels_text(pool.labels)})"
+                yield (
+                    pods.source,
+                    f"nodeSelector {key}={value} does not match node pool '{name}' ({pool.source}: labels {labels_text(pool.labels)})",
+                )
         for taint in pool.taints:
-            if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(pods.spec.get("tolerations") or [], taint):
-                yield pods.source, f"tolerations do not cover the taint {_taint_text(taint)} of node pool '{name}' ({pool.source})"
+            if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(
+                pods.spec.get("tolerations") or [], taint
+            ):
+                yield (
+                    pods.source,
+                    f"tolerations do not cover the taint {_taint_text(taint)} of node pool '{name}' ({pool.source})",
+                )
 
 
 def tolerates(tolerations: list[Mapping[str, Any]], taint: Mapping[str, Any]) -> bool:
@@ -226,12 +264,14 @@ def reference_problems(inventory: Inventory) -> Iterator[Problem]:
                 yield describe_resource(isvc), message
     for policy in inventory.objects("SecurityPolicy"):
         for ref in dig(policy, "spec", "apiKeyAuth", "credentialRefs") or []:
-            message = _missing(inventory, ref.get("kind", "Secret"), ref.get("namespace", namespace_of(policy)), ref.get("name"), None)
+            message = _missing(
+                inventory, ref.get("kind", "Secret"), ref.get("namespace", namespace_of(policy)), ref.get("name"), None
+            )
             if message:
                 yield describe_resource(policy), message
 
 
-def pod_references(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, Optional[str]]]:
+def pod_references(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, str | None]]:
     """(kind, name, key or None) of every object a pod spec needs, optional ones left out."""
     for container in [*spec.get("containers", []), *spec.get("initContainers", [])]:
         for env in container.get("env") or []:
@@ -253,7 +293,7 @@ def pod_references(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, Optional
         yield "ServiceAccount", spec["serviceAccountName"], None
 
 
-def _volume_references(volume: Mapping[str, Any]) -> Iterator[tuple[str, str, Optional[str]]]:
+def _volume_references(volume: Mapping[str, Any]) -> Iterator[tuple[str, str, str | None]]:
     if volume.get("secret") and not volume["secret"].get("optional"):
         yield "Secret", volume["secret"].get("secretName"), None
     if volume.get("configMap") and not volume["configMap"].get("optional"):
@@ -275,7 +315,7 @@ def _inference_service_references(isvc: dict[str, Any]) -> Iterator[tuple[str, s
         yield "ServingRuntime", model["runtime"]
 
 
-def _missing(inventory: Inventory, kind: str, namespace: Optional[str], name: str, key: Optional[str]) -> Optional[str]:
+def _missing(inventory: Inventory, kind: str, namespace: str | None, name: str, key: str | None) -> str | None:
     if kind == "ServingRuntime" and inventory.exists("ClusterServingRuntime", None, name):
         return None
     if not inventory.exists(kind, namespace, name):
@@ -287,7 +327,7 @@ def _missing(inventory: Inventory, kind: str, namespace: Optional[str], name: st
     return None
 
 
-def _data_keys(obj: dict[str, Any]) -> Optional[set[str]]:
+def _data_keys(obj: dict[str, Any]) -> set[str] | None:
     sections = [obj.get(field) for field in ("data", "stringData", "binaryData") if field in obj]
     if not all(isinstance(section, dict) for section in sections):
         return None  # a secret value masked as a whole: its keys are not known here
@@ -303,7 +343,9 @@ def monitor_problems(inventory: Inventory) -> Iterator[Problem]:
         yield from _endpoint_problems(monitor, pods, "podMetricsEndpoints", "pod", lambda p, port: p.exposes(port))
     for monitor in inventory.objects("ServiceMonitor"):
         services = [s for s in inventory.services if _monitored(inventory, monitor, s.namespace, s.labels)]
-        yield from _endpoint_problems(monitor, services, "endpoints", "Service", lambda s, port: s.port(port) is not None)
+        yield from _endpoint_problems(
+            monitor, services, "endpoints", "Service", lambda s, port: s.port(port) is not None
+        )
 
 
 def _monitored(inventory: Inventory, monitor: dict[str, Any], namespace: str, labels: Mapping[str, str]) -> bool:
@@ -318,10 +360,15 @@ def _monitored(inventory: Inventory, monitor: dict[str, Any], namespace: str, la
     return in_scope and selects(spec.get("selector"), labels)
 
 
-def _endpoint_problems(monitor: dict[str, Any], targets: list, field: str, noun: str, has_port: Callable[[Any, Any], bool]) -> Iterator[Problem]:
+def _endpoint_problems(
+    monitor: dict[str, Any], targets: list, field: str, noun: str, has_port: Callable[[Any, Any], bool]
+) -> Iterator[Problem]:
     if not targets:
         selector = dig(monitor, "spec", "selector") or {}
-        yield describe_resource(monitor), f"selector {labels_text(selector.get('matchLabels') or {})} selects no {noun} we declare or KServe generates"
+        yield (
+            describe_resource(monitor),
+            f"selector {labels_text(selector.get('matchLabels') or {})} selects no {noun} we declare or KServe generates",
+        )
         return
     for endpoint in dig(monitor, "spec", field) or []:
         port = endpoint.get("port", endpoint.get("portNumber"))
@@ -337,12 +384,16 @@ def _problem(obj: dict[str, Any], message: str) -> Problem:
 
 
 def _ref_text(ref: Mapping[str, Any]) -> str:
-    parts = [f"sectionName {ref['sectionName']}" if "sectionName" in ref else "", f"port {ref['port']}" if "port" in ref else ""]
+    parts = [
+        f"sectionName {ref['sectionName']}" if "sectionName" in ref else "",
+        f"port {ref['port']}" if "port" in ref else "",
+    ]
     return " ".join(p for p in parts if p) or "(any listener)"
 
 
 def _listeners_text(gateway: dict[str, Any]) -> str:
-    return ", ".join(f"{l.get('name')}:{l.get('port')}" for l in dig(gateway, "spec", "listeners") or []) or "none"
+    listeners = dig(gateway, "spec", "listeners") or []
+    return ", ".join(f"{listener.get('name')}:{listener.get('port')}" for listener in listeners) or "none"
 
 
 def _ports_text(pods: list[PodGroup]) -> str:

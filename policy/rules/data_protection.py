@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Iterator, Mapping, Optional
+from collections.abc import Iterator, Mapping
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
 
@@ -51,7 +51,7 @@ _ENV_REFERENCE = re.compile(r"^\$\([A-Za-z_][A-Za-z0-9_]*\)$")
 _CONFIG_MAP = ("", "ConfigMap")
 
 
-def token_kind(text: str) -> Optional[str]:
+def token_kind(text: str) -> str | None:
     """What kind of credential `text` contains, or None."""
     for kind, (markers, pattern) in TOKEN_PATTERNS.items():
         if any(marker in text for marker in markers) and pattern.search(text):

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
 
 from components.conventions import (
-    GPU_RESOURCE, KSERVE_DEPLOYMENT_MODE, MODEL_LABEL, POOL_LABEL, PREDICTOR_SUFFIX,
+    GPU_RESOURCE,
+    KSERVE_DEPLOYMENT_MODE,
+    MODEL_LABEL,
+    POOL_LABEL,
+    PREDICTOR_SUFFIX,
 )  # fmt: skip
 from policy import flags
 from policy.kube import (
@@ -116,8 +120,7 @@ def _gpu_container_problems(container: Container) -> Iterator[str]:
     requested, limited = requests.get(GPU_RESOURCE), limits.get(GPU_RESOURCE)
     if requested is None or limited is None or _quantity(requested) != _quantity(limited):
         yield (
-            f"{container.path}: {GPU_RESOURCE} requests ({requested}) and limits ({limited}) "
-            "must both be set and equal"
+            f"{container.path}: {GPU_RESOURCE} requests ({requested}) and limits ({limited}) must both be set and equal"
         )
     missing = [resource for resource in ("cpu", "memory") if resource not in requests]
     if missing:
@@ -197,8 +200,7 @@ def _no_generation_probes(args: ResourceValidationArgs) -> Iterator[str]:
 
 NO_GENERATION_PROBES = resource_rule(
     "no-generation-probes",
-    "No readiness, liveness or startup probe calls a generation endpoint (/v1/completions, "
-    "/v1/chat/completions, ...).",
+    "No readiness, liveness or startup probe calls a generation endpoint (/v1/completions, /v1/chat/completions, ...).",
     _no_generation_probes,
     "Probe vLLM's /health (it answers without touching the GPU); a startup probe with a long "
     "failure budget covers model loading.",

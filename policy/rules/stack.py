@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Optional
 
 from pulumi_policy import EnforcementLevel, PolicyResource, StackValidationArgs
 
@@ -96,7 +96,7 @@ def _declared_classes(args: StackValidationArgs) -> dict[str, PolicyResource]:
     return declared
 
 
-def _chat_batch_separated(args: StackValidationArgs) -> Iterator[tuple[str, Optional[str]]]:
+def _chat_batch_separated(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     reaching = _classes_reaching(args)
     urns = {(namespace_of(r.props), name_of(r.props, r.name)): r.urn for r in _inference_services(args)}
     for (namespace, name), classes in sorted(reaching.items()):
@@ -154,7 +154,7 @@ def _denied_directions(policy: Mapping) -> set[str]:
     return {str(t) for t in types if not sequence(spec.get(str(t).lower()))}
 
 
-def _serving_namespace_default_deny(args: StackValidationArgs) -> Iterator[tuple[str, Optional[str]]]:
+def _serving_namespace_default_deny(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     required = set(setting(args, DEFAULT_DENY_CONFIG, "policyTypes"))
     denied: dict[str, set[str]] = {}
     namespaces: dict[str, str] = {}
@@ -200,7 +200,7 @@ _GATEWAY = (GATEWAY_API_GROUP, "Gateway")
 _LISTENER_SETS = {(GATEWAY_API_GROUP, "ListenerSet"), ("gateway.networking.x-k8s.io", "XListenerSet")}
 # How a SecurityPolicy can authenticate the client (Envoy Gateway v1.9).
 AUTHENTICATIONS = ("apiKeyAuth", "basicAuth", "jwt", "oidc", "extAuth")
-Target = tuple[str, str, str, Optional[str]]  # (namespace, kind, name, sectionName)
+Target = tuple[str, str, str, str | None]  # (namespace, kind, name, sectionName)
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,9 @@ def _targets_of(policy: PolicyResource, args: StackValidationArgs) -> Iterator[T
     targetSelectors select; always in its own namespace, as Envoy Gateway requires."""
     spec = mapping(at(policy.props, "spec"))
     namespace = namespace_of(policy.props)
-    for ref in map(mapping, [*sequence(spec.get("targetRefs")), *([spec["targetRef"]] if spec.get("targetRef") else [])]):
+    for ref in map(
+        mapping, [*sequence(spec.get("targetRefs")), *([spec["targetRef"]] if spec.get("targetRef") else [])]
+    ):
         section = ref.get("sectionName")
         yield namespace, str(ref.get("kind")), str(ref.get("name")), section and str(section)
     for selector in map(mapping, sequence(spec.get("targetSelectors"))):
@@ -250,13 +252,17 @@ def _security_policies(args: StackValidationArgs) -> dict[Target, _Attached]:
 
 def _listeners(args: StackValidationArgs) -> dict[tuple[str, str], list[Mapping]]:
     return {
-        (namespace_of(r.props), name_of(r.props, r.name)): [mapping(item) for item in sequence(at(r.props, "spec", "listeners"))]
+        (namespace_of(r.props), name_of(r.props, r.name)): [
+            mapping(item) for item in sequence(at(r.props, "spec", "listeners"))
+        ]
         for r in args.resources
         if kind_of(r.resource_type) == _GATEWAY
     }
 
 
-def _inherited(attached: dict[Target, _Attached], listeners: dict, route_namespace: str, parent: Mapping) -> Iterator[tuple[str, Optional[_Attached]]]:
+def _inherited(
+    attached: dict[Target, _Attached], listeners: dict, route_namespace: str, parent: Mapping
+) -> Iterator[tuple[str, _Attached | None]]:
     """(where, the policy in force there) for each listener the route attaches through: the
     listener's own policy, else the whole parent's. A parentRef without sectionName attaches
     to every listener (of its port, if it names one)."""
@@ -270,7 +276,7 @@ def _inherited(attached: dict[Target, _Attached], listeners: dict, route_namespa
     else:
         port = parent.get("port")
         found = listeners.get((namespace, name), []) if kind == "Gateway" else []
-        sections = [str(l.get("name")) for l in found if port in (None, l.get("port"))]
+        sections = [str(listener.get("name")) for listener in found if port in (None, listener.get("port"))]
     if not sections:
         yield where, whole
     for listener in sections:
@@ -311,7 +317,7 @@ def _route_problems(
             yield f"SecurityPolicy {rule_policy.policies} replaces the authentication of rule {section} with none"
 
 
-def _routes_authenticated(args: StackValidationArgs) -> Iterator[tuple[str, Optional[str]]]:
+def _routes_authenticated(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     exempt = set(setting(args, AUTHENTICATED_ROUTES_CONFIG, "unauthenticatedRoutes"))
     attached, listeners = _security_policies(args), _listeners(args)
     section_policies = _section_policies(attached)
@@ -368,7 +374,7 @@ def _capacity_problems(name: str, figures: object, running: dict[str, float]) ->
             yield f"runs with {key} {value:g} but its capacity figures were computed for {float(figures[key]):g}"
 
 
-def _capacity_fits(args: StackValidationArgs) -> Iterator[tuple[str, Optional[str]]]:
+def _capacity_fits(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     capacity = _capacity_figures(args)
     for isvc in _inference_services(args):
         running = _running_settings(isvc)

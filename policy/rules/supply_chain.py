@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Iterator, Mapping, Optional
+from collections.abc import Iterator, Mapping
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 
@@ -39,7 +39,7 @@ IMAGE_TAG_CONFIG = string_list_config(
 )
 
 
-def split_image(image: str) -> tuple[str, Optional[str], Optional[str]]:
+def split_image(image: str) -> tuple[str, str | None, str | None]:
     """(repository, tag, digest) of an image reference; tag and digest may be None."""
     name, _, digest = image.partition("@")
     last_slash = name.rfind("/")
@@ -49,7 +49,7 @@ def split_image(image: str) -> tuple[str, Optional[str], Optional[str]]:
     return name, None, digest or None
 
 
-def image_pin_problem(image: str, production: bool) -> Optional[str]:
+def image_pin_problem(image: str, production: bool) -> str | None:
     _, tag, digest = split_image(image)
     if digest:
         return None if _DIGEST.search(image) else "has a malformed digest (expected @sha256:<64 hex>)"
@@ -90,7 +90,7 @@ PINNED_IMAGE_TAGS = resource_rule(
 # --- pinned-model-revisions -----------------------------------------------------------
 
 
-def model_uri_problem(uri: str) -> Optional[str]:
+def model_uri_problem(uri: str) -> str | None:
     if uri.startswith("hf://"):
         revision = uri[len("hf://") :].partition(":")[2]
         return None if COMMIT.match(revision) else "does not end in ':<40-hex commit>'"
@@ -98,7 +98,7 @@ def model_uri_problem(uri: str) -> Optional[str]:
     return None if _COMMIT_SEGMENT.search(path) else "has no 40-hex commit revision in its path"
 
 
-def _served_model(container: Container) -> Optional[str]:
+def _served_model(container: Container) -> str | None:
     """The model a vLLM command line loads: `--model X`, the word after `serve`, or (for
     KServe, whose runtime supplies `vllm serve`) the first argument."""
     argv = container.argv
@@ -240,7 +240,7 @@ def pulled_images(resource: PolicyResource) -> Iterator[tuple[str, str]]:
         yield from _envoy_proxy_sources(props)
 
 
-def _images_from_mirror(args: StackValidationArgs) -> Iterator[tuple[str, Optional[str]]]:
+def _images_from_mirror(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     prefixes = allowed_prefixes(args)
     if not prefixes:
         return
