@@ -10,7 +10,6 @@ Units: bytes everywhere; GiB (2^30) in messages, because that is what vLLM logs.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -44,10 +43,6 @@ KV_BLOCK_SIZE_TOKENS = 16
 NON_TORCH_AND_CUDA_GRAPH_RESERVE_BYTES = 3 * GIB // 2
 ACTIVATION_BYTES_PER_VALUE = 2  # activations run in the 16-bit model dtype
 SAMPLER_LOGITS_COPIES = 2  # logits plus the probabilities derived from them, fp32 each
-
-# The model cache holds every pinned revision plus headroom for tokenizer files, partial
-# downloads and a revision being replaced.
-MODEL_CACHE_HEADROOM_PERCENT = 10
 
 _REMEDIES = "quantize the weights (fp8, awq, gptq), raise tensorParallelSize, or use a larger GPU"
 
@@ -115,10 +110,10 @@ def weight_bytes_per_gpu(arch: Architecture, dtype: str, quantization: str, tens
     under 1 % of a rank's weights).
     """
     _check_tp(tensor_parallel_size)
-    return _ceil_div(weight_bytes_total(arch, dtype, quantization), tensor_parallel_size)
+    return ceil_div(weight_bytes_total(arch, dtype, quantization), tensor_parallel_size)
 
 
-def _ceil_div(numerator: int, denominator: int) -> int:
+def ceil_div(numerator: int, denominator: int) -> int:
     return -(-numerator // denominator)
 
 
@@ -165,7 +160,7 @@ def activation_peak_bytes(arch: Architecture, tensor_parallel_size: int, max_num
     gate/up output and its activation (3 x intermediate, split across TP ranks), per token,
     16-bit. An estimate; see the calibration note at NON_TORCH_AND_CUDA_GRAPH_RESERVE_BYTES.
     """
-    per_token_values = 2 * arch.hidden_size + _ceil_div(3 * _mlp_width(arch), tensor_parallel_size)
+    per_token_values = 2 * arch.hidden_size + ceil_div(3 * _mlp_width(arch), tensor_parallel_size)
     return max_num_batched_tokens * per_token_values * ACTIVATION_BYTES_PER_VALUE
 
 
@@ -268,7 +263,7 @@ class PoolCapacity:
         """One line for logs: the figures an operator checks first."""
         verdict = "fits" if self.fits else "REJECTED: " + "; ".join(self.errors)
         return (
-            f"{self.gpu} x TP{self.tensor_parallel_size}: weights {_gib(self.weights_per_gpu_bytes)} GiB/GPU, "
+            f"{self.gpu} x TP{self.tensor_parallel_size}: weights {rounded_gib(self.weights_per_gpu_bytes)} GiB/GPU, "
             f"KV {self.kv_bytes_per_token_per_gpu} B/token/GPU, {self.kv_cache_tokens} KV tokens, "
             f"{self.concurrent_sequences_at_cap} sequences at {self.max_model_len}, "
             f"decode ceiling {self.decode_ceiling_tokens_per_s:.0f} tokens/s; {verdict}"
@@ -284,10 +279,10 @@ class PoolCapacity:
             "gpuMemoryUtilization": self.gpu_memory_utilization,
             "weightsTotalBytes": self.weights_total_bytes,
             "weightsPerGpuBytes": self.weights_per_gpu_bytes,
-            "weightsPerGpuGiB": _gib(self.weights_per_gpu_bytes),
+            "weightsPerGpuGiB": rounded_gib(self.weights_per_gpu_bytes),
             "reservePerGpuBytes": self.reserve_per_gpu_bytes,
             "usableKvBytesPerGpu": self.usable_kv_bytes_per_gpu,
-            "usableKvGiBPerGpu": _gib(self.usable_kv_bytes_per_gpu),
+            "usableKvGiBPerGpu": rounded_gib(self.usable_kv_bytes_per_gpu),
             "kvBytesPerTokenPerGpu": self.kv_bytes_per_token_per_gpu,
             "kvCacheTokens": self.kv_cache_tokens,
             "concurrentSequencesAtCap": self.concurrent_sequences_at_cap,
@@ -298,7 +293,7 @@ class PoolCapacity:
         }
 
 
-def _gib(value: int) -> float:
+def rounded_gib(value: int) -> float:
     return round(value / GIB, 2)
 
 
@@ -421,7 +416,7 @@ def _memory_errors(capacity: PoolCapacity, kv_cache_dtype: str, min_concurrent_a
     if capacity.kv_cache_tokens < capacity.max_model_len:
         return [
             f"the KV cache holds {capacity.kv_cache_tokens} tokens "
-            f"({_gib(capacity.usable_kv_bytes_per_gpu)} GiB per GPU) but maxModelLen is "
+            f"({rounded_gib(capacity.usable_kv_bytes_per_gpu)} GiB per GPU) but maxModelLen is "
             f"{capacity.max_model_len}: vLLM refuses to start; "
             + _kv_remedies(capacity.kv_cache_tokens, kv_cache_dtype)
         ]
@@ -438,10 +433,10 @@ def _memory_errors(capacity: PoolCapacity, kv_cache_dtype: str, min_concurrent_a
 def _weights_error(capacity: PoolCapacity) -> str:
     budget = int(capacity.gpu_memory_bytes * capacity.gpu_memory_utilization)
     return (
-        f"weights need {_gib(capacity.weights_per_gpu_bytes)} GiB per GPU, but the {capacity.gpu} "
-        f"budget is {_gib(budget)} GiB ({_gib(capacity.gpu_memory_bytes)} GiB x "
+        f"weights need {rounded_gib(capacity.weights_per_gpu_bytes)} GiB per GPU, but the {capacity.gpu} "
+        f"budget is {rounded_gib(budget)} GiB ({rounded_gib(capacity.gpu_memory_bytes)} GiB x "
         f"gpuMemoryUtilization {capacity.gpu_memory_utilization}) and the runtime reserve takes "
-        f"{_gib(capacity.reserve_per_gpu_bytes)} GiB: the model does not fit; {_REMEDIES}"
+        f"{rounded_gib(capacity.reserve_per_gpu_bytes)} GiB: the model does not fit; {_REMEDIES}"
     )
 
 
@@ -473,30 +468,3 @@ def _hardware_warnings(gpu: GpuModel, quantization: str, kv_cache_dtype: str, ut
             "fragmentation and anything else on the device"
         )
     return warnings
-
-
-# --- model cache ----------------------------------------------------------------------
-
-
-def model_cache_bytes_required(weight_totals: Iterable[int]) -> int:
-    """Cache volume size for the given checkpoints: their sum plus 10 % headroom (rounded up).
-
-    Pass each checkpoint's on-disk size; weight_bytes_total(arch, dtype, quantization)
-    estimates it when the checkpoint is stored in that format (a 16-bit checkpoint that
-    vLLM quantizes at load occupies its 16-bit size on disk).
-    """
-    return _ceil_div(sum(weight_totals) * (100 + MODEL_CACHE_HEADROOM_PERCENT), 100)
-
-
-def model_cache_error(cache_size_bytes: int, weight_totals: Iterable[int]) -> str | None:
-    """An error message when the cache is smaller than model_cache_bytes_required, else None."""
-    totals = list(weight_totals)
-    required = model_cache_bytes_required(totals)
-    if cache_size_bytes >= required:
-        return None
-    return (
-        f"the model cache is {_gib(cache_size_bytes)} GiB but the pinned models need "
-        f"{_gib(sum(totals))} GiB, {_gib(required)} GiB with {MODEL_CACHE_HEADROOM_PERCENT} % headroom; "
-        "raise the cache size "
-        f"to at least {math.ceil(required / GIB)}Gi or pin fewer models"
-    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -228,7 +229,8 @@ INSTANCE_TYPES: Mapping[str, InstanceType] = MappingProxyType(
 # Shapes are the config.json values; num_params is the safetensors total, which equals the
 # count derived from these shapes (tests/test_catalog.py recomputes it).
 
-_LLAMA31_8B = dict(
+# Keyword arguments of Architecture shared by a family (pydantic checks them on import).
+_LLAMA31_8B: dict[str, Any] = dict(
     num_layers=32,
     num_attention_heads=32,
     num_kv_heads=8,
@@ -238,7 +240,7 @@ _LLAMA31_8B = dict(
     intermediate_size=14336,
     max_context=131072,
 )
-_LLAMA_70B = dict(
+_LLAMA_70B: dict[str, Any] = dict(
     num_layers=80,
     num_attention_heads=64,
     num_kv_heads=8,
@@ -249,7 +251,7 @@ _LLAMA_70B = dict(
     max_context=131072,
     num_params=70_553_706_496,
 )
-_QWEN25 = dict(vocab_size=152064, head_dim=128, attention_bias=True, max_context=32768)
+_QWEN25: dict[str, Any] = dict(vocab_size=152064, head_dim=128, attention_bias=True, max_context=32768)
 _QWEN25_INSTRUCT_CONTEXT = (
     "max_position_embeddings 32768: the model card says 'The current config.json is set for "
     "context length up to 32,768 tokens' (131072 needs a YaRN rope_scaling override)"

@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # the spec imports this module for its cross-field rules
     from components.spec import PlatformSpec
 
 
-def _nvidia(ref: ImageRef) -> dict[str, str]:
+def _nvidia(ref: ImageRef) -> dict[str, str | None]:
     directory, _, name = ref.path.rpartition("/")
     return {"repository": f"{ref.registry}/{directory}", "image": name, "version": ref.version}
 
@@ -47,7 +47,7 @@ def _registry_and_namespace(ref: ImageRef) -> dict[str, str]:
     return {"imageRegistry": "/".join([ref.registry, *prefix]), "imageNamespace": namespace}
 
 
-def _with_digest(ref: ImageRef) -> dict[str, str]:
+def _with_digest(ref: ImageRef) -> dict[str, str | None]:
     return {"repository": ref.repository, "tag": ref.tag, **({"digest": ref.digest} if ref.digest else {})}
 
 

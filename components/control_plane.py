@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from components import charts, conventions, versions
@@ -80,7 +81,8 @@ class ServingControlPlane(pulumi.ComponentResource):
         if switches.knative.enabled:
             self.knative_operator, self.knative_serving = self._knative(spec)
         self.kserve_crd = self.kserve = None
-        self.localmodel_crd = self.localmodel = None
+        self.localmodel_crd: k8s.helm.v4.Chart | None = None
+        self.localmodel: k8s.helm.v4.Chart | None = None
         if switches.kserve.enabled:
             self.kserve_crd, self.kserve = self._kserve(spec)
         self.keda = self._keda(spec.image_mirror) if switches.keda.enabled else None
@@ -222,7 +224,7 @@ def _kserve_controller_values(spec: PlatformSpec) -> dict[str, Any]:
 
 
 def knative_serving_spec(spec: PlatformSpec) -> dict[str, Any]:
-    serving = {
+    serving: dict[str, Any] = {
         "version": versions.KNATIVE_VERSION.removeprefix("v"),
         # No load balancer: only the edge Gateway reaches Kourier.
         "ingress": {"kourier": {"enabled": True, "service-type": "ClusterIP"}},

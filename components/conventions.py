@@ -10,6 +10,10 @@ from collections.abc import Mapping
 from typing import Any
 
 PART_OF = "private-llm-serving"
+# The Pulumi project (Pulumi.yaml `name`): stack config keys are `<PROJECT>:<key>`.
+PROJECT = "private-llm-serving"
+# Pulumi.yaml `stackConfigDir`: one stack file per environment.
+STACKS_DIR = "stacks"
 NODE_POOL_LABEL = "llmserving.io/node-pool"
 POOL_LABEL = "llmserving.io/pool"
 CLASS_LABEL = "llmserving.io/class"
@@ -21,6 +25,11 @@ GPU_TAINT_EFFECT = "NoSchedule"
 # The GPU model (catalog key) as a node label, known when the node is provisioned, before
 # the GPU Operator's feature discovery adds nvidia.com/gpu.product.
 GPU_MODEL_LABEL = "llmserving.io/gpu"
+
+
+def stack_file(stack: str) -> str:
+    """The stack file of `stack`, relative to the repository root."""
+    return f"{STACKS_DIR}/Pulumi.{stack}.yaml"
 
 
 def standard_labels(name: str, instance: str, component: str) -> dict[str, str]:
@@ -94,7 +103,8 @@ def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, Any]) -> bo
 
 
 def _expression_holds(expression: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
-    key, operator, values = expression.get("key"), expression.get("operator"), list(expression.get("values") or [])
+    # `key` is required (LabelSelectorRequirement); without one, "" matches no label, as None did.
+    key, operator, values = expression.get("key", ""), expression.get("operator"), list(expression.get("values") or [])
     if operator == "In":
         return labels.get(key) in values
     if operator == "NotIn":

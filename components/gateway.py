@@ -47,7 +47,7 @@ from components.control_plane import (
     knative_route_host,
 )
 from components.options import inherited_dependencies
-from components.secrets import gateway_api_keys_name
+from components.secret_config import gateway_api_keys_name
 from components.spec import GatewaySpec, PlatformSpec, PoolSpec
 
 CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"
@@ -118,7 +118,7 @@ class Gateway(pulumi.ComponentResource):
             {"controllerName": CONTROLLER_NAME},
         )  # fmt: skip
         self.edge = self._gateway(gateway, edge_proxy_spec(spec), edge_listener(spec))
-        self.certificate = self._certificate(spec) if gateway.tls.issuer else None
+        self.certificate = self._certificate(spec)
         self.auth = self._object(
             "api-key-auth", ENVOY_GATEWAY_V1ALPHA1, "SecurityPolicy",
             metadata("api-key-auth", gateway.namespace, "edge"), api_key_auth(gateway),
@@ -174,8 +174,10 @@ class Gateway(pulumi.ComponentResource):
         meta = metadata(name.format(pool=pool.name), gateway.namespace, pool.name)
         return self._object(f"{pool.name}-{role}", api_version, kind, meta, spec)
 
-    def _certificate(self, spec: PlatformSpec) -> CustomResource:
+    def _certificate(self, spec: PlatformSpec) -> CustomResource | None:
         tls = spec.gateway.tls
+        if tls.issuer is None:  # secretName must already exist
+            return None
         return self._object(
             "certificate", "cert-manager.io/v1", "Certificate",
             metadata(tls.secret_name, spec.gateway.namespace, "edge"),
@@ -224,7 +226,9 @@ class CustomResourceWithStatus(CustomResource):
                        __props__: Any = None) -> None:  # fmt: skip
         props = CustomResourceArgs.__new__(CustomResourceArgs)
         props.__dict__.update(api_version=api_version, kind=kind, metadata=metadata, spec=spec, status=None)
-        pulumi.CustomResource.__init__(self, f"kubernetes:{api_version}:{kind}", resource_name, props, opts)
+        # `props` is typed Inputs (a Mapping), but the SDK serializes an @input_type instance as
+        # well (pulumi runtime/rpc.py serialize_property), which is what the generated classes pass.
+        pulumi.CustomResource.__init__(self, f"kubernetes:{api_version}:{kind}", resource_name, props, opts)  # type: ignore[arg-type]
 
 
 # (api version, kind, object name) of the edge objects every pool gets.
@@ -344,7 +348,7 @@ def client_allowlist(pool: PoolSpec) -> dict[str, Any]:
                 {
                     "name": "pool-clients",
                     "action": "Allow",
-                    "principal": {"headers": [{"name": CLIENT_HEADER, "values": sorted(pool.clients)}]},
+                    "principal": {"headers": [{"name": CLIENT_HEADER, "values": sorted(pool.clients or ())}]},
                 }
             ],
         },

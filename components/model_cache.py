@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -117,12 +117,17 @@ class ModelCache(pulumi.ComponentResource):
         return k8s.core.v1.PersistentVolumeClaim(
             "model-cache-claim",
             metadata=_metadata(cache.claim_name, spec.namespaces.serving),
-            spec={
-                # Every pool's pods and the warm-up Jobs mount it at once, from any node.
-                "accessModes": ["ReadWriteMany"],
-                "storageClassName": cache.storage_class_name,
-                "resources": {"requests": {"storage": cache.size}},
-            },
+            # Kubernetes' camelCase JSON, which pulumi-kubernetes types as a TypedDict of its Python
+            # names but sends as is (pulumi runtime/rpc.py serialize_property keeps unknown keys).
+            spec=cast(
+                "k8s.core.v1.PersistentVolumeClaimSpecArgsDict",
+                {
+                    # Every pool's pods and the warm-up Jobs mount it at once, from any node.
+                    "accessModes": ["ReadWriteMany"],
+                    "storageClassName": cache.storage_class_name,
+                    "resources": {"requests": {"storage": cache.size}},
+                },
+            ),
             # Retained on delete: a `pulumi destroy` (or a renamed claim) must not throw away
             # terabytes of weights that take hours to download again; delete it by hand.
             opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(retain_on_delete=True)),
@@ -147,7 +152,7 @@ class ModelCache(pulumi.ComponentResource):
             if not groups:
                 continue  # no pool serves it: nothing to keep on any node
             cache_spec = local_model_cache_spec(spec, model, self.download_account is not None)
-            after = [*groups, *([self.download_account] if self.download_account else [])]
+            after: list[pulumi.Resource] = [*groups, *([self.download_account] if self.download_account else [])]
             name = revision_name(model)
             self.caches[name] = self._cluster_object(name, "LocalModelCache", cache_spec, after)
 
@@ -164,7 +169,7 @@ class ModelCache(pulumi.ComponentResource):
         )
 
 
-def _metadata(name: str, namespace: str) -> dict[str, Any]:
+def _metadata(name: str, namespace: str) -> k8s.meta.v1.ObjectMetaArgsDict:
     return {"name": name, "namespace": namespace, "labels": conventions.standard_labels(COMPONENT, name, COMPONENT)}
 
 

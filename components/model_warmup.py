@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import pulumi
@@ -86,9 +86,11 @@ class ModelWarmup(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=after),
         )
-        self.role = self.role_policy = self.pod_identity = None
+        self.role: aws.iam.Role | None = None
+        self.role_policy: aws.iam.RolePolicy | None = None
+        self.pod_identity: aws.eks.PodIdentityAssociation | None = None
         if isinstance(spec.model_mirror, S3ModelMirror):
-            self._s3_access(spec, spec.model_mirror, _required(args.eks))
+            self.pod_identity = self._s3_access(spec, spec.model_mirror, _required(args.eks))
         ready = [self.service_account, *after, *[r for r in [self.pod_identity] if r is not None]]
         self.jobs = {
             revision_name(model): self._job(spec, model, args.image, ready) for model in distinct_revisions(spec)
@@ -98,7 +100,9 @@ class ModelWarmup(pulumi.ComponentResource):
     def job_for(self, model: ModelSpec) -> k8s.batch.v1.Job:
         return self.jobs[revision_name(model)]
 
-    def _job(self, spec: PlatformSpec, model: ModelSpec, image: str, after: list[pulumi.Resource]) -> k8s.batch.v1.Job:
+    def _job(
+        self, spec: PlatformSpec, model: ModelSpec, image: str, after: list[pulumi.Input[pulumi.Resource]]
+    ) -> k8s.batch.v1.Job:
         timeout = f"{spec.model_cache.warmup_deadline_seconds + AWAIT_MARGIN_SECONDS}s"
         return k8s.batch.v1.Job(
             f"warmup-{revision_name(model)}",
@@ -108,7 +112,9 @@ class ModelWarmup(pulumi.ComponentResource):
                 # `pulumi up` instead of awaited again, so fixing the cause is enough.
                 "annotations": {"pulumi.com/replaceUnready": "true"},
             },
-            spec=job_spec(spec, model, image),
+            # Kubernetes' camelCase JSON, which pulumi-kubernetes types as a TypedDict of its Python
+            # names but sends as is (pulumi runtime/rpc.py serialize_property keeps unknown keys).
+            spec=cast("k8s.batch.v1.JobSpecArgsDict", job_spec(spec, model, image)),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=after,
@@ -117,7 +123,7 @@ class ModelWarmup(pulumi.ComponentResource):
             ),
         )
 
-    def _s3_access(self, spec: PlatformSpec, mirror: S3ModelMirror, eks: EksAccess) -> None:
+    def _s3_access(self, spec: PlatformSpec, mirror: S3ModelMirror, eks: EksAccess) -> aws.eks.PodIdentityAssociation:
         aws_opts = pulumi.ResourceOptions(parent=self, provider=eks.aws_provider)
         self.role = aws.iam.Role(
             "model-warmup-role",
@@ -131,7 +137,7 @@ class ModelWarmup(pulumi.ComponentResource):
             policy=s3_read_policy(mirror, spec.model_mirror_region),
             opts=aws_opts,
         )
-        self.pod_identity = aws.eks.PodIdentityAssociation(
+        return aws.eks.PodIdentityAssociation(
             "model-warmup-identity",
             cluster_name=eks.cluster.name,
             namespace=spec.namespaces.serving,
@@ -159,7 +165,7 @@ def _required(eks: EksAccess | None) -> EksAccess:
     return eks
 
 
-def _metadata(name: str, namespace: str, instance: str) -> dict[str, Any]:
+def _metadata(name: str, namespace: str, instance: str) -> k8s.meta.v1.ObjectMetaArgsDict:
     return {"name": name, "namespace": namespace, "labels": warmup_labels(instance)}
 
 

@@ -11,6 +11,7 @@ with the GPU Operator. DESIGN.md section 2, observability.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,8 +70,10 @@ class Monitoring(pulumi.ComponentResource):
             )
             for pool in args.pools
         }
-        dashboard_metadata = _metadata(f"{args.serving_namespace}-dashboard", args, selected_by_prometheus=False)
-        dashboard_metadata["labels"][args.spec.dashboard_label] = args.spec.dashboard_label_value
+        dashboard_label = {args.spec.dashboard_label: args.spec.dashboard_label_value}
+        dashboard_metadata = _metadata(
+            f"{args.serving_namespace}-dashboard", args, selected_by_prometheus=False, extra_labels=dashboard_label
+        )
         self.dashboard = k8s.core.v1.ConfigMap(
             f"{name}-dashboard",
             metadata=dashboard_metadata,
@@ -86,10 +89,13 @@ def _dashboard(args: MonitoringArgs) -> str:
     return dashboard_json(f"LLM serving: {namespace}", uid, namespace, args.pools)
 
 
-def _metadata(name: str, args: MonitoringArgs, selected_by_prometheus: bool) -> dict[str, Any]:
+def _metadata(
+    name: str, args: MonitoringArgs, selected_by_prometheus: bool, extra_labels: Mapping[str, str] | None = None
+) -> k8s.meta.v1.ObjectMetaArgsDict:
     labels = conventions.standard_labels("llm-serving-monitoring", args.serving_namespace, "monitoring")
     if selected_by_prometheus:
         labels[RELEASE_LABEL] = args.spec.release_label
+    labels.update(extra_labels or {})
     return {"name": name, "namespace": args.spec.namespace, "labels": labels}
 
 

@@ -26,7 +26,7 @@ mount): they may reach DNS and the model mirror's port, nothing else
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -89,7 +89,9 @@ class NetworkPolicies(pulumi.ComponentResource):
         return k8s.networking.v1.NetworkPolicy(
             f"{namespace}-{name}",
             metadata={"name": name, "namespace": namespace, "labels": labels},
-            spec=spec,
+            # Kubernetes' camelCase JSON, which pulumi-kubernetes types as a TypedDict of its Python
+            # names but sends as is (pulumi runtime/rpc.py serialize_property keeps unknown keys).
+            spec=cast("k8s.networking.v1.NetworkPolicySpecArgsDict", spec),
             opts=pulumi.ResourceOptions(parent=self),
         )
 

@@ -23,7 +23,8 @@ from components.model_warmup import ModelWarmup, ModelWarmupArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network_policies import NetworkPolicies, NetworkPoliciesArgs
 from components.registry_mirror import RegistryMirror, RegistryMirrorArgs
-from components.secrets import ApiKeys, Secrets, SecretsArgs, vllm_api_keys_name
+from components.secret_config import vllm_api_keys_name
+from components.secrets import ApiKeys, Secrets, SecretsArgs
 from components.serving_pool import ServingPool, ServingPoolArgs
 from components.spec import ModelSpec, PlatformSpec
 

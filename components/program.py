@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import pulumi
 
+from components.conventions import PROJECT, stack_file
 from components.images import MIRROR_PREFIXES_OUTPUT, mirror_prefixes
 from components.platform import Platform
 from components.secrets import read_api_keys, read_hub_token
 from components.spec import SpecError, load_platform
 
-PROJECT = "private-llm-serving"
 # Where DNS must send the pool hostnames: the edge Gateway's address once Envoy Gateway reports
 # it ({type: Hostname|IPAddress, value}; None under the mock runtime, where nothing reports
 # one), and per pool the record that points its hostname there (components/gateway.py).
 GATEWAY_ADDRESS_OUTPUT = "gatewayAddress"
 DNS_RECORDS_OUTPUT = "dnsRecords"
-
-
-def stack_file(stack: str) -> str:
-    return f"stacks/Pulumi.{stack}.yaml"
 
 
 def run() -> Platform:

@@ -21,8 +21,9 @@ mirror), so the chart values and our pods agree on one reference per image.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import pulumi
 import pulumi_aws as aws
@@ -60,7 +61,9 @@ class RegistryMirror(pulumi.ComponentResource):
             child = pulumi.ResourceOptions(parent=self, provider=args.aws_provider)
             self.rules = {registry: self._rule(spec, mirror, registry, child) for registry in cached_registries(spec)}
             roles = [*args.node_roles, *mirror.node_roles]
-            self.import_policies = [self._import_policy(spec, index, role, child) for index, role in enumerate(roles)]
+            self.import_policies = [
+                self._import_policy(spec, mirror, index, role, child) for index, role in enumerate(roles)
+            ]
         self.register_outputs({"kind": mirror.kind, "host": self.mirror.host or ""})
 
     def image(self, upstream: str) -> str:
@@ -70,22 +73,30 @@ class RegistryMirror(pulumi.ComponentResource):
         self, spec: PlatformSpec, mirror: EcrPullThroughMirror, registry: str, opts: pulumi.ResourceOptions
     ) -> aws.ecr.PullThroughCacheRule:
         upstream = ECR_PULL_THROUGH[registry]
+        # The spec keys credentialArns by its UpstreamRegistry literal; `registry` is a parsed
+        # image's registry, a str, which a dict keyed by the literal does not take.
+        credential_arns = cast("Mapping[str, str]", mirror.credential_arns)
         return aws.ecr.PullThroughCacheRule(
             f"pull-through-{upstream.ecr_prefix}",
             ecr_repository_prefix=upstream.ecr_prefix,
             upstream_registry_url=upstream.url,
-            credential_arn=mirror.credential_arns.get(registry),
+            credential_arn=credential_arns.get(registry),
             region=spec.registry_mirror_region,
             opts=opts,
         )
 
     def _import_policy(
-        self, spec: PlatformSpec, index: int, role: pulumi.Input[str], opts: pulumi.ResourceOptions
+        self,
+        spec: PlatformSpec,
+        mirror: EcrPullThroughMirror,
+        index: int,
+        role: pulumi.Input[str],
+        opts: pulumi.ResourceOptions,
     ) -> aws.iam.RolePolicy:
         return aws.iam.RolePolicy(
             f"pull-through-import-{index}",
             role=role,
-            policy=import_policy_document(spec, spec.registry_mirror),
+            policy=import_policy_document(spec, mirror),
             opts=opts,
         )
 

@@ -16,10 +16,9 @@ From the keys this component makes:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -27,22 +26,21 @@ import pulumi_kubernetes as k8s
 from components import conventions, vllm_args
 from components.model_cache import HUB_TOKEN_KEY, HUB_TOKEN_SECRET, hub_token_namespace
 from components.options import inherited_dependencies
+from components.secret_config import (
+    API_KEYS,
+    HUB_TOKEN,
+    HUB_TOKEN_CONFIG_KEY,
+    SET_HUB_TOKEN_COMMAND,
+    allowlist_problems,
+    api_key_problems,
+    gateway_api_keys_name,
+    vllm_api_keys_name,
+)
 from components.serving_pool import API_KEY_FILE
-from components.spec import CLIENT_NAME_PATTERN, CONFIG_KEY, GatewaySpec, PlatformSpec, PoolSpec
+from components.spec import PlatformSpec, PoolSpec
 
-API_KEYS = "apiKeys"
-API_KEYS_KEY = f"{CONFIG_KEY.split(':')[0]}:{API_KEYS}"
-SET_KEY_COMMAND = f"pulumi config set --secret --path '{API_KEYS}.<client>' <key>"
-MIN_KEY_LENGTH = 16
-# What an OpenAI SDK can send after "Bearer " and vLLM's argument parser reads as a value.
-KEY_PATTERN = r"^[A-Za-z0-9._~+/=][A-Za-z0-9._~+/=-]*$"
 # Kubernetes stores a Secret's values in `data`; both fields are secret outputs.
 SECRET_OUTPUTS = ["data", "stringData"]
-
-
-HUB_TOKEN = "hfToken"
-HUB_TOKEN_CONFIG_KEY = f"{CONFIG_KEY.split(':')[0]}:{HUB_TOKEN}"
-SET_HUB_TOKEN_COMMAND = f"pulumi config set --secret {HUB_TOKEN} <token>"
 
 
 class SecretConfigError(pulumi.RunError):
@@ -69,10 +67,16 @@ def read_api_keys(config: pulumi.Config, source: str, spec: PlatformSpec) -> Api
     The map is read with `get_object` for its client names; each key becomes a secret at once.
     """
     raw = config.get_object(API_KEYS)
-    problems = api_key_problems(raw) or allowlist_problems(spec, raw)
+    _refuse(source, api_key_problems(raw))
+    # No problems: `raw` is a non-empty map of client name to key string, which mypy cannot follow.
+    keys = cast("dict[str, str]", raw)
+    _refuse(source, allowlist_problems(spec, keys))
+    return ApiKeys({client: pulumi.Output.secret(key) for client, key in sorted(keys.items())})
+
+
+def _refuse(source: str, problems: list[tuple[str, str]]) -> None:
     if problems:
         raise SecretConfigError("\n".join(f"{source}: {path}: {message}" for path, message in problems))
-    return ApiKeys({client: pulumi.Output.secret(key) for client, key in sorted(raw.items())})
 
 
 def read_hub_token(config: pulumi.Config, source: str, spec: PlatformSpec) -> pulumi.Output[str] | None:
@@ -87,40 +91,6 @@ def read_hub_token(config: pulumi.Config, source: str, spec: PlatformSpec) -> pu
             f"{SET_HUB_TOKEN_COMMAND}"
         )
     return token
-
-
-def api_key_problems(raw: Any) -> list[tuple[str, str]]:
-    """What is wrong with an `apiKeys` value, one (config path, message) per problem."""
-    if raw is None:
-        return [(API_KEYS_KEY, f"not set; set one key per client: {SET_KEY_COMMAND}")]
-    if not isinstance(raw, dict) or not raw:
-        return [(API_KEYS_KEY, f"must be a map of client name to API key, set with: {SET_KEY_COMMAND}")]
-    problems = []
-    for client, key in sorted(raw.items(), key=lambda item: str(item[0])):
-        path = f"{API_KEYS_KEY}.{client}"
-        if not re.match(CLIENT_NAME_PATTERN, str(client)) or len(str(client)) > 63:
-            problems.append((path, f"client names are lower-case DNS-style words ({CLIENT_NAME_PATTERN})"))
-        elif not isinstance(key, str) or len(key) < MIN_KEY_LENGTH or not re.match(KEY_PATTERN, key):
-            problems.append((path, f"the key must be at least {MIN_KEY_LENGTH} characters of A-Z a-z 0-9 . _ ~ + / = - "
-                                   f"(not starting with -); set it again with: {SET_KEY_COMMAND}"))  # fmt: skip
-    return problems
-
-
-def allowlist_problems(spec: PlatformSpec, raw: Mapping[str, Any]) -> list[tuple[str, str]]:
-    return [
-        (f"{CONFIG_KEY}.pools[{index}].clients[{position}]", f"'{client}' has no key in {API_KEYS_KEY}")
-        for index, pool in enumerate(spec.pools)
-        for position, client in enumerate(pool.clients or ())
-        if client not in raw
-    ]
-
-
-def gateway_api_keys_name(gateway: GatewaySpec) -> str:
-    return f"{gateway.name}-api-keys"
-
-
-def vllm_api_keys_name(pool: PoolSpec) -> str:
-    return f"{pool.name}-vllm-api-keys"
 
 
 @dataclass(frozen=True)
@@ -162,11 +132,13 @@ class Secrets(pulumi.ComponentResource):
         namespace = hub_token_namespace(spec)
         if token is None or namespace is None:
             return None
-        metadata = {"name": HUB_TOKEN_SECRET, "namespace": namespace,
-                    "labels": conventions.standard_labels("hub-token", namespace, "secrets")}  # fmt: skip
+        labels = conventions.standard_labels("hub-token", namespace, "secrets")
+        metadata: k8s.meta.v1.ObjectMetaArgsDict = {"name": HUB_TOKEN_SECRET, "namespace": namespace, "labels": labels}
         return self._secret("hub-token", metadata, {HUB_TOKEN_KEY: token})
 
-    def _secret(self, name: str, metadata: dict[str, Any], values: dict[str, Any]) -> k8s.core.v1.Secret:
+    def _secret(
+        self, name: str, metadata: k8s.meta.v1.ObjectMetaArgsDict, values: Mapping[str, pulumi.Input[str]]
+    ) -> k8s.core.v1.Secret:
         return k8s.core.v1.Secret(
             name,
             metadata=metadata,
@@ -176,7 +148,7 @@ class Secrets(pulumi.ComponentResource):
         )
 
 
-def _metadata(name: str, namespace: str, instance: str) -> dict[str, Any]:
+def _metadata(name: str, namespace: str, instance: str) -> k8s.meta.v1.ObjectMetaArgsDict:
     labels = conventions.standard_labels("api-keys", instance, "secrets")
     return {"name": name, "namespace": namespace, "labels": labels}
 

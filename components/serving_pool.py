@@ -154,7 +154,7 @@ def predictor_spec(args: ServingPoolArgs, serve_args: list[str], labels: dict[st
 
 def _pod_volumes(args: ServingPoolArgs) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(pod volume, its mount in the vLLM container) pairs."""
-    volumes = []
+    volumes: list[tuple[dict[str, Any], dict[str, Any]]] = []
     if args.pool.tensor_parallel_size > 1:
         # NCCL between tensor-parallel ranks needs more /dev/shm than the 64 MiB default.
         shm = {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}

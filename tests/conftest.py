@@ -51,3 +51,17 @@ def stack_config(platform: dict[str, Any]) -> dict[str, Any]:
 def write_stack_file(path: Path, platform: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump({"config": stack_config(platform)}), encoding="utf-8")
     return path
+
+
+TIERS = ("unit", "program", "serving", "tooling")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test carries exactly one tier marker (pytest.ini): a module without one, or
+    with two, would be silently left out of `pytest -m unit` or run twice."""
+    for item in items:
+        tiers = [tier for tier in TIERS if item.get_closest_marker(tier)]
+        if len(tiers) != 1:
+            raise pytest.UsageError(
+                f"{item.nodeid}: mark its module with exactly one of {', '.join(TIERS)} (has {tiers})"
+            )

@@ -9,6 +9,8 @@ import pytest
 from tests.conftest import stack_config
 from tools.mockrun import run_program
 
+pytestmark = pytest.mark.program
+
 ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
 
 

@@ -9,14 +9,15 @@ from components.capacity import (
     GIB,
     evaluate_pool,
     kv_bytes_per_token_per_gpu,
-    model_cache_bytes_required,
-    model_cache_error,
     runtime_reserve_bytes,
     usable_kv_bytes_per_gpu,
     weight_bytes_per_gpu,
     weight_bytes_total,
 )
 from components.catalog import ARCHITECTURES, GPUS, Architecture
+from components.model_cache_size import model_cache_bytes_required, model_cache_error
+
+pytestmark = pytest.mark.unit
 
 LLAMA_8B = ARCHITECTURES["llama-3.1-8b"]
 LLAMA_70B = ARCHITECTURES["llama-3.1-70b"]

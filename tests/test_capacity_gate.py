@@ -10,6 +10,8 @@ from components.spec import SpecError, load_platform
 from tests.conftest import write_stack_file
 from tools.__main__ import main
 
+pytestmark = pytest.mark.program
+
 LLAMA_70B = {
     "name": "llama-70b",
     "source": "meta-llama/Llama-3.1-70B-Instruct",

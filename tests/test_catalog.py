@@ -5,6 +5,8 @@ from pydantic import ValidationError
 
 from components.catalog import ARCHITECTURES, GPUS, INSTANCE_TYPES, Architecture
 
+pytestmark = pytest.mark.unit
+
 REQUIRED_GPUS = {"a10g", "l4", "l40s", "a100-40gb", "a100-80gb", "h100-80gb", "h200-141gb"}
 REQUIRED_ARCHITECTURES = {
     "llama-3.1-8b",

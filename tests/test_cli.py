@@ -12,6 +12,8 @@ import yaml
 from tests.conftest import REPO_ROOT, SHIPPED_STACKS, write_stack_file
 from tools.__main__ import main
 
+pytestmark = pytest.mark.program
+
 
 def run_cli(capsys, *argv):
     code = main(list(argv))
@@ -158,3 +160,18 @@ def test_module_entry_point_prints_no_traceback(tmp_path, platform):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "pools[0].maxModelLen" in result.stderr
+
+
+def test_check_from_a_render_loads_neither_the_program_nor_a_provider_sdk(tmp_path):
+    # The policy pack's rule objects come with pulumi_policy (and the Pulumi SDK it imports);
+    # nothing else of Pulumi is needed to judge a render someone hands over.
+    assert main(["render", "dev", "--out", str(tmp_path)]) == 0
+    probe = (
+        "import sys\nfrom tools.__main__ import main\n"
+        f"code = main(['check', '--from', {str(tmp_path)!r}])\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi_aws', 'pulumi_kubernetes')"
+        " or m in ('components.program', 'components.platform', 'tools.mockrun'))\n"
+        "print('LOADED', loaded, code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert "LOADED [] 0" in result.stdout, result.stdout + result.stderr

@@ -13,6 +13,8 @@ from tools.mockrun import run_program
 from tools.schemas import SchemaRegistry
 from tools.stackfile import load_stack
 
+pytestmark = pytest.mark.program
+
 EKS = {"kind": "eks", "name": "llm-test", "region": "eu-west-1"}
 CHART = "kubernetes:helm.sh/v4:Chart"
 ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"

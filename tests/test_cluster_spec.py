@@ -8,6 +8,8 @@ import pytest
 from components.spec import load_platform
 from tests.test_spec import SOURCE, only_problem, problems
 
+pytestmark = pytest.mark.program
+
 EKS = {"kind": "eks", "name": "llm-test", "region": "us-east-1"}
 KEY = "stacks/Pulumi.test.yaml: private-llm-serving:platform"
 

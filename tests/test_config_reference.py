@@ -21,6 +21,8 @@ from tests.conftest import BASE_PLATFORM, REPO_ROOT, SHIPPED_STACKS
 from tools import config_reference
 from tools.config_reference import COMMAND, MARKDOWN_PATH, SCHEMA_PATH, generated_files
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(scope="module")
 def schema() -> dict[str, Any]:

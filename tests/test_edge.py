@@ -14,6 +14,8 @@ from tools import render
 from tools.mockrun import run_program
 from tools.stackfile import load_stack
 
+pytestmark = pytest.mark.program
+
 EKS = {"kind": "eks", "name": "llm-test", "region": "eu-west-1"}
 KEYS = {"alice": "alice-key-0123456789abcdef", "bob": "bob-key-0123456789abcdef"}
 

@@ -12,6 +12,8 @@ from tools import mockrun, render
 from tools.mockrun import run_program
 from tools.stackfile import load_stack
 
+pytestmark = pytest.mark.program
+
 GATEWAY_TYPE = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
 NLB = "k8s-llmgatew-llmgatew-0123456789-abcdef.elb.us-east-1.amazonaws.com"
 

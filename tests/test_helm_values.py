@@ -15,6 +15,8 @@ from tools.__main__ import main
 from tools.mockrun import run_program
 from tools.stackfile import load_stack
 
+pytestmark = pytest.mark.program
+
 
 def chart(name, version, values, repo="https://example.invalid"):
     return {"chart": name, "version": version, "values": values, "repositoryOpts": {"repo": repo}}

@@ -16,6 +16,8 @@ from tools import image_list, render
 from tools.__main__ import main
 from tools.stackfile import load_stack
 
+pytestmark = pytest.mark.program
+
 COPIED_REGISTRIES = {"nvcr.io", "gcr.io"}
 
 

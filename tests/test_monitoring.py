@@ -15,6 +15,8 @@ from tests.conftest import REPO_ROOT, stack_config
 from tools import promql, render
 from tools.mockrun import run_program
 
+pytestmark = pytest.mark.program
+
 POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"

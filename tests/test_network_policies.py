@@ -11,6 +11,8 @@ from components.network_policies import QUEUE_PROXY_METRICS_PORT, QUEUE_PROXY_PO
 from tests.conftest import SHIPPED_STACKS
 from tests.test_edge import named, objects, of_kind, shipped
 
+pytestmark = pytest.mark.program
+
 KNATIVE = "knative-serving"
 
 

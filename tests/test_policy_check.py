@@ -24,6 +24,8 @@ from tools import policy_gate, render
 from tools.__main__ import main
 from tools.stackfile import load_stack
 
+pytestmark = pytest.mark.program
+
 ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
 RUNTIME = "kubernetes:serving.kserve.io/v1alpha1:ServingRuntime"
 

@@ -23,6 +23,8 @@ from tests.policy_cases import (
     vllm_deployment,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def _with(isvc, **fields):
     changed = copy.deepcopy(isvc)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tools import pr_comment
+
+pytestmark = pytest.mark.unit
 
 
 def _stack(results, stack, exit_code, head_manifests, base_manifests=None, output="check output"):

@@ -11,6 +11,8 @@ from tests.conftest import SCHEMAS_DIR, SHIPPED_STACKS
 from tools import check, render
 from tools.stackfile import load_stack
 
+pytestmark = pytest.mark.program
+
 
 @pytest.fixture(scope="module", params=SHIPPED_STACKS)
 def rendered_stack(request, tmp_path_factory):

@@ -17,6 +17,8 @@ from tests.conftest import REPO_ROOT, SHIPPED_STACKS
 from tools import render
 from tools.stackfile import load_stack
 
+pytestmark = pytest.mark.program
+
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "renders"
 
 

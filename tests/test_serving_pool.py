@@ -8,6 +8,8 @@ from components import conventions, versions
 from tests.conftest import stack_config
 from tools.mockrun import run_program
 
+pytestmark = pytest.mark.program
+
 
 def registered(platform, stack="test"):
     recording = run_program(stack, stack_config(platform))

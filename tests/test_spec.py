@@ -7,6 +7,8 @@ import pytest
 
 from components.spec import CLASS_DEFAULTS, PlatformSpec, SpecError, load_platform
 
+pytestmark = pytest.mark.unit
+
 SOURCE = "stacks/Pulumi.test.yaml"
 
 

@@ -26,6 +26,8 @@ from tools.mockrun import run_program
 from tools.schemas import SchemaRegistry
 from tools.stackfile import load_stack
 
+pytestmark = pytest.mark.program
+
 EKS = {"kind": "eks", "name": "llm-test", "region": "eu-west-1"}
 ACCOUNT = "123456789012"
 HOST = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com"
@@ -435,7 +437,8 @@ def test_prod_serving_pods_carry_no_hub_token_and_read_offline():
 
 
 def test_a_missing_hub_token_stops_the_program_with_the_command_that_sets_it(platform):
-    from components.secrets import SET_HUB_TOKEN_COMMAND, SecretConfigError, read_hub_token
+    from components.secret_config import SET_HUB_TOKEN_COMMAND
+    from components.secrets import SecretConfigError, read_hub_token
 
     class Config:
         def get_secret(self, key):

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from components.spec import load_platform
 from components.vllm_args import MANAGED_FLAGS, MODEL_DIR, managed_flag_clash, serve_args
+
+pytestmark = pytest.mark.unit
 
 
 def flag_value(args: list[str], flag: str) -> str:

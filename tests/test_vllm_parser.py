@@ -21,6 +21,8 @@ from tools import vllm_cli, vllm_parser
 from tools.__main__ import main
 from tools.stackfile import load_stack
 
+pytestmark = pytest.mark.serving
+
 
 def _pool_lists(spec, label: str) -> dict[str, list[str]]:
     return {f"{label} {pool.name}": serve_args(pool, spec.model(pool.model)) for pool in spec.pools}

@@ -20,6 +20,8 @@ from tools.inventory import contract_node_pool
 from tools.render import Rendered
 from tools.stackfile import load_stack
 
+pytestmark = pytest.mark.program
+
 NS = "llm-serving"
 CHAT = f"serving.kserve.io/v1beta1/InferenceService {NS}/chat predictor"
 BATCH = f"serving.kserve.io/v1beta1/InferenceService {NS}/batch predictor"

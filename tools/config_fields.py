@@ -3,7 +3,7 @@
 depend on other fields, and one row per field path.
 
 Pure Python, no Pulumi imports. Defaults that depend on the pool's class or on the cluster
-kind come from spec.py's own tables and before-validators (some of them private), run on
+kind come from the spec package's own tables and before-validators (some of them private), run on
 probe input, so the reference cannot drift from what `load_platform` does.
 """
 
@@ -60,12 +60,17 @@ def pool_class_defaults() -> dict[str, dict[str, Any]]:
     below a pool. Runs the pool's own before-validator, so derived values are included."""
     return {
         workload_class: {
-            path: value
-            for path, value in _flatten(PoolSpec._apply_class_defaults({CLASS_KEY: workload_class})).items()
-            if path != CLASS_KEY
+            path: value for path, value in _flatten(_class_filled_pool(workload_class)).items() if path != CLASS_KEY
         }
         for workload_class in CLASS_DEFAULTS
     }
+
+
+def _class_filled_pool(workload_class: str) -> dict[str, Any]:
+    """A pool that gives only its class, as the pool's own before-validator fills it."""
+    # pydantic types a model_validator's `__get__` as returning its descriptor proxy; on the
+    # class it returns the wrapped classmethod, which is callable.
+    return PoolSpec._apply_class_defaults({CLASS_KEY: workload_class})  # type: ignore[operator]
 
 
 def computed_class_defaults() -> set[tuple[str, str]]:
@@ -110,7 +115,7 @@ def node_pool_kind_defaults() -> dict[str, str]:
 
 
 def kind_only_fields() -> dict[str, tuple[str, ...]]:
-    """Fields that apply to some values of their object's `kind` only (spec.py rejects them elsewhere)."""
+    """Fields that apply to some values of their object's `kind` only (the spec rejects them elsewhere)."""
     node_pool = {f"{NODE_POOLS}.{to_camel(name)}": tuple(kinds) for name, kinds in _FIELD_KINDS.items()}
     cache = {f"{MODEL_CACHE}.{to_camel(name)}": (kind,) for name, kind in _CACHE_FIELD_KINDS.items()}
     return {**node_pool, **cache}
@@ -161,7 +166,7 @@ def _drop_class_filled_requirements(schema: dict[str, Any]) -> None:
 
 def _filled_by_every_class() -> dict[str, set[str]]:
     """Top-level pool keys every class fills, each with the nested keys every class fills."""
-    per_class = [PoolSpec._apply_class_defaults({CLASS_KEY: c}) for c in CLASS_DEFAULTS]
+    per_class = [_class_filled_pool(c) for c in CLASS_DEFAULTS]
     keys = set.intersection(*(set(values) for values in per_class)) - {CLASS_KEY}
     return {
         key: set.intersection(*(set(v[key]) if isinstance(v[key], dict) else set() for v in per_class)) for key in keys
@@ -325,7 +330,7 @@ def _default_text(node: dict[str, Any], path: str, required: bool, context: _Con
     if required:
         return "**required**"
     if "default" not in node:  # a default_factory: pydantic leaves it out of the schema
-        return {"object": "`{}`", "array": "`[]`"}.get(_non_null(node, context.defs).get("type"), "unset")
+        return {"object": "`{}`", "array": "`[]`"}.get(_non_null(node, context.defs).get("type", ""), "unset")
     return _literal_default(node["default"], node.get("discriminator", {}).get("propertyName"))
 
 

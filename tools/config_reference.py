@@ -97,7 +97,7 @@ def build_markdown() -> str:
 def _intro() -> str:
     return f"""# Stack config reference
 
-Generated from `components/spec.py` by `{COMMAND}`: do not edit by hand;
+Generated from the config schema in `components/spec/` by `{COMMAND}`: do not edit by hand;
 `{COMMAND} --check` says whether it is up to date. The same fields as a JSON
 Schema, for editors and validators: `{SCHEMA_PATH.as_posix()}`.
 
@@ -111,10 +111,14 @@ show the default of each class. `load_platform` also checks rules across fields
 
 
 def _section(name: str, rows: list[FieldRow]) -> str:
-    groups: dict[Variant | None, list[FieldRow]] = {}
+    common: list[FieldRow] = []
+    groups: dict[Variant, list[FieldRow]] = {}
     for row in rows:
-        groups.setdefault(row.variant, []).append(row)
-    parts = [f"## `{name}`\n", _table(groups.pop(None, []))]
+        if row.variant is None:
+            common.append(row)
+        else:
+            groups.setdefault(row.variant, []).append(row)
+    parts = [f"## `{name}`\n", _table(common)]
     for variant, variant_rows in groups.items():
         intro = f"\n\n{_cell(variant.description)}" if variant.description else ""
         parts.extend([f"### {variant.heading}{intro}\n", _table(variant_rows)])
@@ -164,7 +168,7 @@ def write_files(root: Path = REPO_ROOT) -> list[Path]:
 def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
     parser = argparse.ArgumentParser(
         prog=COMMAND,
-        description=f"Write {MARKDOWN_PATH.as_posix()} and {SCHEMA_PATH.as_posix()} from components/spec.py.",
+        description=f"Write {MARKDOWN_PATH.as_posix()} and {SCHEMA_PATH.as_posix()} from the config schema in components/spec/.",
     )
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if either file is out of date")
     args = parser.parse_args(argv)
@@ -174,7 +178,10 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
         return 0
     stale = stale_files(root)
     for path in stale:
-        print(f"{path.as_posix()} is out of date with components/spec.py; run `{COMMAND}`", file=sys.stderr)
+        print(
+            f"{path.as_posix()} is out of date with the config schema in components/spec/; run `{COMMAND}`",
+            file=sys.stderr,
+        )
     return 1 if stale else 0
 
 

@@ -157,7 +157,10 @@ def _copy_hint(spec: PlatformSpec, copied: list[StackImage]) -> str:
         return ""
     registries = sorted({parse(image.upstream).registry for image in copied})
     mirror = spec.registry_mirror
-    prefixes = ", ".join(f"{r} -> {mirror.copied_prefixes[r]}/" for r in registries)  # type: ignore[union-attr]
+    assert isinstance(mirror, EcrPullThroughMirror)  # the only mirror that routes images to "copy" (`_route`)
+    # Keyed by registry name as `parse` gives it (str), not as the spec's Literal.
+    copied_prefixes: dict[str, str] = dict(mirror.copied_prefixes.items())
+    prefixes = ", ".join(f"{r} -> {copied_prefixes[r]}/" for r in registries)
     return f" (registryMirror.copiedPrefixes: {prefixes}); list them with --copy-only"
 
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components import conventions
+from tools.k8s_objects import dig, name_of, namespace_of
 from tools.schemas import describe_resource
 
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")
@@ -87,7 +88,7 @@ class PodGroup:
     """The pods one declared workload or one KServe predictor runs."""
 
     source: str  # the declaring object, as finding lines name it
-    namespace: str
+    namespace: str | None  # None: the manifest names none (as `namespace_of`)
     labels: Mapping[str, str]
     ports: tuple[Port, ...]
     spec: Mapping[str, Any]  # the pod spec, predictor fields merged in
@@ -116,7 +117,7 @@ class ServicePort:
 @dataclass(frozen=True)
 class Service:
     source: str
-    namespace: str
+    namespace: str | None
     name: str
     labels: Mapping[str, str]
     ports: tuple[ServicePort, ...]
@@ -142,19 +143,21 @@ class Inventory:
     pods: list[PodGroup] = field(default_factory=list)
     services: list[Service] = field(default_factory=list)
     node_pools: dict[str, NodePool] = field(default_factory=dict)
-    declared: set[tuple[str, str | None, str]] = field(default_factory=set)
-    pre_existing: set[tuple[str, str | None, str]] = field(default_factory=set)
+    # (kind, namespace, name); a manifest without kind is reported by the schema check.
+    declared: set[tuple[str | None, str | None, str]] = field(default_factory=set)
+    pre_existing: set[tuple[str | None, str | None, str]] = field(default_factory=set)
 
     def objects(self, *kinds: str) -> Iterator[dict[str, Any]]:
         return (obj for obj in self.manifests if obj.get("kind") in kinds)
 
-    def find(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+    # Names may come from references in the manifests, which may lack one.
+    def find(self, kind: str, namespace: str | None, name: str | None) -> dict[str, Any] | None:
         return next((obj for obj in self.objects(kind) if (namespace_of(obj), name_of(obj)) == (namespace, name)), None)
 
-    def exists(self, kind: str, namespace: str | None, name: str) -> bool:
+    def exists(self, kind: str, namespace: str | None, name: str | None) -> bool:
         return (kind, namespace, name) in self.declared or (kind, namespace, name) in self.pre_existing
 
-    def service(self, namespace: str, name: str) -> Service | None:
+    def service(self, namespace: str | None, name: str | None) -> Service | None:
         return next((s for s in self.services if (s.namespace, s.name) == (namespace, name)), None)
 
     def namespace_labels(self, namespace: str | None) -> dict[str, str]:
@@ -162,7 +165,7 @@ class Inventory:
         # Kubernetes labels every namespace with its own name.
         return {**(dig(declared, "metadata", "labels") or {}), "kubernetes.io/metadata.name": namespace or ""}
 
-    def pods_in(self, namespace: str, include_external: bool = False) -> list[PodGroup]:
+    def pods_in(self, namespace: str | None, include_external: bool = False) -> list[PodGroup]:
         return [p for p in self.pods if p.namespace == namespace and (include_external or not p.external)]
 
 
@@ -211,7 +214,7 @@ def _declared_pods(obj: dict[str, Any]) -> Iterator[PodGroup]:
         yield _pod_group(describe_resource(obj), namespace_of(obj), obj.get("metadata") or {}, obj.get("spec") or {})
 
 
-def _pod_group(source: str, namespace: str, metadata: dict[str, Any], spec: dict[str, Any]) -> PodGroup:
+def _pod_group(source: str, namespace: str | None, metadata: dict[str, Any], spec: dict[str, Any]) -> PodGroup:
     return PodGroup(source, namespace, dict(metadata.get("labels") or {}), container_ports(spec), spec)
 
 
@@ -291,7 +294,8 @@ def is_knative(isvc: dict[str, Any]) -> bool:
 
 
 def gateway_proxies(gateway: dict[str, Any]) -> list[PodGroup]:
-    labels = conventions.envoy_proxy_labels(name_of(gateway), namespace_of(gateway))
+    # A Gateway that names no namespace: its proxies' namespace label is empty, matching no selector.
+    labels = conventions.envoy_proxy_labels(name_of(gateway), namespace_of(gateway) or "")
     ports = tuple(
         Port(None, proxy_port(int(listener.get("port", 0)))) for listener in dig(gateway, "spec", "listeners") or []
     )
@@ -331,7 +335,9 @@ def declared_service(obj: dict[str, Any]) -> Service:
 def predictor_service(isvc: dict[str, Any], pods: PodGroup) -> Service:
     serving_ports = [p for p in pods.ports if p.name not in dict(KNATIVE_QUEUE_PORTS)]
     first = serving_ports[0] if serving_ports else Port(None, 8080)
-    ports = (ServicePort(None if is_knative(isvc) else first.name, conventions.PREDICTOR_SERVICE_PORT, first.number),)
+    ports: tuple[ServicePort, ...] = (
+        ServicePort(None if is_knative(isvc) else first.name, conventions.PREDICTOR_SERVICE_PORT, first.number),
+    )
     if not is_knative(isvc):
         ports += tuple(ServicePort(p.name, p.number, p.number, p.protocol) for p in serving_ports[1:])
     labels = {k: v for k, v in pods.labels.items() if k != KNATIVE_SERVICE_LABEL}
@@ -473,37 +479,9 @@ def _single_value_requirements(requirements: list[dict[str, Any]]) -> dict[str, 
     }
 
 
-# --- selectors and small helpers --------------------------------------------------------
-
-
-def map_selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
-    """A plain map selector (Service, nodeSelector): every pair present."""
-    return all(labels.get(k) == v for k, v in selector.items())
+# --- small helpers ------------------------------------------------------------------------
 
 
 def _port_matches(port: Port, wanted: int | str, protocol: str) -> bool:
     same = port.number == wanted if isinstance(wanted, int) else port.name == wanted
     return same and port.protocol == protocol
-
-
-def as_port(value: Any) -> int | str:
-    """A port given as number, numeric string or name."""
-    return int(value) if isinstance(value, int) or str(value).isdigit() else str(value)
-
-
-def namespace_of(obj: Mapping[str, Any]) -> str | None:
-    return (obj.get("metadata") or {}).get("namespace")
-
-
-def name_of(obj: Mapping[str, Any]) -> str:
-    return (obj.get("metadata") or {}).get("name", "")
-
-
-def dig(value: Any, *keys: str) -> Any:
-    for key in keys:
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
-
-
-def labels_text(labels: Mapping[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "{}"

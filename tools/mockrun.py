@@ -13,10 +13,11 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
-from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.stack import Stack, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.program import PROJECT, run
+from components.conventions import PROJECT
+from components.program import run
 from tools.offline_secrets import with_offline_secrets
 
 SECRET = "[secret]"
@@ -142,11 +143,16 @@ def run_program(stack: str, config: dict[str, Any]) -> Recording:
     pulumi.runtime.set_all_config({key: _config_string(value) for key, value in resolved.items()}, secret_keys)
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
-    _sync_await(run_pulumi_func(run))
+    _sync_await(run_pulumi_func(_program))
     root = settings.get_root_resource()
+    assert isinstance(root, Stack)  # set_mocks made it, and the program exported to it
     recording.outputs = _plain(_sync_await(pulumi.Output.from_input(dict(root.outputs)).future()))
     recording.resources.sort(key=lambda resource: resource["urn"])
     return recording
+
+
+def _program() -> None:
+    run()  # what it built is recorded as it registers; the Platform it returns is not needed
 
 
 def _config_string(value: Any) -> str:

@@ -26,13 +26,10 @@ from tools.inventory import (
     Inventory,
     PodGroup,
     Port,
-    dig,
     gateway_proxies,
     is_knative,
-    labels_text,
-    map_selects,
-    namespace_of,
 )  # fmt: skip
+from tools.k8s_objects import dig, labels_text, map_selects, namespace_of
 from tools.schemas import describe_resource
 
 KNATIVE_NAMESPACE = "knative-serving"
@@ -66,7 +63,8 @@ def problems(inventory: Inventory) -> Iterator[Problem]:
 
 
 def platform_peers(inventory: Inventory) -> list[PodGroup]:
-    monitor_namespaces = sorted({namespace_of(m) for m in inventory.objects("PodMonitor", "ServiceMonitor")})
+    # key=str: a monitor without namespace (None) sorts beside the named ones.
+    monitor_namespaces = sorted({namespace_of(m) for m in inventory.objects("PodMonitor", "ServiceMonitor")}, key=str)
     return [
         CLUSTER_DNS,
         ACTIVATOR,
@@ -74,11 +72,11 @@ def platform_peers(inventory: Inventory) -> list[PodGroup]:
     ]
 
 
-def prometheus(namespace: str) -> PodGroup:
+def prometheus(namespace: str | None) -> PodGroup:
     return _external("Prometheus", namespace, PROMETHEUS_LABELS, ())
 
 
-def _external(source: str, namespace: str, labels: Mapping[str, str], ports: tuple[Port, ...]) -> PodGroup:
+def _external(source: str, namespace: str | None, labels: Mapping[str, str], ports: tuple[Port, ...]) -> PodGroup:
     return PodGroup(source, namespace, dict(labels), ports, {}, external=True)
 
 
@@ -142,9 +140,9 @@ def required_paths(inventory: Inventory) -> Iterator[tuple[str, list[PodGroup], 
         scrapers = [prometheus(namespace_of(monitor))]
         for target in (p for p in inventory.pods if _scraped_by(monitor, p)):
             for endpoint in dig(monitor, "spec", "podMetricsEndpoints") or []:
-                port = next((q for q in target.ports if q.name == endpoint.get("port")), None)
-                if port is not None:
-                    yield f"Prometheus to metrics ({describe_resource(monitor)})", scrapers, target, port
+                metrics = next((q for q in target.ports if q.name == endpoint.get("port")), None)
+                if metrics is not None:
+                    yield f"Prometheus to metrics ({describe_resource(monitor)})", scrapers, target, metrics
 
 
 def kourier_gateways(inventory: Inventory) -> list[PodGroup]:
@@ -211,7 +209,7 @@ def _policy_types(policy: dict[str, Any]) -> list[str]:
 
 
 def _rule_allows(
-    inventory: Inventory, rule: Mapping[str, Any], peers_field: str, namespace: str, peer: PodGroup, port: Port
+    inventory: Inventory, rule: Mapping[str, Any], peers_field: str, namespace: str | None, peer: PodGroup, port: Port
 ) -> bool:
     peers = rule.get(peers_field)
     peer_ok = not peers or any(peer_matches(inventory, p, namespace, peer) for p in peers)
@@ -219,7 +217,7 @@ def _rule_allows(
     return peer_ok and (not ports or any(_port_allowed(p, port) for p in ports))
 
 
-def peer_matches(inventory: Inventory, peer: Mapping[str, Any], policy_namespace: str, pods: PodGroup) -> bool:
+def peer_matches(inventory: Inventory, peer: Mapping[str, Any], policy_namespace: str | None, pods: PodGroup) -> bool:
     if "ipBlock" in peer:
         return False
     if "namespaceSelector" in peer:

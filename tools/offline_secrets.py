@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.secrets import API_KEYS_KEY, HUB_TOKEN_CONFIG_KEY, allowlist_problems, api_key_problems
+from components.secret_config import API_KEYS_KEY, HUB_TOKEN_CONFIG_KEY, allowlist_problems, api_key_problems
 from components.spec import CONFIG_KEY, PlatformSpec
 
 PLACEHOLDER = "offline-render-placeholder"

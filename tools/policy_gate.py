@@ -212,7 +212,11 @@ async def _await(awaitable: Any) -> None:
 
 
 def _collect(
-    policy: Policy, args: Any, default_resource: str, by_urn: Mapping[str, str], level: EnforcementLevel
+    policy: ResourceValidationPolicy | StackValidationPolicy,
+    args: Any,
+    default_resource: str,
+    by_urn: Mapping[str, str],
+    level: EnforcementLevel,
 ) -> list[Violation]:
     found: list[Violation] = []
 
@@ -253,8 +257,8 @@ def _violations(rendered: Rendered, config: Mapping[str, RuleConfig]) -> list[Vi
                 args = ResourceValidationArgs(r.type, r.props, r.urn, r.name, _options(r.parent), None, rule.properties)
                 found += _collect(policy, args, r.description, by_urn, rule.level)
         elif isinstance(policy, StackValidationPolicy):
-            args = StackValidationArgs(stack_view, rule.properties)
-            found += _collect(policy, args, stack.description, by_urn, rule.level)
+            stack_args = StackValidationArgs(stack_view, rule.properties)
+            found += _collect(policy, stack_args, stack.description, by_urn, rule.level)
     order = {policy.name: index for index, policy in enumerate(POLICIES)}
     return sorted(set(found), key=lambda v: (order[v.rule], v.resource, v.message))
 

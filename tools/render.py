@@ -14,7 +14,6 @@ from typing import Any
 
 import yaml
 
-from tools.mockrun import run_program
 from tools.stackfile import StackInput
 
 MANIFESTS = "manifests.yaml"
@@ -38,6 +37,10 @@ class Rendered:
 
 
 def render(stack: StackInput) -> Rendered:
+    # Imported here, not at the top: the program, the Pulumi SDK and the provider SDKs load
+    # only when a stack is rendered, never for `check --from` (tests/test_cli.py checks it).
+    from tools.mockrun import run_program
+
     recording = run_program(stack.stack, stack.config)
     return Rendered(
         manifests=kubernetes_objects(recording.resources),

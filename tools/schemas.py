@@ -228,7 +228,9 @@ class SchemaRegistry:
 
 def describe_resource(obj: dict) -> str:
     """`<apiVersion>/<Kind> <namespace>/<name>`, or without namespace when it has none."""
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = {}
     name = metadata.get("name") or "<no name>"
     namespace = metadata.get("namespace")
     where = f"{namespace}/{name}" if namespace else str(name)
@@ -289,8 +291,8 @@ def _core_messages(obj: dict) -> Iterator[str]:
         yield f"no schema for {obj['apiVersion']}/{obj['kind']}: add its CRD to the schemas directory"
     except (InvalidSchemaError, VersionNotSupportedError) as error:
         yield f"cannot validate against Kubernetes {KUBERNETES_VERSION}: {error.message}"
-    for error in jsonschema.Draft202012Validator(CORE_METADATA_SCHEMA).iter_errors(obj.get("metadata")):
-        yield from _error_messages(error, prefix=["metadata"])
+    for invalid in jsonschema.Draft202012Validator(CORE_METADATA_SCHEMA).iter_errors(obj.get("metadata")):
+        yield from _error_messages(invalid, prefix=["metadata"])
 
 
 def _error_messages(error: jsonschema.ValidationError, prefix: list | None = None) -> Iterator[str]:

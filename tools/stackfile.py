@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from components.program import stack_file
+from components.conventions import stack_file
 from components.spec import CONFIG_KEY, PlatformSpec, SpecError, load_platform
 from tools.offline_secrets import secret_config_problems
 

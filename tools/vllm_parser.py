@@ -25,7 +25,7 @@ from typing import Any
 
 from components import conventions, vllm_args
 from tools import vllm_cli
-from tools.inventory import dig, name_of, namespace_of
+from tools.k8s_objects import dig, name_of, namespace_of
 from tools.schemas import PARSED_CACHE_DIR, describe_resource
 
 CHECK = "vllm-args"
@@ -50,7 +50,10 @@ def used() -> str | None:
 def serve_arguments(manifests: list[dict[str, Any]]) -> dict[str, list[str]]:
     """Each InferenceService whose runtime runs `vllm serve`, with the arguments after it
     (the runtime container's args, then the predictor's, as KServe appends them)."""
-    runtimes = {(namespace_of(obj), name_of(obj)): obj for obj in manifests if obj.get("kind") == "ServingRuntime"}
+    # Keyed as looked up: a predictor may name no runtime.
+    runtimes: dict[tuple[str | None, str | None], dict[str, Any]] = {
+        (namespace_of(obj), name_of(obj)): obj for obj in manifests if obj.get("kind") == "ServingRuntime"
+    }
     lists = {}
     for isvc in (obj for obj in manifests if obj.get("kind") == "InferenceService"):
         model = dig(isvc, "spec", "predictor", "model") or {}
@@ -162,13 +165,16 @@ class _Worker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
             env={**os.environ, **WORKER_ENV}, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
         )  # fmt: skip
+        # Both are PIPE above, so Popen opened them.
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.requests, self.answers = self.process.stdin, self.process.stdout
         atexit.register(self.close)
 
     def ask(self, arg_lists: list[list[str]]) -> list[str | None]:
         try:
-            self.process.stdin.write(json.dumps(arg_lists) + "\n")
-            self.process.stdin.flush()
-            answer = self.process.stdout.readline()
+            self.requests.write(json.dumps(arg_lists) + "\n")
+            self.requests.flush()
+            answer = self.answers.readline()
         except OSError:
             answer = ""
         if not answer:
@@ -182,7 +188,7 @@ class _Worker:
 
     def close(self) -> None:
         if self.process.poll() is None:
-            self.process.stdin.close()
+            self.requests.close()
             self.process.wait(timeout=30)
 
 

@@ -21,15 +21,10 @@ from tools.inventory import (
     ROUTE_KINDS,
     Inventory,
     PodGroup,
-    as_port,
     build,
-    dig,
     is_knative,
-    labels_text,
-    map_selects,
-    name_of,
-    namespace_of,
 )  # fmt: skip
+from tools.k8s_objects import as_port, dig, labels_text, map_selects, name_of, namespace_of
 from tools.schemas import describe_resource
 
 if TYPE_CHECKING:
@@ -175,7 +170,7 @@ def _backend_problems(inventory: Inventory, route: dict[str, Any], ref: Mapping[
 
 
 def _reference_granted(
-    inventory: Inventory, route: dict[str, Any], group: str, kind: str, namespace: str, name: str
+    inventory: Inventory, route: dict[str, Any], group: str, kind: str, namespace: str | None, name: str | None
 ) -> bool:
     for grant in inventory.objects("ReferenceGrant"):
         if namespace_of(grant) != namespace:
@@ -328,7 +323,7 @@ def _missing(inventory: Inventory, kind: str, namespace: str | None, name: str, 
 
 
 def _data_keys(obj: dict[str, Any]) -> set[str] | None:
-    sections = [obj.get(field) for field in ("data", "stringData", "binaryData") if field in obj]
+    sections = [obj[field] for field in ("data", "stringData", "binaryData") if field in obj]
     if not all(isinstance(section, dict) for section in sections):
         return None  # a secret value masked as a whole: its keys are not known here
     return {key for section in sections for key in section}
@@ -348,7 +343,7 @@ def monitor_problems(inventory: Inventory) -> Iterator[Problem]:
         )
 
 
-def _monitored(inventory: Inventory, monitor: dict[str, Any], namespace: str, labels: Mapping[str, str]) -> bool:
+def _monitored(inventory: Inventory, monitor: dict[str, Any], namespace: str | None, labels: Mapping[str, str]) -> bool:
     spec = monitor.get("spec") or {}
     chosen = spec.get("namespaceSelector") or {}
     if chosen.get("any"):

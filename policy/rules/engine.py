@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
 
@@ -247,13 +247,13 @@ def _component_problems(pod: Pod, isvc_annotations: object) -> Iterator[str]:
         yield f"{pod.path}: KServe's hpa autoscaler class with no metric scales on cpu"
 
 
-def _targets_model_pods(props: object) -> bool:
+def _targets_model_pods(props: Mapping) -> bool:
     target = str(at(props, "spec", "scaleTargetRef", "name") or "")
     labels = labels_of(props)
     return target.endswith(PREDICTOR_SUFFIX) or POOL_LABEL in labels or MODEL_LABEL in labels
 
 
-def _autoscaler_problems(kind: tuple[str, str], props: object) -> Iterator[str]:
+def _autoscaler_problems(kind: tuple[str, str], props: Mapping) -> Iterator[str]:
     if kind == _HPA:
         if at(props, "spec", "targetCPUUtilizationPercentage") is not None:
             yield "spec: scales on cpu (targetCPUUtilizationPercentage)"

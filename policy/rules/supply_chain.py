@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
 
-from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
 from components.chart_images import IMAGES_BY_CHART
 from components.images import MIRROR_PREFIXES_OUTPUT
@@ -225,7 +226,17 @@ def _envoy_proxy_sources(props: Mapping) -> Iterator[tuple[str, str]]:
             yield f"{'.'.join(_ENVOY_CONTAINER)}.{key}", str(container[key])
 
 
-def pulled_images(resource: PolicyResource) -> Iterator[tuple[str, str]]:
+class TypedProps(Protocol):
+    """What `pulled_images` reads of a `PolicyResource`; tools/image_list.py passes a stand-in."""
+
+    @property
+    def resource_type(self) -> str: ...
+
+    @property
+    def props(self) -> Mapping[str, Any]: ...
+
+
+def pulled_images(resource: TypedProps) -> Iterator[tuple[str, str]]:
     """(where, image or repository) of everything a resource makes the cluster pull."""
     props = resource.props
     for container in containers(resource.resource_type, props):

@@ -1,0 +1,67 @@
+"""The models the platform serves, each pinned to an exact hub commit, with its
+architecture named from the catalog or given inline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, Tag
+
+from components.capacity import weight_bytes_total
+from components.catalog import ARCHITECTURES, Architecture
+from components.spec.base import COMMIT_PATTERN, HUB_ID_PATTERN, DnsLabel, Problem, _Spec, not_in_catalog
+
+
+def _architecture_kind(value: Any) -> str:
+    return "key" if isinstance(value, str) else "inline"
+
+
+ArchitectureRef = Annotated[
+    Annotated[str, Tag("key")] | Annotated[Architecture, Tag("inline")],
+    Discriminator(_architecture_kind),
+]
+
+
+class ModelSpec(_Spec):
+    """One model pinned to an exact hub commit."""
+
+    name: DnsLabel = Field(description="Served model name clients put in `model`.")
+    source: str = Field(pattern=HUB_ID_PATTERN, description="Hub id, e.g. meta-llama/Llama-3.1-8B-Instruct.")
+    revision: str = Field(pattern=COMMIT_PATTERN, description="40-hex commit of the hub repository.")
+    architecture: ArchitectureRef = Field(description="Catalog key, or the numbers inline.")
+    dtype: Literal["auto", "bfloat16", "float16"] = "auto"
+    quantization: Literal["none", "fp8", "awq", "gptq"] = Field(
+        default="none", description="Format of the weights in GPU memory."
+    )
+    quantize_on_load: bool = Field(
+        default=False,
+        description="The checkpoint is 16-bit and vLLM quantizes it to FP8 at load "
+        "(--quantization fp8). Pre-quantized checkpoints leave this off: vLLM reads their "
+        "quantization_config and picks its fastest kernel.",
+    )
+
+    @property
+    def arch(self) -> Architecture:
+        if isinstance(self.architecture, Architecture):
+            return self.architecture
+        return ARCHITECTURES[self.architecture]
+
+    @property
+    def checkpoint_bytes(self) -> int:
+        """Weights as stored in the cache: 16-bit when vLLM quantizes them at load."""
+        stored = "none" if self.quantize_on_load else self.quantization
+        return weight_bytes_total(self.arch, self.dtype, stored)
+
+    @property
+    def cache_path(self) -> str:
+        """Where the warm-up puts this revision inside the model cache."""
+        return f"models/{self.source}/{self.revision}"
+
+
+def model_problems(path: str, model: ModelSpec) -> Iterator[Problem]:
+    """What is wrong with one model on its own."""
+    if isinstance(model.architecture, str) and model.architecture not in ARCHITECTURES:
+        yield f"{path}.architecture", not_in_catalog(model.architecture, ARCHITECTURES)
+    if model.quantize_on_load and model.quantization != "fp8":
+        yield f"{path}.quantizeOnLoad", "only FP8 can be applied at load; set quantization: fp8"

@@ -1,0 +1,207 @@
+"""The serving pools: one model, one engine configuration and one workload class each,
+with the class defaults a pool inherits, its replicas, autoscaling signal and SLO."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from components.spec.base import HOSTNAME_PATTERN, POOL_NAME_PATTERN, ClientName, Problem, Quantity, _Spec
+from components.vllm_args import managed_flag_clash
+
+
+class Replicas(_Spec):
+    min: int = Field(ge=0)
+    max: int = Field(ge=1)
+
+
+class Autoscaling(_Spec):
+    """Inference signals only: vLLM reserves its memory at start, so CPU/memory say nothing."""
+
+    signal: Literal["queue", "kvCache", "concurrency"] = Field(
+        description="queue: vllm:num_requests_waiting per replica; kvCache: vllm:kv_cache_usage_perc; "
+        "concurrency: Knative in-flight requests per replica."
+    )
+    target: float = Field(gt=0)
+    scale_down_delay_seconds: int = Field(
+        default=900,
+        ge=0,
+        le=3600,
+        description="How long load must stay low before a replica is removed: a GPU pod takes minutes "
+        "to load its weights, so a short lull must not kill it. At most 3600 (the HPA and Knative limit).",
+    )
+
+
+class Slo(_Spec):
+    ttft_p95_seconds: float = Field(gt=0, description="Time to first token, 95th percentile.")
+    e2e_p95_seconds: float = Field(
+        gt=0, alias="e2eP95Seconds", description="End-to-end request latency, 95th percentile."
+    )
+
+
+CLASS_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    # Interactive: short prompts, tight TTFT, always warm, scale on queue depth.
+    "chat": {
+        "mode": "standard",
+        "maxModelLen": 8192,
+        "maxNumSeqs": 64,
+        "maxNumBatchedTokens": 8192,
+        "replicas": {"min": 1, "max": 4},
+        "autoscaling": {"signal": "queue", "target": 4},
+        "slo": {"ttftP95Seconds": 1.0, "e2eP95Seconds": 30},
+        "timeoutSeconds": 120,
+        "defaultMaxTokens": 1024,
+        "minConcurrentAtCap": 8,
+        "requestsPerMinute": 600,
+    },
+    # Throughput: long documents, big batches, may scale to zero behind the Knative activator.
+    "batch": {
+        "mode": "knative",
+        "maxModelLen": 32768,
+        "maxNumSeqs": 256,
+        "maxNumBatchedTokens": 16384,
+        "replicas": {"min": 0, "max": 2},
+        "autoscaling": {"signal": "concurrency"},  # target: half of maxNumSeqs, see below
+        "slo": {"ttftP95Seconds": 30, "e2eP95Seconds": 600},
+        "timeoutSeconds": 600,
+        "defaultMaxTokens": 4096,
+        "minConcurrentAtCap": 1,
+        "requestsPerMinute": 60,
+    },
+}
+
+
+class PoolSpec(_Spec):
+    """One serving pool: one model, one engine configuration, one workload class."""
+
+    name: str = Field(pattern=POOL_NAME_PATTERN, max_length=40)
+    workload_class: Literal["chat", "batch"] = Field(alias="class")
+    model: str = Field(description="A name from `models`.")
+    node_pool: str = Field(description="A name from `nodePools`.")
+    mode: Literal["standard", "knative"] = Field(
+        description="KServe deployment mode: standard (Deployment + KEDA) or knative (scale to zero)."
+    )
+    hostname: str = Field(pattern=HOSTNAME_PATTERN, description="Clients call https://<hostname>/v1.")
+    max_model_len: int = Field(gt=0, description="Context cap in tokens (--max-model-len).")
+    max_num_seqs: int = Field(gt=0, description="Sequences batched at once (--max-num-seqs).")
+    max_num_batched_tokens: int = Field(gt=0, description="Tokens per engine step (--max-num-batched-tokens).")
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=0.98)
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    kv_cache_dtype: Literal["auto", "fp8"] = "auto"
+    replicas: Replicas
+    autoscaling: Autoscaling
+    slo: Slo
+    timeout_seconds: int = Field(gt=0, description="Request timeout at the gateway and in KServe.")
+    default_max_tokens: int = Field(
+        gt=0,
+        description="Output-token limit: the default for requests without max_tokens; vLLM also "
+        "caps requests that ask for more at this value.",
+    )
+    min_concurrent_at_cap: int = Field(ge=1, description="Sequences the KV cache must hold at the cap.")
+    startup_timeout_seconds: int = Field(
+        default=1200, ge=60, description="Model load + CUDA graph capture budget for the startup probe."
+    )
+    cpu: Quantity | None = Field(default=None, description="CPU request; default 4 per GPU.")
+    memory: Quantity | None = Field(default=None, description="Memory request and limit; default 32Gi per GPU.")
+    extra_args: tuple[str, ...] = Field(
+        default=(), description="Extra vLLM flags appended verbatim after ours; may not repeat ours."
+    )
+    requests_per_minute: int = Field(
+        gt=0, description="Requests one API-key client may send per minute, counted at each gateway proxy."
+    )
+    clients: tuple[ClientName, ...] | None = Field(
+        default=None, min_length=1, description="API-key clients allowed on this pool; default every client."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_class_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("class") not in CLASS_DEFAULTS:
+            return data
+        merged = dict(data)
+        for key, default in CLASS_DEFAULTS[data["class"]].items():
+            given = merged.get(key)
+            if given is None and _snake(key) not in merged:
+                merged[key] = default
+            elif isinstance(default, dict) and isinstance(given, dict):
+                merged[key] = {**default, **given}
+        return _with_concurrency_target(merged)
+
+    @property
+    def cpu_request(self) -> str:
+        return self.cpu or str(4 * self.tensor_parallel_size)
+
+    @property
+    def memory_request(self) -> str:
+        return self.memory or f"{32 * self.tensor_parallel_size}Gi"
+
+    @property
+    def request_timeout_seconds(self) -> int:
+        """How long a request may take end to end: `timeoutSeconds`, plus `startupTimeoutSeconds`
+        for a pool that may scale to zero, since Knative's activator holds the request through
+        the cold start and counts that wait against the same revision timeout."""
+        cold_start = self.startup_timeout_seconds if self.mode == "knative" and self.replicas.min == 0 else 0
+        return self.timeout_seconds + cold_start
+
+
+def _with_concurrency_target(pool: dict[str, Any]) -> dict[str, Any]:
+    """Knative's default target: half the engine's batch, so a replica is added well before
+    requests start queueing inside vLLM."""
+    autoscaling = pool.get("autoscaling")
+    if not isinstance(autoscaling, dict) or autoscaling.get("signal") != "concurrency" or "target" in autoscaling:
+        return pool
+    seqs = pool.get("maxNumSeqs")
+    target = max(1, seqs // 2) if isinstance(seqs, int) and seqs > 0 else None
+    return {**pool, "autoscaling": {**autoscaling, "target": target}}
+
+
+def _snake(camel: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
+
+
+# --- pool rules -----------------------------------------------------------------------
+
+
+def pool_problems(path: str, pool: PoolSpec) -> Iterator[Problem]:
+    """What is wrong with one pool on its own, before its model and node pool are looked up."""
+    if pool.replicas.min > pool.replicas.max:
+        yield f"{path}.replicas.min", f"{pool.replicas.min} is above replicas.max ({pool.replicas.max})"
+    if pool.workload_class == "chat" and pool.replicas.min < 1:
+        yield f"{path}.replicas.min", "chat pools keep at least one warm replica (a cold start takes minutes)"
+    if pool.max_num_batched_tokens < pool.max_num_seqs:
+        yield (
+            f"{path}.maxNumBatchedTokens",
+            f"{pool.max_num_batched_tokens} is below maxNumSeqs ({pool.max_num_seqs}); vLLM refuses to start",
+        )
+    yield from _autoscaling_problems(path, pool)
+    clients = pool.clients or ()
+    for index, client in enumerate(clients):
+        if clients.index(client) != index:
+            yield f"{path}.clients[{index}]", f"'{client}' is listed twice"
+    for index, arg in enumerate(pool.extra_args):
+        clash = managed_flag_clash(arg)
+        if clash:
+            yield f"{path}.extraArgs[{index}]", clash
+
+
+_SIGNALS_BY_MODE = {"standard": ("queue", "kvCache"), "knative": ("concurrency",)}
+
+
+def _autoscaling_problems(path: str, pool: PoolSpec) -> Iterator[Problem]:
+    signal, target = pool.autoscaling.signal, pool.autoscaling.target
+    allowed = _SIGNALS_BY_MODE[pool.mode]
+    if signal not in allowed:
+        yield (
+            f"{path}.autoscaling.signal",
+            f"'{signal}' does not apply to {pool.mode} mode; allowed: {', '.join(allowed)}",
+        )
+    elif signal == "kvCache" and target > 1:
+        yield f"{path}.autoscaling.target", f"{target} is a KV-cache usage fraction and must be at most 1"
+    elif signal == "concurrency" and target > pool.max_num_seqs:
+        yield (
+            f"{path}.autoscaling.target",
+            f"{target} concurrent requests per replica is above maxNumSeqs ({pool.max_num_seqs})",
+        )
