@@ -112,3 +112,29 @@ def _expression_holds(expression: Mapping[str, Any], labels: Mapping[str, Any]) 
     if operator == "Exists":
         return key in labels
     return operator == "DoesNotExist" and key not in labels
+
+
+# The app.kubernetes.io name and component of every serving pool's objects and pods, which
+# the network policies and the PodMonitor select on, and the serving port's name on
+# Standard pods (Knative accepts only http1 or h2c as the serving port's name).
+SERVING_POOL_APP_NAME = "vllm"
+SERVING_POOL_COMPONENT = "serving-pool"
+SERVING_PORT_NAME = "http1"
+
+# The app.kubernetes.io name and component of the model-cache warm-up Jobs' pods, which
+# their egress policy selects on.
+MODEL_CACHE_COMPONENT = "model-cache"
+MODEL_WARMUP_APP_NAME = "model-warmup"
+
+# The header the edge's API-key auth sets to the authenticated client's name (replacing
+# whatever the client sent); the per-pool allowlists and the per-client rate limits read it.
+CLIENT_HEADER = "x-llm-client"
+
+# The Secret holding the model hub token, and its key: the download Jobs (ours or KServe's)
+# read it as the HF_TOKEN environment variable.
+HUB_TOKEN_SECRET = "hf-token"
+HUB_TOKEN_KEY = "HF_TOKEN"
+
+# The file in a pool's vLLM api-key Secret, mounted as vLLM's `--config` (vLLM reads --config
+# files only with a .yaml or .yml suffix).
+API_KEY_FILE = "api-keys.yaml"

@@ -4,7 +4,9 @@ Envoy Gateway (pinned chart, which brings the Gateway API CRDs) runs the one Gat
 own namespace: one HTTPS listener, an internal load balancer unless the spec says
 `internetFacing`, API-key auth on the whole Gateway (a `SecurityPolicy`), and per pool one
 `HTTPRoute` on the pool's hostname (`PathPrefix /v1`, paths unchanged, the pool's timeout)
-with a `BackendTrafficPolicy` (per-client rate limit).
+with a `BackendTrafficPolicy` (per-client rate limit). What it reads comes in its slice,
+`GatewayPlan` (components/plan/edge.py), which also shapes the proxies' Service (type, load
+balancer annotations) and brings the chart's and the proxies' images through the mirror.
 
 - Standard pools route to KServe's predictor Service.
 - Knative pools route to Kourier, Knative's ingress, on its cluster-internal Service, with
@@ -39,16 +41,12 @@ from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.apiextensions.CustomResource import CustomResourceArgs
 
 from components import charts, conventions, versions
-from components.chart_images import ENVOY_GATEWAY_IMAGES, values_for, with_envoy_proxy_image
-from components.control_plane import (
-    KNATIVE_SERVING_NAMESPACE,
-    KOURIER_INTERNAL_SERVICE,
-    KOURIER_INTERNAL_SERVICE_PORT,
-    knative_route_host,
-)
+from components.conventions import CLIENT_HEADER
 from components.options import inherited_dependencies
+from components.plan.edge import GatewayPlan
 from components.secret_config import gateway_api_keys_name
-from components.spec import GatewaySpec, PlatformSpec, PoolSpec
+from components.spec import GatewaySpec, PoolSpec
+from components.upstream import KNATIVE_SERVING_NAMESPACE, KOURIER_INTERNAL_SERVICE, KOURIER_INTERNAL_SERVICE_PORT
 
 CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"
 GATEWAY_API = conventions.GATEWAY_API_GROUP
@@ -56,18 +54,7 @@ ENVOY_GATEWAY_API = "gateway.envoyproxy.io"
 ENVOY_GATEWAY_V1ALPHA1 = f"{ENVOY_GATEWAY_API}/v1alpha1"
 EDGE_LISTENER = "https"
 HTTPS_PORT = 443
-CLIENT_HEADER = "x-llm-client"
 OPENAI_PATH_PREFIX = "/v1"
-# Envoy Gateway's labels on the proxy pods and Service of a Gateway.
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # Kubernetes sets it on every namespace
-# AWS Load Balancer Controller annotations: an NLB straight to the proxy pods. With the
-# controller absent, "external" makes the in-tree controller skip the Service, so no load
-# balancer appears rather than an internet-facing default one.
-EKS_NLB_ANNOTATIONS = {
-    "service.beta.kubernetes.io/aws-load-balancer-type": "external",
-    "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
-}
-EKS_SCHEME_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-scheme"
 
 # The address DNS must point each pool hostname at, read from the Gateway's own status.
 # Envoy Gateway fills Gateway `status.addresses` from the proxy Service it creates: the load
@@ -90,24 +77,28 @@ GATEWAY_READY_TIMEOUT = "15m"
 
 @dataclass(frozen=True)
 class GatewayArgs:
-    spec: PlatformSpec
+    plan: GatewayPlan
 
 
 class Gateway(pulumi.ComponentResource):
     """The edge; exposes `namespace`, `chart`, `edge`, `auth`, per pool name `routes`,
     `traffic_policies`, `allowlists` and (Standard pools) `reference_grants`, and
-    `kourier_grant` (None without Knative pools)."""
+    `kourier_grant` (None without Knative pools); outputs `hostnames` (registered), and
+    `address` and `dns_records` (the stack exports them)."""
+
+    hostnames: dict[str, str]
+    # None until Envoy Gateway reports an address (always under the mock runtime).
+    address: pulumi.Output[dict[str, str] | None]
+    dns_records: pulumi.Output[dict[str, dict[str, str | None]]]
 
     def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:edge:Gateway", name, None, opts)
-        spec = args.spec
-        gateway = spec.gateway
+        plan = args.plan
+        gateway = plan.gateway
         child = pulumi.ResourceOptions(parent=self)
         self.namespace = charts.namespace(gateway.namespace, "gateway", child)
-        self._mirror = spec.image_mirror
-        chart_values = values_for(ENVOY_GATEWAY_IMAGES, self._mirror)
         self.chart = charts.pinned_chart(
-            "envoy-gateway", versions.ENVOY_GATEWAY_CHART, self.namespace, chart_values, child
+            "envoy-gateway", versions.ENVOY_GATEWAY_CHART, self.namespace, plan.chart_values, child
         )
         # Objects of Gateway API and Envoy Gateway kinds wait for the chart's CRDs, and the
         # Certificate for the control plane this component was put after.
@@ -117,30 +108,30 @@ class Gateway(pulumi.ComponentResource):
             "gateway-class", f"{GATEWAY_API}/v1", "GatewayClass", metadata(gateway.class_name, None, "edge"),
             {"controllerName": CONTROLLER_NAME},
         )  # fmt: skip
-        self.edge = self._gateway(gateway, edge_proxy_spec(spec), edge_listener(spec))
-        self.certificate = self._certificate(spec)
+        self.edge = self._gateway(gateway, plan.proxy, edge_listener(gateway))
+        self.certificate = self._certificate(plan)
         self.auth = self._object(
             "api-key-auth", ENVOY_GATEWAY_V1ALPHA1, "SecurityPolicy",
             metadata("api-key-auth", gateway.namespace, "edge"), api_key_auth(gateway),
         )  # fmt: skip
         self.routes = {
-            pool.name: self._pool_object(gateway, pool, "route", http_route(spec, pool)) for pool in spec.pools
+            pool.name: self._pool_object(gateway, pool, "route", http_route(plan, pool)) for pool in plan.pools
         }
         self.traffic_policies = {
-            pool.name: self._pool_object(gateway, pool, "traffic", backend_traffic(pool)) for pool in spec.pools
+            pool.name: self._pool_object(gateway, pool, "traffic", backend_traffic(pool)) for pool in plan.pools
         }
         self.allowlists = {
             pool.name: self._pool_object(gateway, pool, "clients", client_allowlist(pool))
-            for pool in spec.pools
+            for pool in plan.pools
             if pool.clients
         }
-        standard = [pool for pool in spec.pools if pool.mode == "standard"]
-        self.reference_grants = {pool.name: self._reference_grant(spec, pool) for pool in standard}
-        self.kourier_grant = self._kourier_grant(spec) if spec.knative_pools else None
-        # None until Envoy Gateway reports an address (always under the mock runtime).
-        self.address: pulumi.Output[dict[str, str] | None] = self.edge.status.apply(gateway_address)
-        self.dns_records = self.address.apply(lambda address: dns_records(spec, address))
-        self.register_outputs({"hostnames": {pool.name: pool.hostname for pool in spec.pools}})
+        standard = [pool for pool in plan.pools if pool.mode == "standard"]
+        self.reference_grants = {pool.name: self._reference_grant(plan, pool) for pool in standard}
+        self.kourier_grant = self._kourier_grant(gateway) if plan.has_knative_pools else None
+        self.hostnames = plan.hostnames
+        self.address = self.edge.status.apply(gateway_address)
+        self.dns_records = self.address.apply(lambda address: dns_records(self.hostnames, address))
+        self.register_outputs({"hostnames": self.hostnames})
 
     def _object(
         self, resource: str, api_version: str, kind: str, meta: dict[str, Any], spec: dict[str, Any]
@@ -151,7 +142,6 @@ class Gateway(pulumi.ComponentResource):
         self, gateway: GatewaySpec, proxy: dict[str, Any], listener: dict[str, Any]
     ) -> CustomResourceWithStatus:
         meta = metadata(gateway.name, gateway.namespace, "edge")
-        proxy = with_envoy_proxy_image(proxy, self._mirror)
         self._object(f"{gateway.name}-proxy", ENVOY_GATEWAY_V1ALPHA1, "EnvoyProxy", meta, proxy)
         spec = {
             "gatewayClassName": gateway.class_name,
@@ -174,39 +164,39 @@ class Gateway(pulumi.ComponentResource):
         meta = metadata(name.format(pool=pool.name), gateway.namespace, pool.name)
         return self._object(f"{pool.name}-{role}", api_version, kind, meta, spec)
 
-    def _certificate(self, spec: PlatformSpec) -> CustomResource | None:
-        tls = spec.gateway.tls
+    def _certificate(self, plan: GatewayPlan) -> CustomResource | None:
+        tls = plan.gateway.tls
         if tls.issuer is None:  # secretName must already exist
             return None
         return self._object(
             "certificate", "cert-manager.io/v1", "Certificate",
-            metadata(tls.secret_name, spec.gateway.namespace, "edge"),
+            metadata(tls.secret_name, plan.gateway.namespace, "edge"),
             {
                 "secretName": tls.secret_name,
-                "dnsNames": sorted(pool.hostname for pool in spec.pools),
+                "dnsNames": sorted(plan.hostnames.values()),
                 "issuerRef": {"group": "cert-manager.io", "kind": tls.issuer.kind, "name": tls.issuer.name},
             },
         )  # fmt: skip
 
-    def _reference_grant(self, spec: PlatformSpec, pool: PoolSpec) -> CustomResource:
+    def _reference_grant(self, plan: GatewayPlan, pool: PoolSpec) -> CustomResource:
         # Our routes live in the gateway namespace; KServe's predictor Services in the serving
         # one. One grant per pool: a grant's `to` list is capped, and each names one Service.
         return self._object(
             f"{pool.name}-grant", f"{GATEWAY_API}/v1", "ReferenceGrant",
-            metadata(f"{pool.name}-from-{spec.gateway.name}", spec.namespaces.serving, pool.name),
+            metadata(f"{pool.name}-from-{plan.gateway.name}", plan.serving_namespace, pool.name),
             {
-                "from": [{"group": GATEWAY_API, "kind": "HTTPRoute", "namespace": spec.gateway.namespace}],
+                "from": [{"group": GATEWAY_API, "kind": "HTTPRoute", "namespace": plan.gateway.namespace}],
                 "to": [{"group": "", "kind": "Service", "name": conventions.predictor_service_name(pool.name)}],
             },
         )  # fmt: skip
 
-    def _kourier_grant(self, spec: PlatformSpec) -> CustomResource:
+    def _kourier_grant(self, gateway: GatewaySpec) -> CustomResource:
         # Every Knative pool's route goes to Kourier's internal Service, in Knative's namespace.
         return self._object(
             "kourier-grant", f"{GATEWAY_API}/v1", "ReferenceGrant",
-            metadata(f"{KOURIER_INTERNAL_SERVICE}-from-{spec.gateway.name}", KNATIVE_SERVING_NAMESPACE, "edge"),
+            metadata(f"{KOURIER_INTERNAL_SERVICE}-from-{gateway.name}", KNATIVE_SERVING_NAMESPACE, "edge"),
             {
-                "from": [{"group": GATEWAY_API, "kind": "HTTPRoute", "namespace": spec.gateway.namespace}],
+                "from": [{"group": GATEWAY_API, "kind": "HTTPRoute", "namespace": gateway.namespace}],
                 "to": [{"group": "", "kind": "Service", "name": KOURIER_INTERNAL_SERVICE}],
             },
         )  # fmt: skip
@@ -269,55 +259,20 @@ def dns_record(hostname: str, address: dict[str, str] | None) -> dict[str, str |
     return {"name": hostname, "type": kind, "value": address["value"]}
 
 
-def dns_records(spec: PlatformSpec, address: dict[str, str] | None) -> dict[str, dict[str, str | None]]:
+def dns_records(hostnames: dict[str, str], address: dict[str, str] | None) -> dict[str, dict[str, str | None]]:
     """Pool name -> the DNS record its hostname needs."""
-    return {pool.name: dns_record(pool.hostname, address) for pool in spec.pools}
+    return {pool: dns_record(hostname, address) for pool, hostname in hostnames.items()}
 
 
-def edge_listener(spec: PlatformSpec) -> dict[str, Any]:
+def edge_listener(gateway: GatewaySpec) -> dict[str, Any]:
     return {
         "name": EDGE_LISTENER,
         "protocol": "HTTPS",
         "port": HTTPS_PORT,
-        "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": spec.gateway.tls.secret_name}]},
+        "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": gateway.tls.secret_name}]},
         # Only our routes, from the gateway namespace: nothing else can put a hostname on the edge.
         "allowedRoutes": {"namespaces": {"from": "Same"}, "kinds": [{"group": GATEWAY_API, "kind": "HTTPRoute"}]},
     }
-
-
-def edge_proxy_spec(spec: PlatformSpec) -> dict[str, Any]:
-    gateway = spec.gateway
-    service: dict[str, Any] = {"name": gateway.name, "type": edge_service_type(spec)}
-    if service["type"] == "LoadBalancer":
-        service["annotations"] = load_balancer_annotations(spec)
-        if gateway.source_ranges:
-            service["loadBalancerSourceRanges"] = list(gateway.source_ranges)
-    elif gateway.service_annotations:
-        service["annotations"] = dict(sorted(gateway.service_annotations.items()))
-    return _proxy_spec(gateway.replicas, service)
-
-
-def edge_service_type(spec: PlatformSpec) -> str:
-    """A load balancer only where it can be kept internal: EKS's internal NLB, or source
-    ranges on other clusters (no portable annotation makes their load balancers internal)."""
-    if spec.gateway.service_type:
-        return spec.gateway.service_type
-    return "LoadBalancer" if spec.on_eks or spec.gateway.source_ranges else "ClusterIP"
-
-
-def _proxy_spec(replicas: int, service: dict[str, Any]) -> dict[str, Any]:
-    kubernetes = {"envoyDeployment": {"replicas": replicas}, "envoyService": service}
-    return {"provider": {"type": "Kubernetes", "kubernetes": kubernetes}}
-
-
-def load_balancer_annotations(spec: PlatformSpec) -> dict[str, str]:
-    """Internal unless the spec says `internetFacing`; on clusters other than EKS the
-    exposure is the cluster's load balancer's, set through `serviceAnnotations`."""
-    gateway = spec.gateway
-    if not spec.on_eks:
-        return dict(sorted(gateway.service_annotations.items()))
-    scheme = "internet-facing" if gateway.internet_facing else "internal"
-    return dict(sorted({**gateway.service_annotations, **EKS_NLB_ANNOTATIONS, EKS_SCHEME_ANNOTATION: scheme}.items()))
 
 
 # --- auth -----------------------------------------------------------------------------------
@@ -358,7 +313,7 @@ def client_allowlist(pool: PoolSpec) -> dict[str, Any]:
 # --- per pool -------------------------------------------------------------------------------
 
 
-def backend_of(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
+def backend_of(plan: GatewayPlan, pool: PoolSpec) -> dict[str, Any]:
     if pool.mode == "knative":
         return {
             "name": KOURIER_INTERNAL_SERVICE,
@@ -367,24 +322,24 @@ def backend_of(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
         }
     return {
         "name": conventions.predictor_service_name(pool.name),
-        "namespace": spec.namespaces.serving,
+        "namespace": plan.serving_namespace,
         "port": conventions.PREDICTOR_SERVICE_PORT,
     }
 
 
-def http_route(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
+def http_route(plan: GatewayPlan, pool: PoolSpec) -> dict[str, Any]:
     rule: dict[str, Any] = {
         # /v1/chat/completions, /v1/completions, /v1/models reach vLLM as sent.
         "matches": [{"path": {"type": "PathPrefix", "value": OPENAI_PATH_PREFIX}}],
-        "backendRefs": [{"group": "", "kind": "Service", **backend_of(spec, pool)}],
+        "backendRefs": [{"group": "", "kind": "Service", **backend_of(plan, pool)}],
         "timeouts": {"request": f"{pool.request_timeout_seconds}s"},
     }
     if pool.mode == "knative":
         # Kourier picks the Knative route by host; only the path is kept as sent.
-        rule["filters"] = [{"type": "URLRewrite", "urlRewrite": {"hostname": knative_route_host(spec, pool)}}]
+        rule["filters"] = [{"type": "URLRewrite", "urlRewrite": {"hostname": plan.knative_route_hosts[pool.name]}}]
     return {
         "parentRefs": [
-            {"group": GATEWAY_API, "kind": "Gateway", "name": spec.gateway.name, "sectionName": EDGE_LISTENER}
+            {"group": GATEWAY_API, "kind": "Gateway", "name": plan.gateway.name, "sectionName": EDGE_LISTENER}
         ],
         "hostnames": [pool.hostname],
         "rules": [rule],

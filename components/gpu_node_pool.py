@@ -51,8 +51,9 @@ class GpuNodePool(pulumi.ComponentResource):
         super().__init__("llmserving:hardware:GpuNodePool", name, None, opts)
         node_pool = args.node_pool
         self.spec = node_pool
-        self.labels = conventions.gpu_node_labels(node_pool.name, node_pool.gpu_key)
-        self.taint = conventions.gpu_taint()
+        self.kind: str = node_pool.kind
+        self.labels: dict[str, str] = conventions.gpu_node_labels(node_pool.name, node_pool.gpu_key)
+        self.taint: dict[str, str] = conventions.gpu_taint()
         self.node_group: aws.eks.NodeGroup | None = None
         self.node_class: CustomResource | None = None
         self.karpenter_node_pool: CustomResource | None = None
@@ -60,7 +61,7 @@ class GpuNodePool(pulumi.ComponentResource):
             self._managed(name, node_pool, _required(args.eks, node_pool))
         elif node_pool.kind == "karpenter":
             self._karpenter(name, node_pool, _required(args.eks, node_pool))
-        self.register_outputs({"kind": node_pool.kind, "labels": self.labels, "taint": self.taint})
+        self.register_outputs({"kind": self.kind, "labels": self.labels, "taint": self.taint})
 
     # -- managed ---------------------------------------------------------------------
 

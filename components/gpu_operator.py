@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components import charts, conventions, versions
 from components.chart_images import GPU_OPERATOR_IMAGES, deep_merge, values_for
-from components.images import NO_MIRROR, Mirror
+from components.plan.mirror import GpuOperatorPlan
 
 NAMESPACE = "gpu-operator"
 # Operands are privileged DaemonSets (driver, toolkit, device plugin, DCGM).
@@ -24,38 +25,40 @@ _PRIVILEGED = {"pod-security.kubernetes.io/enforce": "privileged"}
 
 @dataclass(frozen=True)
 class GpuOperatorArgs:
-    driver_on_host: bool
-    monitoring: bool
-    device_plugin: bool = True  # off where the nodes run their own (Bottlerocket)
-    mirror: Mirror = NO_MIRROR  # every operand image, NFD's included, comes through it
+    plan: GpuOperatorPlan
 
 
 class GpuOperator(pulumi.ComponentResource):
-    """The GPU Operator chart in its namespace; exposes `chart`, `namespace`, `values`."""
+    """The GPU Operator chart in its namespace; exposes `chart`, `namespace_resource`,
+    `values`, and the registered outputs `namespace` (its name) and `version` (the chart's)."""
 
     def __init__(self, name: str, args: GpuOperatorArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:hardware:GpuOperator", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.values = gpu_operator_values(args)
-        self.namespace = charts.namespace(NAMESPACE, "gpu-operator", child, **_PRIVILEGED)
-        self.chart = charts.pinned_chart(
-            "gpu-operator", versions.GPU_OPERATOR_CHART, self.namespace, self.values, child
+        self.namespace: str = NAMESPACE
+        self.version: str = versions.GPU_OPERATOR_CHART.version
+        self.values: dict[str, Any] = gpu_operator_values(args.plan)
+        self.namespace_resource: k8s.core.v1.Namespace = charts.namespace(
+            NAMESPACE, "gpu-operator", child, **_PRIVILEGED
         )
-        self.register_outputs({"namespace": NAMESPACE, "version": versions.GPU_OPERATOR_CHART.version})
+        self.chart: k8s.helm.v4.Chart = charts.pinned_chart(
+            "gpu-operator", versions.GPU_OPERATOR_CHART, self.namespace_resource, self.values, child
+        )
+        self.register_outputs({"namespace": self.namespace, "version": self.version})
 
 
-def gpu_operator_values(args: GpuOperatorArgs) -> dict[str, Any]:
+def gpu_operator_values(plan: GpuOperatorPlan) -> dict[str, Any]:
     tolerations = conventions.gpu_tolerations()
     values = {
-        "driver": {"enabled": not args.driver_on_host},
-        "toolkit": {"enabled": not args.driver_on_host},
-        "devicePlugin": {"enabled": args.device_plugin},
+        "driver": {"enabled": not plan.driver_on_host},
+        "toolkit": {"enabled": not plan.driver_on_host},
+        "devicePlugin": {"enabled": plan.device_plugin},
         "gfd": {"enabled": True},
-        "dcgmExporter": {"enabled": True, "serviceMonitor": {"enabled": args.monitoring}},
+        "dcgmExporter": {"enabled": True, "serviceMonitor": {"enabled": plan.monitoring}},
         "daemonsets": {"tolerations": tolerations},
         # Feature discovery labels the GPU nodes the operands are scheduled by.
         "node-feature-discovery": {"worker": {"tolerations": tolerations}},
         # A pre-upgrade Helm hook Job; helm.v4.Chart applies the chart's CRDs itself on every update.
         "operator": {"upgradeCRD": False},
     }
-    return deep_merge(values, values_for(GPU_OPERATOR_IMAGES, args.mirror))
+    return deep_merge(values, values_for(GPU_OPERATOR_IMAGES, plan.mirror))

@@ -10,13 +10,12 @@ Kinds (`modelCache.kind`):
   serves a model (a directory on each node's disk as a local PersistentVolume) and one
   `LocalModelCache` per pinned revision, which KServe's own download Jobs fill on every
   node of its node groups. KServe serves a pod from the cache only when the pool's
-  `storageUri` equals the cache's `sourceModelUri`, so both come from `storage_uri`.
+  `storageUri` equals the cache's `sourceModelUri`, so both come from
+`components.plan.weights` (`storage_uri`, `hub_source_uri`).
 """
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -25,98 +24,65 @@ import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from components import conventions
+from components.conventions import HUB_TOKEN_SECRET
 from components.options import inherited_dependencies
-from components.spec import ModelSpec, PlatformSpec
+from components.plan.weights import CachedRevision, ModelCachePlan, revision_name
+from components.spec import ModelSpec
+from components.upstream import LOCAL_MODEL_JOB_NAMESPACE
 
-COMPONENT = "model-cache"
-# KServe's default localModel.jobNamespace: its download Jobs run there.
-LOCAL_MODEL_JOB_NAMESPACE = "kserve-localmodel-jobs"
+COMPONENT = conventions.MODEL_CACHE_COMPONENT
 DOWNLOAD_SERVICE_ACCOUNT = "model-download"
-# The Secret holding the hub token, under the key both huggingface_hub and KServe's
-# credential builder read.
-HUB_TOKEN_SECRET = "hf-token"
-HUB_TOKEN_KEY = "HF_TOKEN"
 # Storage class name shared by the local PersistentVolume and its claim: only binds them.
 LOCAL_STORAGE_CLASS = "llmserving-local-models"
-_GIB = 2**30
-
-
-def distinct_revisions(spec: PlatformSpec) -> list[ModelSpec]:
-    """One model per pinned (source, revision), in spec order: two model entries (or two
-    pools) on one revision share its download."""
-    seen: dict[tuple[str, str], ModelSpec] = {}
-    for model in spec.models:
-        seen.setdefault((model.source, model.revision), model)
-    return list(seen.values())
-
-
-def revision_name(model: ModelSpec) -> str:
-    """A DNS label naming one pinned revision: `<org>-<name>-<first 8 of the commit>`."""
-    slug = re.sub(r"[^a-z0-9]+", "-", model.source.lower()).strip("-")
-    return f"{slug[:45].rstrip('-')}-{model.revision[:8]}"
-
-
-def hub_source_uri(model: ModelSpec) -> str:
-    return f"hf://{model.source}:{model.revision}"
-
-
-def storage_uri(spec: PlatformSpec, model: ModelSpec) -> str:
-    """The pool's `storageUri`: a path in the claim, or exactly the cache's source URI."""
-    if spec.model_cache.kind == "local":
-        return hub_source_uri(model)
-    return f"pvc://{spec.model_cache.claim_name}/{model.cache_path}"
-
-
-def hub_token_namespace(spec: PlatformSpec) -> str | None:
-    """Where the download that needs the hub token runs, or None when none needs it."""
-    if not spec.hub_token_needed:
-        return None
-    return LOCAL_MODEL_JOB_NAMESPACE if spec.model_cache.kind == "local" else spec.namespaces.serving
-
-
-def served_node_pools(spec: PlatformSpec, model: ModelSpec) -> list[str]:
-    """GPU node pools whose pools serve this revision."""
-    same = {m.name for m in spec.models if (m.source, m.revision) == (model.source, model.revision)}
-    return sorted({pool.node_pool for pool in spec.pools if pool.model in same})
 
 
 @dataclass(frozen=True)
 class ModelCacheArgs:
-    spec: PlatformSpec
+    plan: ModelCachePlan
 
 
 class ModelCache(pulumi.ComponentResource):
     """Exposes `claim` (None unless the stack creates it), `node_groups` (node pool ->
-    LocalModelNodeGroup), `caches` (revision name -> LocalModelCache) and `ready_for(model)`."""
+    LocalModelNodeGroup), `caches` (revision name -> LocalModelCache), `download_account`
+    (local, with the hub token) and `ready_for(model)`; outputs `kind` and `revisions` (the
+    LocalModelCache names, None without any)."""
+
+    kind: str
+    revisions: list[str] | None
+    claim: k8s.core.v1.PersistentVolumeClaim | None
+    node_groups: dict[str, CustomResource]
+    caches: dict[str, CustomResource]
+    download_account: k8s.core.v1.ServiceAccount | None
 
     def __init__(self, name: str, args: ModelCacheArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:supplychain:ModelCache", name, None, opts)
-        spec = args.spec
-        self.spec = spec
+        plan = args.plan
         # The children wait for what this component waits for (the serving namespace, the
         # local-model CRDs): Pulumi does not pass a component's depends_on on to them.
         self._after = inherited_dependencies(opts)
         self._child = pulumi.ResourceOptions(parent=self, depends_on=self._after)
-        self.claim: k8s.core.v1.PersistentVolumeClaim | None = None
-        self.node_groups: dict[str, CustomResource] = {}
-        self.caches: dict[str, CustomResource] = {}
-        self.download_account: k8s.core.v1.ServiceAccount | None = None
-        if spec.model_cache.kind == "local":
-            self._local(spec)
-        elif spec.model_cache.storage_class_name:
-            self.claim = self._claim(spec)
-        self.register_outputs({"kind": spec.model_cache.kind, "revisions": sorted(self.caches) or None})
+        self.claim = None
+        self.node_groups = {}
+        self.caches = {}
+        self.download_account = None
+        if plan.kind == "local":
+            self._local(plan)
+        elif plan.creates_claim:
+            self.claim = self._claim(plan)
+        self.kind = plan.kind
+        self.revisions = sorted(self.caches) or None
+        self.register_outputs({"kind": self.kind, "revisions": self.revisions})
 
     def ready_for(self, model: ModelSpec) -> list[pulumi.Resource]:
         """What a pool serving `model` must wait for in this component."""
         cache = self.caches.get(revision_name(model))
         return [cache] if cache is not None else [r for r in [self.claim] if r is not None]
 
-    def _claim(self, spec: PlatformSpec) -> k8s.core.v1.PersistentVolumeClaim:
-        cache = spec.model_cache
+    def _claim(self, plan: ModelCachePlan) -> k8s.core.v1.PersistentVolumeClaim:
+        cache = plan.cache
         return k8s.core.v1.PersistentVolumeClaim(
             "model-cache-claim",
-            metadata=_metadata(cache.claim_name, spec.namespaces.serving),
+            metadata=_metadata(cache.claim_name, plan.namespace),
             # Kubernetes' camelCase JSON, which pulumi-kubernetes types as a TypedDict of its Python
             # names but sends as is (pulumi runtime/rpc.py serialize_property keeps unknown keys).
             spec=cast(
@@ -133,11 +99,11 @@ class ModelCache(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(retain_on_delete=True)),
         )
 
-    def _local(self, spec: PlatformSpec) -> None:
-        for node_pool in sorted({pool.node_pool for pool in spec.pools}):
-            group = node_group_spec(spec, node_pool)
+    def _local(self, plan: ModelCachePlan) -> None:
+        for node_pool in plan.node_pools:
+            group = node_group_spec(plan, node_pool)
             self.node_groups[node_pool] = self._cluster_object(node_group_name(node_pool), "LocalModelNodeGroup", group)
-        if spec.hub_token_needed:
+        if plan.download_with_token:
             self.download_account = k8s.core.v1.ServiceAccount(
                 "model-download-account",
                 metadata=_metadata(DOWNLOAD_SERVICE_ACCOUNT, LOCAL_MODEL_JOB_NAMESPACE),
@@ -147,14 +113,11 @@ class ModelCache(pulumi.ComponentResource):
                 automount_service_account_token=False,
                 opts=self._child,
             )
-        for model in distinct_revisions(spec):
-            groups = [self.node_groups[name] for name in served_node_pools(spec, model)]
-            if not groups:
-                continue  # no pool serves it: nothing to keep on any node
-            cache_spec = local_model_cache_spec(spec, model, self.download_account is not None)
+        for revision in plan.revisions:
+            groups = [self.node_groups[name] for name in revision.node_pools]
+            cache_spec = local_model_cache_spec(revision, self.download_account is not None)
             after: list[pulumi.Resource] = [*groups, *([self.download_account] if self.download_account else [])]
-            name = revision_name(model)
-            self.caches[name] = self._cluster_object(name, "LocalModelCache", cache_spec, after)
+            self.caches[revision.name] = self._cluster_object(revision.name, "LocalModelCache", cache_spec, after)
 
     def _cluster_object(
         self, name: str, kind: str, spec: dict[str, Any], after: list[pulumi.Resource] | None = None
@@ -177,9 +140,9 @@ def node_group_name(node_pool: str) -> str:
     return f"{node_pool}-models"
 
 
-def node_group_spec(spec: PlatformSpec, node_pool: str) -> dict[str, Any]:
+def node_group_spec(plan: ModelCachePlan, node_pool: str) -> dict[str, Any]:
     """A directory on the disk of every node of one GPU node pool, as a local PersistentVolume."""
-    size = spec.model_cache.size
+    size = plan.cache.size
     access = {"accessModes": ["ReadWriteOnce"], "storageClassName": LOCAL_STORAGE_CLASS, "volumeMode": "Filesystem"}
     nodes = {"matchExpressions": [{"key": conventions.NODE_POOL_LABEL, "operator": "In", "values": [node_pool]}]}
     return {
@@ -187,7 +150,7 @@ def node_group_spec(spec: PlatformSpec, node_pool: str) -> dict[str, Any]:
         "persistentVolumeSpec": {
             **access,
             "capacity": {"storage": size},
-            "local": {"path": spec.model_cache.local_path},
+            "local": {"path": plan.cache.local_path},
             "persistentVolumeReclaimPolicy": "Delete",
             "nodeAffinity": {"required": {"nodeSelectorTerms": [nodes]}},
         },
@@ -195,12 +158,11 @@ def node_group_spec(spec: PlatformSpec, node_pool: str) -> dict[str, Any]:
     }
 
 
-def local_model_cache_spec(spec: PlatformSpec, model: ModelSpec, with_token: bool) -> dict[str, Any]:
-    cache = {
-        "sourceModelUri": hub_source_uri(model),
-        # Whole GiB, rounded up: KServe checks it against each node group's storageLimit.
-        "modelSize": f"{math.ceil(model.checkpoint_bytes / _GIB)}Gi",
-        "nodeGroups": [node_group_name(name) for name in served_node_pools(spec, model)],
+def local_model_cache_spec(revision: CachedRevision, with_token: bool) -> dict[str, Any]:
+    cache: dict[str, Any] = {
+        "sourceModelUri": revision.source_uri,
+        "modelSize": revision.model_size,
+        "nodeGroups": [node_group_name(name) for name in revision.node_pools],
     }
     if with_token:
         cache["serviceAccountName"] = DOWNLOAD_SERVICE_ACCOUNT

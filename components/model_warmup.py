@@ -34,7 +34,6 @@ import json
 import shlex
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_aws as aws
@@ -42,11 +41,13 @@ import pulumi_kubernetes as k8s
 
 from components import conventions
 from components.cluster import EksAccess, aws_partition
-from components.model_cache import COMPONENT, HUB_TOKEN_KEY, HUB_TOKEN_SECRET, distinct_revisions, revision_name
+from components.conventions import HUB_TOKEN_KEY, HUB_TOKEN_SECRET
 from components.options import inherited_dependencies
-from components.spec import HubMirrorModelMirror, ModelSpec, PlatformSpec, S3ModelMirror
+from components.plan.weights import ModelMirror, WarmupPlan, revision_name
+from components.spec import HubMirrorModelMirror, ModelSpec, S3ModelMirror
 
-APP_NAME = "model-warmup"
+APP_NAME = conventions.MODEL_WARMUP_APP_NAME
+COMPONENT = conventions.MODEL_CACHE_COMPONENT
 SERVICE_ACCOUNT = "model-warmup"
 CACHE_MOUNT = "/model-cache"
 SCRATCH_MOUNT = "/tmp"
@@ -54,9 +55,8 @@ COMPLETION_MARKER = ".llmserving-complete"
 # A non-root user whose group owns what the Job writes (fsGroup, where the volume supports it;
 # an EFS access point or NFS export must let this uid write).
 RUN_AS = 1000
-# EKS Pod Identity: the trust policy and the node-local agent the AWS SDKs get credentials from.
+# EKS Pod Identity's service principal, which the role's trust policy lets assume it.
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
-POD_IDENTITY_AGENT = ("169.254.170.23/32", 80)
 AWAIT_MARGIN_SECONDS = 600
 RESOURCES = {
     "requests": {"cpu": "1", "memory": "2Gi", "ephemeral-storage": "1Gi"},
@@ -66,55 +66,58 @@ RESOURCES = {
 
 @dataclass(frozen=True)
 class ModelWarmupArgs:
-    spec: PlatformSpec
-    image: str  # the warm-up image, already through the registry mirror
+    plan: WarmupPlan
     eks: EksAccess | None = None  # for the s3 mirror's IAM role and Pod Identity association
 
 
 class ModelWarmup(pulumi.ComponentResource):
-    """Exposes `jobs` (revision name -> Job), `job_for(model)`, `service_account`, and for an
-    s3 mirror `role`, `role_policy`, `pod_identity`."""
+    """Exposes `revision_jobs` (revision name -> Job), `job_for(model)`, `service_account`, and
+    for an s3 mirror `role`, `role_policy`, `pod_identity`; outputs `jobs` (the Job names)."""
+
+    jobs: list[str]
+    revision_jobs: dict[str, k8s.batch.v1.Job]
+    service_account: k8s.core.v1.ServiceAccount
+    role: aws.iam.Role | None
+    role_policy: aws.iam.RolePolicy | None
+    pod_identity: aws.eks.PodIdentityAssociation | None
 
     def __init__(self, name: str, args: ModelWarmupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:supplychain:ModelWarmup", name, None, opts)
-        spec = args.spec
+        plan = args.plan
         # The Jobs wait for what this component waits for (namespace, claim, token Secret).
         after = inherited_dependencies(opts)
         self.service_account = k8s.core.v1.ServiceAccount(
             "model-warmup-account",
-            metadata=_metadata(SERVICE_ACCOUNT, spec.namespaces.serving, SERVICE_ACCOUNT),
+            metadata=_metadata(SERVICE_ACCOUNT, plan.namespace, SERVICE_ACCOUNT),
             automount_service_account_token=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=after),
         )
-        self.role: aws.iam.Role | None = None
-        self.role_policy: aws.iam.RolePolicy | None = None
-        self.pod_identity: aws.eks.PodIdentityAssociation | None = None
-        if isinstance(spec.model_mirror, S3ModelMirror):
-            self.pod_identity = self._s3_access(spec, spec.model_mirror, _required(args.eks))
+        self.role = None
+        self.role_policy = None
+        self.pod_identity = None
+        if plan.s3_mirror is not None:
+            self.pod_identity = self._s3_access(plan, plan.s3_mirror, _required(args.eks))
         ready = [self.service_account, *after, *[r for r in [self.pod_identity] if r is not None]]
-        self.jobs = {
-            revision_name(model): self._job(spec, model, args.image, ready) for model in distinct_revisions(spec)
-        }
-        self.register_outputs({"jobs": sorted(job_name(model) for model in distinct_revisions(spec))})
+        self.revision_jobs = {revision_name(model): self._job(plan, model, ready) for model in plan.revisions}
+        self.jobs = sorted(job_name(model) for model in plan.revisions)
+        self.register_outputs({"jobs": self.jobs})
 
     def job_for(self, model: ModelSpec) -> k8s.batch.v1.Job:
-        return self.jobs[revision_name(model)]
+        return self.revision_jobs[revision_name(model)]
 
-    def _job(
-        self, spec: PlatformSpec, model: ModelSpec, image: str, after: list[pulumi.Input[pulumi.Resource]]
-    ) -> k8s.batch.v1.Job:
-        timeout = f"{spec.model_cache.warmup_deadline_seconds + AWAIT_MARGIN_SECONDS}s"
+    def _job(self, plan: WarmupPlan, model: ModelSpec, after: list[pulumi.Input[pulumi.Resource]]) -> k8s.batch.v1.Job:
+        timeout = f"{plan.deadline_seconds + AWAIT_MARGIN_SECONDS}s"
         return k8s.batch.v1.Job(
             f"warmup-{revision_name(model)}",
             metadata={
-                **_metadata(job_name(model), spec.namespaces.serving, revision_name(model)),
+                **_metadata(job_name(model), plan.namespace, revision_name(model)),
                 # A Job that failed (token missing, mirror down) is replaced on the next
                 # `pulumi up` instead of awaited again, so fixing the cause is enough.
                 "annotations": {"pulumi.com/replaceUnready": "true"},
             },
             # Kubernetes' camelCase JSON, which pulumi-kubernetes types as a TypedDict of its Python
             # names but sends as is (pulumi runtime/rpc.py serialize_property keeps unknown keys).
-            spec=cast("k8s.batch.v1.JobSpecArgsDict", job_spec(spec, model, image)),
+            spec=cast("k8s.batch.v1.JobSpecArgsDict", job_spec(plan, model)),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=after,
@@ -123,7 +126,7 @@ class ModelWarmup(pulumi.ComponentResource):
             ),
         )
 
-    def _s3_access(self, spec: PlatformSpec, mirror: S3ModelMirror, eks: EksAccess) -> aws.eks.PodIdentityAssociation:
+    def _s3_access(self, plan: WarmupPlan, mirror: S3ModelMirror, eks: EksAccess) -> aws.eks.PodIdentityAssociation:
         aws_opts = pulumi.ResourceOptions(parent=self, provider=eks.aws_provider)
         self.role = aws.iam.Role(
             "model-warmup-role",
@@ -134,13 +137,13 @@ class ModelWarmup(pulumi.ComponentResource):
         self.role_policy = aws.iam.RolePolicy(
             "model-warmup-read",
             role=self.role.name,
-            policy=s3_read_policy(mirror, spec.model_mirror_region),
+            policy=s3_read_policy(mirror, plan.mirror_region),
             opts=aws_opts,
         )
         return aws.eks.PodIdentityAssociation(
             "model-warmup-identity",
             cluster_name=eks.cluster.name,
-            namespace=spec.namespaces.serving,
+            namespace=plan.namespace,
             service_account=SERVICE_ACCOUNT,
             role_arn=self.role.arn,
             opts=pulumi.ResourceOptions.merge(aws_opts, pulumi.ResourceOptions(depends_on=[self.role_policy])),
@@ -181,11 +184,10 @@ def cache_dir(model: ModelSpec) -> str:
     return f"{CACHE_MOUNT}/{model.cache_path}"
 
 
-def job_spec(spec: PlatformSpec, model: ModelSpec, image: str) -> dict[str, Any]:
-    cache = spec.model_cache
+def job_spec(plan: WarmupPlan, model: ModelSpec) -> dict[str, Any]:
     return {
-        "backoffLimit": cache.warmup_retries,
-        "activeDeadlineSeconds": cache.warmup_deadline_seconds,
+        "backoffLimit": plan.retries,
+        "activeDeadlineSeconds": plan.deadline_seconds,
         "template": {
             "metadata": {"labels": warmup_labels(revision_name(model))},
             "spec": {
@@ -202,9 +204,9 @@ def job_spec(spec: PlatformSpec, model: ModelSpec, image: str) -> dict[str, Any]
                 "containers": [
                     {
                         "name": "warmup",
-                        "image": image,
-                        "command": ["/bin/sh", "-c", warmup_script(spec, model)],
-                        "env": warmup_env(spec),
+                        "image": plan.image,
+                        "command": ["/bin/sh", "-c", warmup_script(plan.mirror, model)],
+                        "env": warmup_env(plan),
                         "resources": RESOURCES,
                         "securityContext": {
                             "allowPrivilegeEscalation": False,
@@ -218,7 +220,7 @@ def job_spec(spec: PlatformSpec, model: ModelSpec, image: str) -> dict[str, Any]
                     }
                 ],
                 "volumes": [
-                    {"name": "model-cache", "persistentVolumeClaim": {"claimName": cache.claim_name}},
+                    {"name": "model-cache", "persistentVolumeClaim": {"claimName": plan.claim_name}},
                     {"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}},
                 ],
             },
@@ -226,16 +228,15 @@ def job_spec(spec: PlatformSpec, model: ModelSpec, image: str) -> dict[str, Any]
     }
 
 
-def download_command(spec: PlatformSpec, model: ModelSpec) -> str:
+def download_command(mirror: ModelMirror, model: ModelSpec) -> str:
     target = shlex.quote(cache_dir(model))
-    mirror = spec.model_mirror
     if isinstance(mirror, S3ModelMirror):
         source = shlex.quote(f"s3://{mirror.source_path(model)}/")
         return f"aws s3 sync {source} {target}/ --only-show-errors --no-progress"
     return f"hf download {shlex.quote(model.source)} --revision {model.revision} --local-dir {target}"
 
 
-def warmup_script(spec: PlatformSpec, model: ModelSpec) -> str:
+def warmup_script(mirror: ModelMirror, model: ModelSpec) -> str:
     directory = shlex.quote(cache_dir(model))
     marker = shlex.quote(f"{cache_dir(model)}/{COMPLETION_MARKER}")
     return "\n".join(
@@ -243,7 +244,7 @@ def warmup_script(spec: PlatformSpec, model: ModelSpec) -> str:
             "set -eu",
             f"if [ -f {marker} ]; then echo 'already complete: {model.cache_path}'; exit 0; fi",
             f"mkdir -p {directory}",
-            download_command(spec, model),
+            download_command(mirror, model),
             # An empty source (wrong prefix, nothing mirrored yet) must not look complete.
             f"test -f {directory}/config.json || {{ echo 'no config.json in {model.cache_path}' >&2; exit 1; }}",
             # The marker last, renamed into place: it exists only once every file does.
@@ -253,11 +254,11 @@ def warmup_script(spec: PlatformSpec, model: ModelSpec) -> str:
     )
 
 
-def warmup_env(spec: PlatformSpec) -> list[dict[str, Any]]:
-    mirror = spec.model_mirror
+def warmup_env(plan: WarmupPlan) -> list[dict[str, Any]]:
+    mirror = plan.mirror
     env: list[dict[str, Any]] = [{"name": "HOME", "value": SCRATCH_MOUNT}]
     if isinstance(mirror, S3ModelMirror):
-        return [*env, {"name": "AWS_REGION", "value": spec.model_mirror_region}]
+        return [*env, {"name": "AWS_REGION", "value": plan.mirror_region}]
     env += [
         {"name": "HF_HOME", "value": f"{SCRATCH_MOUNT}/hf"},
         {"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"},
@@ -267,7 +268,7 @@ def warmup_env(spec: PlatformSpec) -> list[dict[str, Any]]:
     if isinstance(mirror, HubMirrorModelMirror):
         # Mirrors serve the plain HTTP file API; Xet storage is the public hub's own.
         env += [{"name": "HF_ENDPOINT", "value": mirror.endpoint}, {"name": "HF_HUB_DISABLE_XET", "value": "1"}]
-    if spec.hub_token_needed:
+    if plan.hub_token:
         token = {"secretKeyRef": {"name": HUB_TOKEN_SECRET, "key": HUB_TOKEN_KEY}}
         env.append({"name": HUB_TOKEN_KEY, "valueFrom": token})
     return env
@@ -301,23 +302,3 @@ def s3_read_policy(mirror: S3ModelMirror, region: str) -> str:
         }
         statements.append(decrypt)
     return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
-
-
-def egress_port(spec: PlatformSpec) -> int:
-    """The port the warm-up reaches its model mirror on."""
-    mirror = spec.model_mirror
-    if isinstance(mirror, HubMirrorModelMirror):
-        parts = urlsplit(mirror.endpoint)
-        return parts.port or (80 if parts.scheme == "http" else 443)
-    return 443
-
-
-def warmup_egress(spec: PlatformSpec) -> dict[str, Any]:
-    """NetworkPolicy spec: the warm-up pods may reach the model mirror's port (its addresses are
-    not known in advance) and, for s3, the node-local EKS Pod Identity agent."""
-    rules = [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": egress_port(spec)}]}]
-    if isinstance(spec.model_mirror, S3ModelMirror):
-        cidr, port = POD_IDENTITY_AGENT
-        rules.append({"to": [{"ipBlock": {"cidr": cidr}}], "ports": [{"protocol": "TCP", "port": port}]})
-    selector = {"app.kubernetes.io/name": APP_NAME, "app.kubernetes.io/component": COMPONENT}
-    return {"podSelector": {"matchLabels": selector}, "policyTypes": ["Egress"], "egress": rules}

@@ -19,9 +19,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from components import alerts, conventions, metrics, serving_pool
+from components import alerts, conventions, metrics
 from components.dashboard import dashboard_json
-from components.spec import MonitoringSpec, PoolSpec
+from components.plan.monitoring import MonitoringPlan
 
 MONITORING_API = "monitoring.coreos.com/v1"
 RELEASE_LABEL = "release"
@@ -35,28 +35,33 @@ TARGET_LABELS = {
     metrics.MODEL: conventions.MODEL_LABEL,
 }
 DASHBOARD_FILE = "llm-serving.json"
-GRAFANA_UID_MAX = 40  # Grafana rejects longer dashboard uids
 
 
 @dataclass(frozen=True)
 class MonitoringArgs:
-    spec: MonitoringSpec
-    serving_namespace: str
-    pools: tuple[PoolSpec, ...]
+    plan: MonitoringPlan
 
 
 class Monitoring(pulumi.ComponentResource):
-    """Exposes `pod_monitor`, `rules` (pool name -> PrometheusRule) and `dashboard`."""
+    """Exposes `pod_monitor` (its `namespace/name`, the registered output) with the object itself
+    as `pod_monitor_resource`, `rules` (pool name -> PrometheusRule) and `dashboard`."""
+
+    pod_monitor: str
+    pod_monitor_resource: CustomResource
+    rules: dict[str, CustomResource]
+    dashboard: k8s.core.v1.ConfigMap
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:observability:Monitoring", name, None, opts)
+        plan = args.plan
         child = pulumi.ResourceOptions(parent=self)
-        self.pod_monitor = CustomResource(
+        monitor_name = f"{plan.serving_namespace}-vllm"
+        self.pod_monitor_resource = CustomResource(
             f"{name}-vllm",
             api_version=MONITORING_API,
             kind="PodMonitor",
-            metadata=_metadata(f"{args.serving_namespace}-vllm", args, selected_by_prometheus=True),
-            spec=pod_monitor_spec(args.serving_namespace, metrics_ports(args.pools)),
+            metadata=_metadata(monitor_name, plan, selected_by_prometheus=True),
+            spec=pod_monitor_spec(plan.serving_namespace, list(plan.metrics_ports)),
             opts=child,
         )
         self.rules = {
@@ -64,47 +69,38 @@ class Monitoring(pulumi.ComponentResource):
                 f"{name}-{pool.name}-alerts",
                 api_version=MONITORING_API,
                 kind="PrometheusRule",
-                metadata=_metadata(f"{args.serving_namespace}-{pool.name}", args, selected_by_prometheus=True),
-                spec={"groups": [alerts.rule_group(pool, args.serving_namespace, args.spec)]},
+                metadata=_metadata(f"{plan.serving_namespace}-{pool.name}", plan, selected_by_prometheus=True),
+                spec={"groups": [alerts.rule_group(pool, plan.serving_namespace, plan.monitoring)]},
                 opts=child,
             )
-            for pool in args.pools
+            for pool in plan.pools
         }
-        dashboard_label = {args.spec.dashboard_label: args.spec.dashboard_label_value}
+        dashboard_label = {plan.monitoring.dashboard_label: plan.monitoring.dashboard_label_value}
         dashboard_metadata = _metadata(
-            f"{args.serving_namespace}-dashboard", args, selected_by_prometheus=False, extra_labels=dashboard_label
+            f"{plan.serving_namespace}-dashboard", plan, selected_by_prometheus=False, extra_labels=dashboard_label
         )
         self.dashboard = k8s.core.v1.ConfigMap(
             f"{name}-dashboard",
             metadata=dashboard_metadata,
-            data={DASHBOARD_FILE: _dashboard(args)},
+            data={DASHBOARD_FILE: _dashboard(plan)},
             opts=child,
         )
-        self.register_outputs({"podMonitor": f"{args.spec.namespace}/{args.serving_namespace}-vllm"})
+        self.pod_monitor = f"{plan.monitoring.namespace}/{monitor_name}"
+        self.register_outputs({"podMonitor": self.pod_monitor})
 
 
-def _dashboard(args: MonitoringArgs) -> str:
-    namespace = args.serving_namespace
-    uid = f"llmserving-{namespace}"[:GRAFANA_UID_MAX]
-    return dashboard_json(f"LLM serving: {namespace}", uid, namespace, args.pools)
+def _dashboard(plan: MonitoringPlan) -> str:
+    return dashboard_json(plan.dashboard_title, plan.dashboard_uid, plan.serving_namespace, plan.pools)
 
 
 def _metadata(
-    name: str, args: MonitoringArgs, selected_by_prometheus: bool, extra_labels: Mapping[str, str] | None = None
+    name: str, plan: MonitoringPlan, selected_by_prometheus: bool, extra_labels: Mapping[str, str] | None = None
 ) -> k8s.meta.v1.ObjectMetaArgsDict:
-    labels = conventions.standard_labels("llm-serving-monitoring", args.serving_namespace, "monitoring")
+    labels = conventions.standard_labels("llm-serving-monitoring", plan.serving_namespace, "monitoring")
     if selected_by_prometheus:
-        labels[RELEASE_LABEL] = args.spec.release_label
+        labels[RELEASE_LABEL] = plan.monitoring.release_label
     labels.update(extra_labels or {})
-    return {"name": name, "namespace": args.spec.namespace, "labels": labels}
-
-
-def metrics_ports(pools: tuple[PoolSpec, ...]) -> list[str]:
-    """vLLM serves /metrics on its one port. Standard pods keep the runtime's port name;
-    Knative renames it on every revision pod, whatever the runtime declared."""
-    modes = {pool.mode for pool in pools}
-    return [port for port, mode in ((serving_pool.PORT_NAME, "standard"), (conventions.KNATIVE_USER_PORT, "knative"))
-            if mode in modes]  # fmt: skip
+    return {"name": name, "namespace": plan.monitoring.namespace, "labels": labels}
 
 
 def pod_monitor_spec(serving_namespace: str, ports: list[str]) -> dict[str, Any]:
@@ -112,8 +108,8 @@ def pod_monitor_spec(serving_namespace: str, ports: list[str]) -> dict[str, Any]
         "namespaceSelector": {"matchNames": [serving_namespace]},
         "selector": {
             "matchLabels": {
-                "app.kubernetes.io/name": serving_pool.APP_NAME,
-                "app.kubernetes.io/component": serving_pool.COMPONENT,
+                "app.kubernetes.io/name": conventions.SERVING_POOL_APP_NAME,
+                "app.kubernetes.io/component": conventions.SERVING_POOL_COMPONENT,
                 "app.kubernetes.io/part-of": conventions.PART_OF,
             },
             "matchExpressions": [{"key": conventions.POOL_LABEL, "operator": "Exists"}],

@@ -20,7 +20,7 @@ own namespace (net-kourier's prober) and Prometheus (on its metrics port).
 
 The model-cache warm-up Jobs run in the serving namespace too (they fill the claim the pools
 mount): they may reach DNS and the model mirror's port, nothing else
-(`model_warmup.warmup_egress`).
+(`warmup_egress`).
 """
 
 from __future__ import annotations
@@ -32,57 +32,64 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import conventions, vllm_args
-from components.control_plane import (
+from components.plan.isolation import NetworkPoliciesPlan, WarmupEgressPlan
+from components.spec import PoolSpec
+from components.upstream import (
+    EKS_POD_IDENTITY_AGENT,
+    KNATIVE_ACTIVATOR_LABELS,
     KNATIVE_SERVING_NAMESPACE,
     KOURIER_GATEWAY_LABELS,
     KOURIER_INTERNAL_POD_PORT,
     KOURIER_METRICS_PORT,
+    NAMESPACE_NAME_LABEL,
+    QUEUE_PROXY_METRICS_PORT,
+    QUEUE_PROXY_PORT,
 )
-from components.gateway import NAMESPACE_NAME_LABEL
-from components.model_warmup import warmup_egress
-from components.serving_pool import COMPONENT as POOL_COMPONENT
-from components.spec import PlatformSpec, PoolSpec
 
 DNS_NAMESPACE = "kube-system"
 DNS_POD_LABELS = {"k8s-app": "kube-dns"}  # CoreDNS keeps kube-dns's label (EKS, kubeadm)
 DNS_PORT = 53
-ACTIVATOR_LABELS = {"app": "activator"}
-# knative/serving pkg/networking: queue-proxy's HTTP/1 port, which the activator and the
-# gateways send to, and its autoscaling metrics port, which the autoscaler scrapes.
-QUEUE_PROXY_PORT = 8012
-QUEUE_PROXY_METRICS_PORT = 9090
 COMPONENT_LABEL = "app.kubernetes.io/component"
+NAME_LABEL = "app.kubernetes.io/name"
 
 
 @dataclass(frozen=True)
 class NetworkPoliciesArgs:
-    spec: PlatformSpec
+    plan: NetworkPoliciesPlan
 
 
 class NetworkPolicies(pulumi.ComponentResource):
-    """Exposes `default_deny` and `dns_egress` (serving namespace -> policy), `pool_ingress`
-    (pool name -> policy), `kourier_ingress` (None without Knative pools or when the cluster
-    runs its own Knative) and `warmup_egress` (None without warm-up Jobs)."""
+    """Exposes `namespaces` (the serving namespaces), `default_deny` and `dns_egress` (serving
+    namespace -> policy), `pool_ingress` (pool name -> policy), `kourier_ingress` (None without
+    Knative pools or when the cluster runs its own Knative) and `warmup_egress` (None without
+    warm-up Jobs)."""
+
+    namespaces: list[str]
+    default_deny: dict[str, k8s.networking.v1.NetworkPolicy]
+    dns_egress: dict[str, k8s.networking.v1.NetworkPolicy]
+    pool_ingress: dict[str, k8s.networking.v1.NetworkPolicy]
+    kourier_ingress: k8s.networking.v1.NetworkPolicy | None
+    warmup_egress: k8s.networking.v1.NetworkPolicy | None
 
     def __init__(self, name: str, args: NetworkPoliciesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:guardrails:NetworkPolicies", name, None, opts)
-        spec = args.spec
-        namespaces = serving_namespaces(spec)
-        self.default_deny = {ns: self._policy(ns, "default-deny", default_deny()) for ns in namespaces}
-        self.dns_egress = {ns: self._policy(ns, "dns-egress", dns_egress()) for ns in namespaces}
-        serving = spec.namespaces.serving
+        plan = args.plan
+        self.namespaces = list(plan.namespaces)
+        self.default_deny = {ns: self._policy(ns, "default-deny", default_deny()) for ns in self.namespaces}
+        self.dns_egress = {ns: self._policy(ns, "dns-egress", dns_egress()) for ns in self.namespaces}
+        serving = plan.serving_namespace
         self.pool_ingress = {
-            pool.name: self._policy(serving, f"{pool.name}-ingress", pool_ingress(spec, pool)) for pool in spec.pools
+            pool.name: self._policy(serving, f"{pool.name}-ingress", pool_ingress(plan, pool)) for pool in plan.pools
         }
         self.kourier_ingress = None
-        if spec.knative_pools and spec.control_plane.knative.enabled:
+        if plan.kourier_ingress:
             self.kourier_ingress = self._policy(
-                KNATIVE_SERVING_NAMESPACE, "kourier-gateway-ingress", kourier_ingress(spec)
+                KNATIVE_SERVING_NAMESPACE, "kourier-gateway-ingress", kourier_ingress(plan)
             )
         self.warmup_egress = None
-        if spec.model_cache.kind == "pvc":
-            self.warmup_egress = self._policy(serving, "model-warmup-egress", warmup_egress(spec))
-        self.register_outputs({"namespaces": namespaces})
+        if plan.warmup_egress is not None:
+            self.warmup_egress = self._policy(serving, "model-warmup-egress", warmup_egress(plan.warmup_egress))
+        self.register_outputs({"namespaces": self.namespaces})
 
     def _policy(self, namespace: str, name: str, spec: dict[str, Any]) -> k8s.networking.v1.NetworkPolicy:
         labels = conventions.standard_labels("network-policy", name, "guardrails")
@@ -96,10 +103,6 @@ class NetworkPolicies(pulumi.ComponentResource):
         )
 
 
-def serving_namespaces(spec: PlatformSpec) -> list[str]:
-    return [spec.namespaces.serving]
-
-
 def default_deny() -> dict[str, Any]:
     return {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
 
@@ -111,32 +114,42 @@ def dns_egress() -> dict[str, Any]:
 
 
 def pool_pods(pool: PoolSpec) -> dict[str, Any]:
-    return {"matchLabels": {conventions.POOL_LABEL: pool.name, COMPONENT_LABEL: POOL_COMPONENT}}
+    return {"matchLabels": {conventions.POOL_LABEL: pool.name, COMPONENT_LABEL: conventions.SERVING_POOL_COMPONENT}}
 
 
-def pool_ingress(spec: PlatformSpec, pool: PoolSpec) -> dict[str, Any]:
+def pool_ingress(plan: NetworkPoliciesPlan, pool: PoolSpec) -> dict[str, Any]:
     if pool.mode == "knative":
         fronts = [
-            _rule([knative_pod(KOURIER_GATEWAY_LABELS), knative_pod(ACTIVATOR_LABELS)], QUEUE_PROXY_PORT),
+            _rule([knative_pod(KOURIER_GATEWAY_LABELS), knative_pod(KNATIVE_ACTIVATOR_LABELS)], QUEUE_PROXY_PORT),
             _rule([{"namespaceSelector": namespace_selector(KNATIVE_SERVING_NAMESPACE)}], QUEUE_PROXY_METRICS_PORT),
         ]
     else:
-        fronts = [_rule([proxies_of(spec.gateway.name, spec.gateway.namespace)], vllm_args.HTTP_PORT)]
-    scrape = _rule([{"namespaceSelector": namespace_selector(spec.monitoring.namespace)}], vllm_args.HTTP_PORT)
+        fronts = [_rule([proxies_of(plan.gateway_name, plan.gateway_namespace)], vllm_args.HTTP_PORT)]
+    scrape = _rule([{"namespaceSelector": namespace_selector(plan.prometheus_namespace)}], vllm_args.HTTP_PORT)
     return {"podSelector": pool_pods(pool), "policyTypes": ["Ingress"], "ingress": [*fronts, scrape]}
 
 
-def kourier_ingress(spec: PlatformSpec) -> dict[str, Any]:
-    edge = proxies_of(spec.gateway.name, spec.gateway.namespace)
+def kourier_ingress(plan: NetworkPoliciesPlan) -> dict[str, Any]:
+    edge = proxies_of(plan.gateway_name, plan.gateway_namespace)
     return {
         "podSelector": {"matchLabels": KOURIER_GATEWAY_LABELS},
         "policyTypes": ["Ingress"],
         "ingress": [
             _rule([edge], KOURIER_INTERNAL_POD_PORT),
             {"from": [{"namespaceSelector": namespace_selector(KNATIVE_SERVING_NAMESPACE)}]},
-            _rule([{"namespaceSelector": namespace_selector(spec.monitoring.namespace)}], KOURIER_METRICS_PORT),
+            _rule([{"namespaceSelector": namespace_selector(plan.prometheus_namespace)}], KOURIER_METRICS_PORT),
         ],
     }
+
+
+def warmup_egress(warmup: WarmupEgressPlan) -> dict[str, Any]:
+    """The warm-up pods may reach the model mirror's port (its addresses are not known in
+    advance) and, for s3, the node-local EKS Pod Identity agent."""
+    rules = [_egress("0.0.0.0/0", warmup.mirror_port)]
+    if warmup.pod_identity_agent:
+        rules.append(_egress(*EKS_POD_IDENTITY_AGENT))
+    selector = {NAME_LABEL: conventions.MODEL_WARMUP_APP_NAME, COMPONENT_LABEL: conventions.MODEL_CACHE_COMPONENT}
+    return {"podSelector": {"matchLabels": selector}, "policyTypes": ["Egress"], "egress": rules}
 
 
 def proxies_of(gateway: str, namespace: str) -> dict[str, Any]:
@@ -156,3 +169,7 @@ def namespace_selector(namespace: str) -> dict[str, Any]:
 
 def _rule(sources: list[dict[str, Any]], port: int) -> dict[str, Any]:
     return {"from": sources, "ports": [{"protocol": "TCP", "port": port}]}
+
+
+def _egress(cidr: str, port: int) -> dict[str, Any]:
+    return {"to": [{"ipBlock": {"cidr": cidr}}], "ports": [{"protocol": "TCP", "port": port}]}

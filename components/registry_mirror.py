@@ -15,23 +15,23 @@ Kinds (`registryMirror.kind`):
 - `none`: images come from upstream.
 
 `image(upstream)` is the mapping every component uses (`images.mirrored` with this stack's
-mirror), so the chart values and our pods agree on one reference per image.
+mirror), so the chart values and our pods agree on one reference per image. What to create
+comes from the plan's slice (`components/plan/mirror.py`: `MirrorPlan`); the GPU node roles
+come from the node pools, through `Platform`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
 
 import pulumi
 import pulumi_aws as aws
 
-from components.chart_images import platform_images
 from components.cluster import aws_partition
-from components.images import ECR_PULL_THROUGH, Mirror, mirrored, parse
-from components.spec import EcrPullThroughMirror, PlatformSpec
+from components.images import Mirror, mirrored
+from components.plan.mirror import MirrorPlan, PullThroughCache, PullThroughRule
 
 # ECR's own actions for an image its cache has not imported yet (ECR user guide,
 # "IAM permissions required to sync an upstream registry").
@@ -40,7 +40,7 @@ IMPORT_ACTIONS = ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"]
 
 @dataclass(frozen=True)
 class RegistryMirrorArgs:
-    spec: PlatformSpec
+    plan: MirrorPlan
     aws_provider: aws.Provider | None = None
     # IAM roles of the GPU nodes this stack creates or names (managed node groups, Karpenter).
     node_roles: Sequence[pulumi.Input[str]] = ()
@@ -48,68 +48,54 @@ class RegistryMirrorArgs:
 
 class RegistryMirror(pulumi.ComponentResource):
     """Exposes `mirror` (images.Mirror), `image(upstream)`, `rules` (upstream registry ->
-    PullThroughCacheRule) and `import_policies` (the inline node-role policies)."""
+    PullThroughCacheRule), `import_policies` (the inline node-role policies), and the
+    registered outputs `kind` and `host`."""
 
     def __init__(self, name: str, args: RegistryMirrorArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:supplychain:RegistryMirror", name, None, opts)
-        spec = args.spec
-        self.mirror: Mirror = spec.image_mirror
+        plan = args.plan
+        self.mirror: Mirror = plan.mirror
+        self.kind: str = plan.kind
+        self.host: str = plan.mirror.host or ""  # "" when images come from upstream
         self.rules: dict[str, aws.ecr.PullThroughCacheRule] = {}
         self.import_policies: list[aws.iam.RolePolicy] = []
-        mirror = spec.registry_mirror
-        if isinstance(mirror, EcrPullThroughMirror):
+        cache = plan.pull_through
+        if cache is not None:
             child = pulumi.ResourceOptions(parent=self, provider=args.aws_provider)
-            self.rules = {registry: self._rule(spec, mirror, registry, child) for registry in cached_registries(spec)}
-            roles = [*args.node_roles, *mirror.node_roles]
-            self.import_policies = [
-                self._import_policy(spec, mirror, index, role, child) for index, role in enumerate(roles)
-            ]
-        self.register_outputs({"kind": mirror.kind, "host": self.mirror.host or ""})
+            self.rules = {rule.registry: self._rule(cache, rule, child) for rule in cache.rules}
+            roles = [*args.node_roles, *cache.node_roles]
+            self.import_policies = [self._import_policy(cache, index, role, child) for index, role in enumerate(roles)]
+        self.register_outputs({"kind": self.kind, "host": self.host})
 
     def image(self, upstream: str) -> str:
         return mirrored(upstream, self.mirror)
 
     def _rule(
-        self, spec: PlatformSpec, mirror: EcrPullThroughMirror, registry: str, opts: pulumi.ResourceOptions
+        self, cache: PullThroughCache, rule: PullThroughRule, opts: pulumi.ResourceOptions
     ) -> aws.ecr.PullThroughCacheRule:
-        upstream = ECR_PULL_THROUGH[registry]
-        # The spec keys credentialArns by its UpstreamRegistry literal; `registry` is a parsed
-        # image's registry, a str, which a dict keyed by the literal does not take.
-        credential_arns = cast("Mapping[str, str]", mirror.credential_arns)
         return aws.ecr.PullThroughCacheRule(
-            f"pull-through-{upstream.ecr_prefix}",
-            ecr_repository_prefix=upstream.ecr_prefix,
-            upstream_registry_url=upstream.url,
-            credential_arn=credential_arns.get(registry),
-            region=spec.registry_mirror_region,
+            f"pull-through-{rule.ecr_prefix}",
+            ecr_repository_prefix=rule.ecr_prefix,
+            upstream_registry_url=rule.upstream_url,
+            credential_arn=rule.credential_arn,
+            region=cache.region,
             opts=opts,
         )
 
     def _import_policy(
-        self,
-        spec: PlatformSpec,
-        mirror: EcrPullThroughMirror,
-        index: int,
-        role: pulumi.Input[str],
-        opts: pulumi.ResourceOptions,
+        self, cache: PullThroughCache, index: int, role: pulumi.Input[str], opts: pulumi.ResourceOptions
     ) -> aws.iam.RolePolicy:
         return aws.iam.RolePolicy(
             f"pull-through-import-{index}",
             role=role,
-            policy=import_policy_document(spec, mirror),
+            policy=import_policy_document(cache),
             opts=opts,
         )
 
 
-def cached_registries(spec: PlatformSpec) -> list[str]:
-    """The upstream registries this stack pulls from that ECR caches through a rule."""
-    return sorted({parse(image).registry for image in platform_images(spec)} & set(ECR_PULL_THROUGH))
-
-
-def import_policy_document(spec: PlatformSpec, mirror: EcrPullThroughMirror) -> str:
+def import_policy_document(cache: PullThroughCache) -> str:
     """Import and create rights on the cache's repositories only (`<prefix>/*` of each rule)."""
-    region = spec.registry_mirror_region
-    base = f"arn:{aws_partition(region)}:ecr:{region}:{mirror.account_id}:repository"
-    resources = [f"{base}/{ECR_PULL_THROUGH[registry].ecr_prefix}/*" for registry in cached_registries(spec)]
+    base = f"arn:{aws_partition(cache.region)}:ecr:{cache.region}:{cache.account_id}:repository"
+    resources = [f"{base}/{rule.ecr_prefix}/*" for rule in cache.rules]
     statement = {"Sid": "PullThroughCacheImport", "Effect": "Allow", "Action": IMPORT_ACTIONS, "Resource": resources}
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]}, sort_keys=True)

@@ -8,10 +8,10 @@ program nor a provider SDK). Messages name the client or the config key, never a
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from components.spec import CLIENT_NAME_PATTERN, CONFIG_KEY, GatewaySpec, PlatformSpec, PoolSpec
+from components.spec import CLIENT_NAME_PATTERN, CONFIG_KEY, GatewaySpec, PoolSpec
 
 API_KEYS = "apiKeys"
 API_KEYS_KEY = f"{CONFIG_KEY.split(':')[0]}:{API_KEYS}"
@@ -42,10 +42,10 @@ def api_key_problems(raw: Any) -> list[tuple[str, str]]:
     return problems
 
 
-def allowlist_problems(spec: PlatformSpec, raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+def allowlist_problems(pools: Sequence[PoolSpec], raw: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [
         (f"{CONFIG_KEY}.pools[{index}].clients[{position}]", f"'{client}' has no key in {API_KEYS_KEY}")
-        for index, pool in enumerate(spec.pools)
+        for index, pool in enumerate(pools)
         for position, client in enumerate(pool.clients or ())
         if client not in raw
     ]

@@ -8,16 +8,15 @@ in `Standard` (Deployment, KEDA on vLLM's queue or KV-cache gauge) or `Knative` 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from components import conventions, metrics, versions, vllm_args
-from components.capacity import PoolCapacity
+from components import conventions, metrics, vllm_args
 from components.options import inherited_dependencies
-from components.spec import ModelSpec, NodePoolSpec, PoolSpec
+from components.plan.pools import PoolPlan
+from components.spec import ModelSpec, PoolSpec
 
 MODEL_FORMAT = "vllm"
 PORT_NAME = "http1"  # Knative accepts only http1 or h2c as the serving port's name
@@ -36,20 +35,9 @@ _SIGNAL_METRICS = {"queue": metrics.VLLM_REQUESTS_WAITING, "kvCache": metrics.VL
 KNATIVE_SCALE_DOWN_DELAY = "autoscaling.knative.dev/scale-down-delay"
 
 
-@dataclass(frozen=True)
-class ServingPoolArgs:
-    pool: PoolSpec
-    model: ModelSpec
-    node_pool: NodePoolSpec
-    namespace: str
-    model_cache_claim: str
-    prometheus_url: str
-    capacity: PoolCapacity
-    image: str = versions.VLLM_IMAGE
-    # Secret with vLLM's --config file of allowed API keys (Secrets component); None: vLLM checks none.
-    api_key_secret: str | None = None
-    # Where the weights are (ModelCache's storage_uri); None: the revision's path in the claim.
-    storage_uri: str | None = None
+# A pool's args are exactly its plan slice: it takes no other component's outputs (what it
+# waits for reaches it through opts' depends_on).
+ServingPoolArgs = PoolPlan
 
 
 class ServingPool(pulumi.ComponentResource):

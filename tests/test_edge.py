@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from components import versions, vllm_args
-from components.conventions import PREDICTOR_SERVICE_PORT
-from components.gateway import CLIENT_HEADER, EKS_SCHEME_ANNOTATION
+from components.conventions import CLIENT_HEADER, PREDICTOR_SERVICE_PORT
 from components.spec import SpecError, load_platform
+from components.upstream import EKS_SCHEME_ANNOTATION
 from tests.conftest import SHIPPED_STACKS, stack_config
 from tools import render
 from tools.mockrun import run_program

@@ -8,7 +8,9 @@ import json
 
 import pytest
 
-from components import control_plane, gpu_operator, versions
+from components import gpu_operator, versions
+from components.plan import control_plane
+from components.plan.mirror import GpuOperatorPlan
 from tests.conftest import SCHEMAS_DIR
 from tools import helm_values
 from tools.__main__ import main
@@ -34,7 +36,7 @@ def test_shipped_stacks_set_only_real_values(stack):
 
 
 def test_a_typo_in_gpu_operator_values_is_a_finding():
-    values = gpu_operator.gpu_operator_values(gpu_operator.GpuOperatorArgs(driver_on_host=True, monitoring=True))
+    values = gpu_operator.gpu_operator_values(GpuOperatorPlan(driver_on_host=True, monitoring=True))
     assert problems(chart("gpu-operator", versions.GPU_OPERATOR_VERSION, values)) == []
     values["dcgmExporter"]["serviceMonitr"] = {"enabled": True}
     assert problems(chart("gpu-operator", versions.GPU_OPERATOR_VERSION, values)) == [
@@ -45,7 +47,7 @@ def test_a_typo_in_gpu_operator_values_is_a_finding():
 def test_a_typo_deep_in_kserve_values_is_a_finding(platform):
     from components.spec import load_platform
 
-    values = control_plane.kserve_values(load_platform(platform, "test"))
+    values = control_plane.kserve_values(control_plane.plan_control_plane(load_platform(platform, "test")))
     values["kserve"]["controller"]["gateway"]["disableIngresCreation"] = True
     assert problems(chart("oci://ghcr.io/kserve/charts/kserve-resources", "v0.20.0", values)) == [
         "kserve.controller.gateway.disableIngresCreation is not a value of kserve-resources v0.20.0"

@@ -7,8 +7,8 @@ import copy
 
 import pytest
 
-from components.chart_images import platform_images
 from components.images import parse
+from components.spec.images import platform_images
 from policy.kube import containers
 from tests.conftest import SHIPPED_STACKS, write_stack_file
 from tests.test_supply_chain import ECR, HOST, image_settings, on_eks

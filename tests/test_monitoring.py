@@ -250,7 +250,7 @@ def test_prod_render_has_the_pod_monitor_rules_with_slo_numbers_and_dashboard():
 
 
 def test_pod_monitor_scrapes_only_the_port_names_its_pools_have():
-    from components.monitoring import metrics_ports
+    from components.plan.monitoring import metrics_ports
     from components.spec import load_platform
     from tests.conftest import BASE_PLATFORM
 

@@ -7,7 +7,8 @@ import pytest
 
 from components import vllm_args
 from components.conventions import selects
-from components.network_policies import QUEUE_PROXY_METRICS_PORT, QUEUE_PROXY_PORT, serving_namespaces
+from components.plan.isolation import serving_namespaces
+from components.upstream import QUEUE_PROXY_METRICS_PORT, QUEUE_PROXY_PORT
 from tests.conftest import SHIPPED_STACKS
 from tests.test_edge import named, objects, of_kind, shipped
 

@@ -11,8 +11,8 @@ import yaml
 from pulumi.runtime.sync_await import _sync_await
 
 from components import vllm_args
+from components.program import SecretConfigError, read_api_keys
 from components.secret_config import SET_KEY_COMMAND, api_key_problems
-from components.secrets import SecretConfigError, read_api_keys
 from components.serving_pool import API_KEY_PATH
 from components.spec import SpecError, load_platform
 from tests.conftest import stack_config

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from components import chart_images, versions
-from components.chart_images import SPELLINGS, deep_merge, platform_images
+from components.chart_images import SPELLINGS, deep_merge
+from components.conventions import HUB_TOKEN_SECRET
 from components.images import MIRROR_PREFIXES_OUTPUT, Mirror, mirror_prefixes, mirrored, parse
-from components.model_cache import HUB_TOKEN_SECRET
 from components.spec import SpecError, load_platform
+from components.spec.images import platform_images
 from tests.conftest import REVISION, SCHEMAS_DIR, stack_config
 from tools import helm_values, policy_gate, render
 from tools.__main__ import main
@@ -437,8 +438,8 @@ def test_prod_serving_pods_carry_no_hub_token_and_read_offline():
 
 
 def test_a_missing_hub_token_stops_the_program_with_the_command_that_sets_it(platform):
+    from components.program import SecretConfigError, read_hub_token
     from components.secret_config import SET_HUB_TOKEN_COMMAND
-    from components.secrets import SecretConfigError, read_hub_token
 
     class Config:
         def get_secret(self, key):

@@ -6,6 +6,7 @@ Exit codes: 0 fine, 1 findings, 2 invalid input (config or arguments).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from components.plan.capacity import plan_capacity
 from tools import capacity_table, check, image_list, policy_gate, render
 from tools.schemas import DEFAULT_SCHEMAS_DIR, SchemasMissing
 from tools.stackfile import REPO_ROOT, InputError, load_stack
@@ -27,6 +29,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, SchemasMissing) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INPUT
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop quietly, as other command-line tools do;
+        # stdout goes to /dev/null so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,11 +86,11 @@ def _render(args: argparse.Namespace) -> int:
 
 def _capacity(args: argparse.Namespace) -> int:
     stack = load_stack(args.stack, args.config_file, capacity_gate=False)
-    print(capacity_table.table(stack.spec))
-    lines = capacity_table.findings(stack.spec)
-    for line in lines:
+    capacity = plan_capacity(stack.spec)
+    print(capacity_table.table(stack.spec, capacity))
+    for line in capacity_table.findings(capacity):
         print(line)
-    rejected = any(not stack.spec.pool_capacity(pool).fits for pool in stack.spec.pools)
+    rejected = any(not figures.fits for figures in capacity.values())
     return EXIT_INPUT if rejected else EXIT_OK
 
 

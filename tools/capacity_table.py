@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from components.capacity import PoolCapacity
@@ -37,8 +38,8 @@ COLUMNS = (
 )
 
 
-def rows(spec: PlatformSpec) -> list[tuple[str, ...]]:
-    return [_row(pool.name, pool.workload_class, spec.pool_capacity(pool)) for pool in spec.pools]
+def rows(spec: PlatformSpec, capacity: Mapping[str, PoolCapacity]) -> list[tuple[str, ...]]:
+    return [_row(pool.name, pool.workload_class, capacity[pool.name]) for pool in spec.pools]
 
 
 def _row(name: str, workload_class: str, capacity: PoolCapacity) -> tuple[str, ...]:
@@ -51,8 +52,8 @@ def _row(name: str, workload_class: str, capacity: PoolCapacity) -> tuple[str, .
     )  # fmt: skip
 
 
-def table(spec: PlatformSpec) -> str:
-    body = rows(spec)
+def table(spec: PlatformSpec, capacity: Mapping[str, PoolCapacity]) -> str:
+    body = rows(spec, capacity)
     widths = [max(len(column.header), *(len(row[i]) for row in body)) for i, column in enumerate(COLUMNS)]
     lines = [_line([column.header for column in COLUMNS], widths)]
     lines.append("  ".join("-" * width for width in widths))
@@ -71,11 +72,10 @@ def _line(cells, widths) -> str:
     )
 
 
-def findings(spec: PlatformSpec) -> list[str]:
+def findings(capacity: Mapping[str, PoolCapacity]) -> list[str]:
     """Each error and warning of each pool, one line apiece."""
     lines = []
-    for pool in spec.pools:
-        capacity = spec.pool_capacity(pool)
-        lines += [f"capacity {pool.name}: {error}" for error in capacity.errors]
-        lines += [f"capacity {pool.name} (warning): {warning}" for warning in capacity.warnings]
+    for name, figures in capacity.items():
+        lines += [f"capacity {name}: {error}" for error in figures.errors]
+        lines += [f"capacity {name} (warning): {warning}" for warning in figures.warnings]
     return lines

@@ -2,7 +2,7 @@
 whether you must copy it into the mirror yourself (`python -m tools images <stack>`).
 
 Where the list comes from, and why two sources:
-- The list itself is `chart_images.platform_images(spec)` mapped through `images.mirrored`
+- The list itself is `spec.images.platform_images(spec)` mapped through `images.mirrored`
   with the stack's mirror: the very functions the components use (the chart values come
   from the same `ChartImage` entries through `values_for`, our pods from
   `RegistryMirror.image`), and the ones the spec's mirror checks and the ECR rules read. It
@@ -31,9 +31,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from components import versions
-from components.chart_images import platform_images
 from components.images import ECR_PULL_THROUGH, Mirror, mirrored_ref, parse
 from components.spec import EcrPullThroughMirror, PlatformSpec
+from components.spec.images import platform_images
 from policy.rules.supply_chain import pulled_images
 from tools.render import Rendered
 

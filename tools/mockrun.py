@@ -7,6 +7,7 @@ for each one, its URN, type, name, parent and inputs exactly as the engine would
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from components.conventions import PROJECT
 from components.program import run
+from components.spec import PlatformSpec
 from tools.offline_secrets import with_offline_secrets
 
 SECRET = "[secret]"
@@ -32,6 +34,15 @@ class Recording:
     outputs: dict[str, Any] = field(default_factory=dict)
     # URN -> the URNs it waits for (depends_on and inputs), for tests of creation order.
     dependencies: dict[str, list[str]] = field(default_factory=dict)
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        """Resource name -> its record, for every resource of `resource_type`."""
+        return {r["name"]: r for r in self.resources if r["type"] == resource_type}
+
+    def only(self, resource_type: str) -> dict[str, Any]:
+        """The one resource of `resource_type` (a component built alone, say); fails on none or more."""
+        (found,) = self.of_type(resource_type).values()
+        return found
 
 
 class _Mocks(pulumi.runtime.Mocks):
@@ -132,27 +143,30 @@ def _masked(value: Any) -> Any:
     return SECRET
 
 
-def run_program(stack: str, config: dict[str, Any]) -> Recording:
-    """Run the program for `stack` with `config` (`key: value` as in a stack file's `config:`)."""
+def run_program(stack: str, config: dict[str, Any], spec: PlatformSpec | None = None) -> Recording:
+    """Run the program for `stack` with `config` (`key: value` as in a stack file's `config:`);
+    `spec`, the platform config already parsed from it, spares the program parsing it again."""
+    return record(lambda: run(spec), stack, config)
+
+
+def record(build: Callable[[], Any], stack: str = "test", config: dict[str, Any] | None = None) -> Recording:
+    """Run `build` (the program, or one component built alone in a unit test) under the mock
+    runtime with `config`, and record every resource it registers and every stack output."""
     recording = Recording()
     mocks = _Mocks()
     settings.ROOT.set(None)  # a fresh root Stack per run, named after this stack
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
                              monitor=_RecordingMonitor(mocks, recording))  # fmt: skip
-    resolved, secret_keys = with_offline_secrets(config)
+    resolved, secret_keys = with_offline_secrets(config or {})
     pulumi.runtime.set_all_config({key: _config_string(value) for key, value in resolved.items()}, secret_keys)
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
-    _sync_await(run_pulumi_func(_program))
+    _sync_await(run_pulumi_func(lambda: build()))
     root = settings.get_root_resource()
     assert isinstance(root, Stack)  # set_mocks made it, and the program exported to it
     recording.outputs = _plain(_sync_await(pulumi.Output.from_input(dict(root.outputs)).future()))
     recording.resources.sort(key=lambda resource: resource["urn"])
     return recording
-
-
-def _program() -> None:
-    run()  # what it built is recorded as it registers; the Platform it returns is not needed
 
 
 def _config_string(value: Any) -> str:

@@ -35,7 +35,7 @@ def with_offline_secrets(config: dict[str, Any]) -> tuple[dict[str, Any], list[s
 def secret_config_problems(config: dict[str, Any], spec: PlatformSpec) -> list[tuple[str, str]]:
     """What the program would reject in the secret config, checked before it runs."""
     keys = with_offline_secrets(config)[0][API_KEYS_KEY]
-    return api_key_problems(keys) or allowlist_problems(spec, keys)
+    return api_key_problems(keys) or allowlist_problems(spec.pools, keys)
 
 
 def _resolve(value: Any) -> Any:

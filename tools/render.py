@@ -41,17 +41,14 @@ def render(stack: StackInput) -> Rendered:
     # only when a stack is rendered, never for `check --from` (tests/test_cli.py checks it).
     from tools.mockrun import run_program
 
-    recording = run_program(stack.stack, stack.config)
+    recording = run_program(stack.stack, stack.config, stack.spec)
     return Rendered(
         manifests=kubernetes_objects(recording.resources),
         resources=recording.resources,
         outputs=recording.outputs,
-        capacity=capacity_report(stack),
+        # The program's own `capacity` output: one code path and one evaluation for both.
+        capacity=recording.outputs["capacity"],
     )
-
-
-def capacity_report(stack: StackInput) -> dict[str, Any]:
-    return {pool.name: stack.spec.pool_capacity(pool).to_dict() for pool in stack.spec.pools}
 
 
 def kubernetes_objects(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -131,8 +132,17 @@ class PlatformSpec(_Spec):
     def node_pool(self, name: str) -> NodePoolSpec:
         return next(n for n in self.node_pools if n.name == name)
 
+    @cached_property
+    def capacities(self) -> dict[str, PoolCapacity]:
+        """Pool name -> `pool_capacity`, evaluated once per spec: the capacity gate and the
+        plan read the same figures (the spec is frozen, so they cannot go stale)."""
+        return {pool.name: self._evaluate_capacity(pool) for pool in self.pools}
+
     def pool_capacity(self, pool: PoolSpec) -> PoolCapacity:
         """The capacity model's figures and verdict for one replica of `pool`."""
+        return self.capacities[pool.name] if pool in self.pools else self._evaluate_capacity(pool)
+
+    def _evaluate_capacity(self, pool: PoolSpec) -> PoolCapacity:
         model = self.model(pool.model)
         return evaluate_pool(
             arch=model.arch,

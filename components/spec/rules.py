@@ -10,12 +10,12 @@ from typing import Any
 from pydantic.alias_generators import to_camel
 
 from components.catalog import ARCHITECTURES, INSTANCE_TYPES, Architecture
-from components.chart_images import platform_images
 from components.images import ECR_PULL_THROUGH, parse, unpinned
 from components.model_cache_size import model_cache_error
 from components.spec.base import Problem, quantity_bytes
 from components.spec.cluster import CLOUD_KINDS, NodePoolSpec, node_pool_problems
 from components.spec.edge import gateway_problems
+from components.spec.images import platform_images
 from components.spec.models import model_problems
 from components.spec.platform import PlatformSpec
 from components.spec.pools import PoolSpec, pool_problems

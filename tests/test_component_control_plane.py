@@ -1,0 +1,126 @@
+"""`ServingControlPlane` built alone from its plan slice, under the mock runtime, and
+`plan_control_plane` on a small spec."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from components import upstream, versions
+from components.control_plane import ServingControlPlane, ServingControlPlaneArgs
+from components.plan.control_plane import ControlPlanePlan, plan_control_plane
+from components.spec import load_platform
+from tests.conftest import BASE_PLATFORM
+from tools.mockrun import Recording, record
+
+pytestmark = pytest.mark.unit
+
+COMPONENT_TYPE = "llmserving:controlplane:ServingControlPlane"
+CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
+NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
+KNATIVE_SERVING_TYPE = "kubernetes:operator.knative.dev/v1beta1:KnativeServing"
+ALL_CHARTS = {
+    versions.CERT_MANAGER_CHART.name: versions.CERT_MANAGER_CHART.version,
+    versions.KNATIVE_OPERATOR_CHART.name: versions.KNATIVE_OPERATOR_CHART.version,
+    versions.KSERVE_CRD_CHART.name: versions.KSERVE_CRD_CHART.version,
+    versions.KSERVE_CHART.name: versions.KSERVE_CHART.version,
+    versions.KEDA_CHART.name: versions.KEDA_CHART.version,
+}
+
+
+def plan_of(**platform: Any) -> ControlPlanePlan:
+    config = copy.deepcopy(BASE_PLATFORM)
+    config.update(platform)
+    return plan_control_plane(load_platform(config, "test", capacity_gate=False))
+
+
+def chat_pools_only() -> list[dict[str, Any]]:
+    return [copy.deepcopy(pool) for pool in BASE_PLATFORM["pools"] if pool["class"] == "chat"]
+
+
+def build(plan: ControlPlanePlan) -> Recording:
+    return record(lambda: ServingControlPlane("control-plane", ServingControlPlaneArgs(plan)))
+
+
+def test_the_plan_holds_what_the_control_plane_reads():
+    spec = load_platform(copy.deepcopy(BASE_PLATFORM), "test", capacity_gate=False)
+    plan = plan_control_plane(spec)
+    (batch,) = spec.knative_pools
+    assert plan.switches == spec.control_plane
+    assert plan.mirror == spec.image_mirror
+    assert plan.kserve_gateway == "llm-gateway/llm-gateway"
+    assert plan.kourier_gateway_replicas == spec.gateway.replicas == 2
+    assert plan.knative_max_revision_timeout_seconds == spec.knative_max_revision_timeout_seconds
+    # The slowest Knative pool's start-up, plus the margin, or Knative's default if longer.
+    assert plan.knative_progress_deadline_seconds == max(600, batch.startup_timeout_seconds + 300)
+    assert (plan.local_model_cache, plan.local_model_path) == (False, "/mnt/models")
+
+
+def test_without_knative_pools_the_progress_deadline_is_knatives_default():
+    plan = plan_of(pools=chat_pools_only())
+    assert plan.knative_progress_deadline_seconds == upstream.KNATIVE_DEFAULT_PROGRESS_DEADLINE_SECONDS
+
+
+def test_it_installs_every_piece_in_its_namespace_and_registers_the_charts():
+    recording = build(plan_of())
+    parent = recording.only(COMPONENT_TYPE)["urn"]
+    namespaces = recording.of_type(NAMESPACE_TYPE)
+    assert sorted(ns["inputs"]["metadata"]["name"] for ns in namespaces.values()) == [
+        "cert-manager", "keda", "knative-operator", "knative-serving", "kserve"
+    ]  # fmt: skip
+    charts = recording.of_type(CHART_TYPE)
+    assert {name: chart["inputs"]["version"] for name, chart in charts.items()} == {
+        "cert-manager": versions.CERT_MANAGER_CHART.version,
+        "knative-operator": versions.KNATIVE_OPERATOR_CHART.version,
+        "kserve-crd": versions.KSERVE_CRD_CHART.version,
+        "kserve": versions.KSERVE_CHART.version,
+        "keda": versions.KEDA_CHART.version,
+    }
+    assert charts["kserve"]["inputs"]["namespace"] == "kserve"
+    assert all(r["parent"] == parent for r in recording.resources if r["urn"] != parent)
+    assert recording.only(COMPONENT_TYPE)["outputs"] == {"installed": ALL_CHARTS}
+
+
+def test_kserve_points_at_the_edge_gateway_and_leaves_its_routes_to_us():
+    charts = build(plan_of(gateway={"name": "edge", "namespace": "ingress"})).of_type(CHART_TYPE)
+    gateway = charts["kserve"]["inputs"]["values"]["kserve"]["controller"]["gateway"]
+    assert gateway["ingressGateway"] == {"kserveGateway": "ingress/edge"}
+    assert gateway["disableIngressCreation"] is True
+
+
+def test_knative_serving_keeps_kourier_cluster_local_and_as_redundant_as_the_edge():
+    recording = build(plan_of(gateway={"replicas": 3}))
+    serving = recording.of_type(KNATIVE_SERVING_TYPE)["knative-serving"]["inputs"]
+    assert serving["metadata"]["namespace"] == upstream.KNATIVE_SERVING_NAMESPACE
+    spec = serving["spec"]
+    assert spec["ingress"] == {"kourier": {"enabled": True, "service-type": "ClusterIP"}}
+    assert spec["config"]["network"] == {"ingress-class": upstream.KOURIER_INGRESS_CLASS}
+    assert spec["config"]["domain"] == {upstream.CLUSTER_LOCAL_DOMAIN: ""}
+    assert spec["workloads"] == [{"name": upstream.KOURIER_GATEWAY_DEPLOYMENT, "replicas": 3}]
+
+
+def test_a_local_model_cache_adds_kserves_local_model_charts_and_job_namespace():
+    recording = build(plan_of(modelCache={"kind": "local", "size": "500Gi", "localPath": "/data/models"}))
+    namespaces = {ns["inputs"]["metadata"]["name"] for ns in recording.of_type(NAMESPACE_TYPE).values()}
+    assert upstream.LOCAL_MODEL_JOB_NAMESPACE in namespaces
+    charts = recording.of_type(CHART_TYPE)
+    localmodel = charts["kserve-localmodel"]["inputs"]["values"]["kserve"]["localmodel"]
+    assert localmodel["jobNamespace"] == upstream.LOCAL_MODEL_JOB_NAMESPACE
+    assert localmodel["agent"]["hostPath"] == "/data/models"
+    assert charts["kserve"]["inputs"]["values"]["kserve"]["localmodel"]["enabled"] is True
+    assert set(recording.only(COMPONENT_TYPE)["outputs"]["installed"]) == {
+        *ALL_CHARTS,
+        versions.KSERVE_LOCALMODEL_CRD_CHART.name,
+        versions.KSERVE_LOCALMODEL_CHART.name,
+    }
+
+
+def test_with_every_piece_switched_off_it_creates_nothing():
+    off = {"enabled": False}
+    switches = {"certManager": off, "knative": off, "kserve": off, "keda": off}
+    # Knative pools need Knative on the cluster to have a max revision timeout to check against.
+    recording = build(plan_of(controlPlane=switches, pools=chat_pools_only()))
+    assert [r["type"] for r in recording.resources] == [COMPONENT_TYPE]
+    assert recording.only(COMPONENT_TYPE)["outputs"] == {"installed": {}}
