@@ -1,0 +1,57 @@
+"""`ServingPool` built alone from its plan slice, under the mock runtime."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from components import conventions
+from components.plan import resolve
+from components.serving_pool import ServingPool
+from components.spec import load_platform
+from tests.conftest import BASE_PLATFORM
+from tools.mockrun import record
+
+pytestmark = pytest.mark.unit
+
+COMPONENT_TYPE = "llmserving:serving:ServingPool"
+ISVC_TYPE = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
+RUNTIME_TYPE = "kubernetes:serving.kserve.io/v1alpha1:ServingRuntime"
+
+
+def pool_plan(name: str = "chat", **platform_changes):
+    platform = copy.deepcopy(BASE_PLATFORM) | platform_changes
+    return resolve(load_platform(platform, "test", capacity_gate=False)).pools[name]
+
+
+def test_the_slice_holds_the_pool_its_model_node_pool_and_capacity():
+    plan = pool_plan()
+    assert (plan.pool.name, plan.model.name, plan.node_pool.name) == ("chat", "llama-8b", "gpu-h100")
+    assert plan.capacity.max_model_len == plan.pool.max_model_len and plan.capacity.fits
+    assert plan.api_key_secret is None  # vLLM's own key check is off unless gateway.vllmApiKey
+
+
+def test_alone_it_makes_its_runtime_and_inference_service_and_registers_its_outputs():
+    plan = pool_plan()
+    recording = record(lambda: ServingPool("chat", plan))
+    component = recording.only(COMPONENT_TYPE)
+    assert component["outputs"] == {"url": "https://chat.example.com/v1", "inferenceService": "chat"}
+    isvc, runtime = recording.only(ISVC_TYPE), recording.only(RUNTIME_TYPE)
+    assert isvc["parent"] == runtime["parent"] == component["urn"]
+    assert isvc["inputs"]["metadata"]["namespace"] == plan.namespace
+    assert isvc["inputs"]["metadata"]["labels"][conventions.CLASS_LABEL] == "chat"
+    assert isvc["inputs"]["spec"]["predictor"]["model"]["storageUri"] == plan.storage_uri
+    assert runtime["inputs"]["spec"]["containers"][0]["image"] == plan.image
+
+
+def test_with_vllm_key_checking_the_pool_mounts_its_api_key_secret():
+    platform_gateway = {"gateway": {"vllmApiKey": True}}
+    plan = pool_plan(**platform_gateway)
+    recording = record(lambda: ServingPool("chat", plan))
+    predictor = recording.only(ISVC_TYPE)["inputs"]["spec"]["predictor"]
+    assert {"name": "vllm-api-keys", "secret": {"secretName": plan.api_key_secret}} in [
+        {key: volume[key] for key in ("name", "secret")}
+        for volume in predictor.get("volumes", [])
+        if "secret" in volume
+    ]
