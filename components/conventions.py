@@ -9,6 +9,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+# Labels and names that other controllers put on what they generate from our objects, which
+# our NetworkPolicies, monitors and offline checks select on: upstream facts, declared with
+# their sources in components/upstream.py and re-exported for the code that reads them here.
+from components.upstream import ENVOY_OWNING_GATEWAY_NAME as ENVOY_OWNING_GATEWAY_NAME
+from components.upstream import ENVOY_OWNING_GATEWAY_NAMESPACE as ENVOY_OWNING_GATEWAY_NAMESPACE
+from components.upstream import GATEWAY_API_GROUP as GATEWAY_API_GROUP
+from components.upstream import KNATIVE_USER_PORT as KNATIVE_USER_PORT
+from components.upstream import KSERVE_CONTAINER as KSERVE_CONTAINER
+from components.upstream import KSERVE_DEPLOYMENT_MODE as KSERVE_DEPLOYMENT_MODE
+from components.upstream import KSERVE_ISVC_LABEL as KSERVE_ISVC_LABEL
+from components.upstream import PREDICTOR_SERVICE_PORT as PREDICTOR_SERVICE_PORT
+from components.upstream import PREDICTOR_SUFFIX as PREDICTOR_SUFFIX
+from components.upstream import envoy_proxy_labels as envoy_proxy_labels
+from components.upstream import predictor_service_name as predictor_service_name
+
 PART_OF = "private-llm-serving"
 # The Pulumi project (Pulumi.yaml `name`): stack config keys are `<PROJECT>:<key>`.
 PROJECT = "private-llm-serving"
@@ -67,30 +82,6 @@ def predictor_pod_regex(pool: str) -> str:
     """Matches the pods KServe creates for a pool's predictor in either mode:
     `<pool>-predictor-<hash>` (Standard) and `<pool>-predictor-<rev>-deployment-<hash>` (Knative)."""
     return f"{predictor_service_name(pool)}-.*"
-
-
-# Labels and names that other controllers put on what they generate from our objects;
-# our NetworkPolicies, monitors and offline checks select on exactly these.
-GATEWAY_API_GROUP = "gateway.networking.k8s.io"
-ENVOY_OWNING_GATEWAY_NAME = "gateway.envoyproxy.io/owning-gateway-name"
-ENVOY_OWNING_GATEWAY_NAMESPACE = "gateway.envoyproxy.io/owning-gateway-namespace"
-KNATIVE_USER_PORT = "user-port"  # Knative renames the serving port of every revision pod
-KSERVE_CONTAINER = "kserve-container"  # KServe merges the predictor into the container of this name
-KSERVE_DEPLOYMENT_MODE = "serving.kserve.io/deploymentMode"  # the InferenceService annotation
-KSERVE_ISVC_LABEL = "serving.kserve.io/inferenceservice"  # on every pod of an InferenceService
-PREDICTOR_SUFFIX = "-predictor"
-PREDICTOR_SERVICE_PORT = 80  # KServe's Standard-mode Service port (CommonDefaultHttpPort) -> the vLLM port
-
-
-def predictor_service_name(inference_service: str) -> str:
-    """KServe's name for the predictor: the Standard-mode Service and the Knative Service
-    (constants.PredictorServiceName)."""
-    return f"{inference_service}{PREDICTOR_SUFFIX}"
-
-
-def envoy_proxy_labels(gateway: str, namespace: str) -> dict[str, str]:
-    """The labels Envoy Gateway puts on the proxy pods of one Gateway."""
-    return {ENVOY_OWNING_GATEWAY_NAME: gateway, ENVOY_OWNING_GATEWAY_NAMESPACE: namespace}
 
 
 def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, Any]) -> bool:

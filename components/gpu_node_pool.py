@@ -20,14 +20,13 @@ import pulumi
 import pulumi_aws as aws
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from components import conventions
+from components import conventions, upstream
 from components.cluster import EksAccess, aws_partition
 from components.spec import NodePoolSpec
 
 AMI_TYPES = {"al2023": "AL2023_x86_64_NVIDIA", "bottlerocket": "BOTTLEROCKET_x86_64_NVIDIA"}
 MANAGED_CAPACITY_TYPES = {"onDemand": "ON_DEMAND", "spot": "SPOT", "capacityBlock": "CAPACITY_BLOCK"}
 KARPENTER_CAPACITY_TYPES = {"onDemand": "on-demand", "spot": "spot", "capacityBlock": "reserved"}
-EKS_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
 NODE_ROLE_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
     "AmazonEC2ContainerRegistryPullOnly",
@@ -206,7 +205,7 @@ def node_group_args(
         "labels": conventions.gpu_node_labels(node_pool.name, node_pool.gpu_key),
         "taints": [
             aws.eks.NodeGroupTaintArgs(
-                key=taint["key"], value=taint["value"], effect=EKS_TAINT_EFFECTS[taint["effect"]]
+                key=taint["key"], value=taint["value"], effect=upstream.EKS_TAINT_EFFECTS[taint["effect"]]
             )
         ],
         "launch_template": aws.eks.NodeGroupLaunchTemplateArgs(

@@ -35,6 +35,9 @@ from components import conventions, vllm_args
 from components.plan.isolation import NetworkPoliciesPlan, WarmupEgressPlan
 from components.spec import PoolSpec
 from components.upstream import (
+    CLUSTER_DNS_LABELS,
+    CLUSTER_DNS_NAMESPACE,
+    CLUSTER_DNS_PORT,
     EKS_POD_IDENTITY_AGENT,
     KNATIVE_ACTIVATOR_LABELS,
     KNATIVE_SERVING_NAMESPACE,
@@ -46,9 +49,6 @@ from components.upstream import (
     QUEUE_PROXY_PORT,
 )
 
-DNS_NAMESPACE = "kube-system"
-DNS_POD_LABELS = {"k8s-app": "kube-dns"}  # CoreDNS keeps kube-dns's label (EKS, kubeadm)
-DNS_PORT = 53
 COMPONENT_LABEL = "app.kubernetes.io/component"
 NAME_LABEL = "app.kubernetes.io/name"
 
@@ -108,8 +108,11 @@ def default_deny() -> dict[str, Any]:
 
 
 def dns_egress() -> dict[str, Any]:
-    dns = {"namespaceSelector": namespace_selector(DNS_NAMESPACE), "podSelector": {"matchLabels": DNS_POD_LABELS}}
-    ports = [{"protocol": protocol, "port": DNS_PORT} for protocol in ("UDP", "TCP")]
+    dns = {
+        "namespaceSelector": namespace_selector(CLUSTER_DNS_NAMESPACE),
+        "podSelector": {"matchLabels": CLUSTER_DNS_LABELS},
+    }
+    ports = [{"protocol": protocol, "port": CLUSTER_DNS_PORT} for protocol in ("UDP", "TCP")]
     return {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [dns], "ports": ports}]}
 
 

@@ -6,6 +6,11 @@ the objects around ours. Each fact cites its upstream source and version; ours l
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+_Container = TypeVar("_Container", bound=Mapping[str, Any])
+
 # Kubernetes labels every namespace with its own name (k8s.io/api core/v1
 # well_known_labels.go LabelMetadataName; set by the API server since Kubernetes 1.22), so a
 # NetworkPolicy can select a namespace by name.
@@ -25,6 +30,23 @@ KOURIER_INTERNAL_SERVICE = "kourier-internal"
 KOURIER_INTERNAL_SERVICE_PORT = 80
 KOURIER_INTERNAL_POD_PORT = 8081
 KOURIER_METRICS_PORT = 9000
+KOURIER_EXTERNAL_SERVICE = "kourier"
+KOURIER_EXTERNAL_POD_PORT = 8080
+# The gateway container's ports, (name, containerPort), as config/300-gateway.yaml declares them.
+KOURIER_GATEWAY_PORTS = (
+    ("http2-external", KOURIER_EXTERNAL_POD_PORT), ("http2-internal", KOURIER_INTERNAL_POD_PORT), ("https-external", 8443),
+    ("http-probe", 8090), ("https-probe", 9443), ("metrics", KOURIER_METRICS_PORT),
+)  # fmt: skip
+# Its two Services, (port name, port, targetPort) each, as upstream declares them;
+# kourier-internal's 443 targets 8444, a port the gateway opens only with internal TLS
+# (config-kourier cluster-cert-secret).
+KOURIER_SERVICES = {
+    KOURIER_EXTERNAL_SERVICE: (("http2", 80, KOURIER_EXTERNAL_POD_PORT), ("https", 443, 8443)),
+    KOURIER_INTERNAL_SERVICE: (
+        ("http2", KOURIER_INTERNAL_SERVICE_PORT, KOURIER_INTERNAL_POD_PORT),
+        ("https", 443, 8444),
+    ),
+}
 
 # Knative's activator pods (knative/serving v1.23 config/core/deployments/activator.yaml).
 KNATIVE_ACTIVATOR_LABELS = {"app": "activator"}
@@ -34,6 +56,41 @@ KNATIVE_ACTIVATOR_LABELS = {"app": "activator"}
 # metrics port (AutoscalingQueueMetricsPort), which the autoscaler scrapes.
 QUEUE_PROXY_PORT = 8012
 QUEUE_PROXY_METRICS_PORT = 9090
+# The ports Knative adds with the queue-proxy sidecar to every revision pod, (name, port), as
+# knative/serving v1.23 pkg/reconciler/revision/resources/queue.go declares them: names from
+# pkg/apis/serving/v1/revision_helpers.go (QueueAdminPortName, AutoscalingQueueMetricsPortName,
+# UserQueueMetricsPortName), numbers from pkg/networking/constants.go (QueueAdminPort 8022,
+# UserQueueMetricsPort 9091).
+QUEUE_PROXY_PORT_NAME = "queue-port"
+QUEUE_PROXY_PORTS = (
+    (QUEUE_PROXY_PORT_NAME, QUEUE_PROXY_PORT),
+    ("http-queueadm", 8022),
+    ("http-autometric", QUEUE_PROXY_METRICS_PORT),
+    ("http-usermetric", 9091),
+)
+# Knative renames the serving port of every revision pod (knative/serving v1.23
+# pkg/apis/serving/v1/revision_helpers.go UserPortName).
+KNATIVE_USER_PORT = "user-port"
+# Knative Serving's API group, and the label it puts on a Knative Service's revision pods,
+# the Service's name (knative/serving v1.23 pkg/apis/serving/register.go GroupName, ServiceLabelKey).
+KNATIVE_SERVING_API_GROUP = "serving.knative.dev"
+KNATIVE_SERVICE_LABEL = "serving.knative.dev/service"
+
+# Cluster DNS: CoreDNS keeps kube-dns's label and ports (EKS's and kubeadm's CoreDNS
+# deployment; kubernetes/kubernetes cluster/addons/dns/coredns/coredns.yaml.base): pods
+# `k8s-app: kube-dns` in kube-system, port 53 named `dns` (UDP) and `dns-tcp` (TCP).
+CLUSTER_DNS_NAMESPACE = "kube-system"
+CLUSTER_DNS_LABELS = {"k8s-app": "kube-dns"}
+CLUSTER_DNS_PORT = 53
+CLUSTER_DNS_PORTS = (("dns", CLUSTER_DNS_PORT, "UDP"), ("dns-tcp", CLUSTER_DNS_PORT, "TCP"))
+
+# The ServiceAccount Kubernetes gives every namespace and every pod that names none
+# (kube-controller-manager serviceaccounts-controller).
+DEFAULT_SERVICE_ACCOUNT = "default"
+
+# The label prometheus-operator (PROMETHEUS_OPERATOR_CRDS_VERSION) puts on the Prometheus
+# pods it runs (pkg/prometheus/server/statefulset.go; kube-prometheus-stack keeps it).
+PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
 
 # The node-local EKS Pod Identity Agent the AWS SDKs get credentials from (AWS EKS user
 # guide, "Set up the Amazon EKS Pod Identity Agent": 169.254.170.23, port 80).
@@ -57,6 +114,71 @@ def knative_cluster_local_host(knative_service: str, namespace: str) -> str:
     return f"{knative_service}.{namespace}.{CLUSTER_LOCAL_DOMAIN}"
 
 
+# --- KServe (KSERVE_VERSION v0.20.0): what it makes of an InferenceService ---
+KSERVE_API_GROUP = "serving.kserve.io"
+# pkg/constants/constants.go: the runtime container KServe merges the predictor's model into
+# (InferenceServiceContainerName), the deployment-mode annotation (DeploymentMode) and its
+# values that run a component as a Knative Service (Knative; Serverless, its older name),
+# the labels on every pod of an InferenceService (InferenceServicePodLabelKey,
+# KServiceComponentLabel), the components (InferenceServiceComponent), the predictor's
+# name suffix (PredictorServiceName: its Standard-mode Service and its Knative Service),
+# that Service's port (CommonDefaultHttpPort) and the serving port when the runtime
+# declares none (InferenceServiceDefaultHttpPort).
+KSERVE_CONTAINER = "kserve-container"
+KSERVE_DEPLOYMENT_MODE = "serving.kserve.io/deploymentMode"
+KSERVE_KNATIVE_MODES = ("Knative", "Serverless")
+KSERVE_ISVC_LABEL = "serving.kserve.io/inferenceservice"
+KSERVE_COMPONENT_LABEL = "component"
+KSERVE_PREDICTOR = "predictor"
+KSERVE_COMPONENTS = (KSERVE_PREDICTOR, "transformer", "explainer")
+PREDICTOR_SUFFIX = "-predictor"
+PREDICTOR_SERVICE_PORT = 80
+KSERVE_DEFAULT_HTTP_PORT = 8080
+# pkg/apis/serving/v1beta1: the keys of a component that name its serving container by model
+# format (predictor.go PredictorSpec: `model`, or one of the older per-framework keys) ...
+KSERVE_MODEL_KEYS = ("model", "huggingface", "pytorch", "triton", "onnx", "sklearn", "xgboost",
+                     "tensorflow", "lightgbm", "paddle", "pmml")  # fmt: skip
+# ... the fields of a component that are not PodSpec fields (component.go
+# ComponentExtensionSpec, predictor.go PredictorSpec; `containers` is merged apart) ...
+KSERVE_COMPONENT_FIELDS = frozenset({
+    "model", "minReplicas", "maxReplicas", "scaleTarget", "scaleMetric", "scaleMetricType", "containerConcurrency",
+    "timeout", "canaryTrafficPercent", "logger", "batcher", "labels", "annotations", "deploymentStrategy",
+    "autoScaling", "workerSpec", "storageUris", "name", "containers",
+})  # fmt: skip
+# ... and the fields of a model that are not Container fields (predictor_model.go ModelSpec).
+KSERVE_MODEL_FIELDS = ("modelFormat", "runtime", "storageUri", "protocolVersion", "runtimeVersion", "storage")
+# Model formats whose runtime serves with vLLM: KServe's Hugging Face server runs LLMs on vLLM
+# unless told `--backend=huggingface` (config/runtimes/kserve-huggingfaceserver.yaml).
+KSERVE_VLLM_MODEL_FORMATS = frozenset({"vllm", "huggingface"})
+KSERVE_HF_NO_VLLM_ARG = "--backend=huggingface"
+
+
+def predictor_service_name(inference_service: str) -> str:
+    """KServe's name for the predictor: the Standard-mode Service and the Knative Service
+    (constants.PredictorServiceName)."""
+    return f"{inference_service}{PREDICTOR_SUFFIX}"
+
+
+def component_pod_metadata(
+    isvc: Mapping[str, Any], component: Mapping[str, Any], runtime: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The labels (or annotations) KServe gives a component's pods before adding its own
+    (`kserve_pod_labels`): the ServingRuntime's, under the InferenceService's, under the
+    component's (pkg/controller/v1beta1/inferenceservice/components/predictor.go
+    buildObjectMeta)."""
+    return {**(runtime or {}), **isvc, **component}
+
+
+def kserve_pod_labels(inference_service: str | None, component: str) -> dict[str, Any]:
+    """The labels KServe adds to every pod of an InferenceService's component."""
+    return {KSERVE_ISVC_LABEL: inference_service, KSERVE_COMPONENT_LABEL: component}
+
+
+def serving_container(containers: Sequence[_Container]) -> _Container | None:
+    """The runtime container KServe merges the predictor's model into, and so the one that serves."""
+    return next((c for c in containers if c.get("name") == KSERVE_CONTAINER), None)
+
+
 # --- KServe local model cache (kserve/kserve v0.20.0) ---
 # `kserve.localmodel.jobNamespace` default: where the local-model controller runs its download
 # Jobs (charts/kserve-localmodel-resources/values.yaml and charts/kserve-resources/values.yaml).
@@ -73,3 +195,31 @@ EKS_NLB_ANNOTATIONS = {
 }
 # `internal` or `internet-facing`; the controller's default is internal.
 EKS_SCHEME_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-scheme"
+
+# A Kubernetes taint effect as the EKS API spells it in a managed node group's `taints`
+# (EKS API reference, Taint `effect`: NO_SCHEDULE | NO_EXECUTE | PREFER_NO_SCHEDULE).
+EKS_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
+
+
+# --- Gateway API and Envoy Gateway (ENVOY_GATEWAY_VERSION v1.9.0) ---
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+# The labels Envoy Gateway puts on the proxy pods of one Gateway
+# (internal/gatewayapi/resource OwningGatewayNameLabel, OwningGatewayNamespaceLabel).
+ENVOY_OWNING_GATEWAY_NAME = "gateway.envoyproxy.io/owning-gateway-name"
+ENVOY_OWNING_GATEWAY_NAMESPACE = "gateway.envoyproxy.io/owning-gateway-namespace"
+# The controller's namespace, where it runs the proxies unless in GatewayNamespace mode
+# (charts/gateway-helm: the release namespace its docs install into; api/v1alpha1 DefaultNamespace).
+ENVOY_GATEWAY_NAMESPACE = "envoy-gateway-system"
+# Envoy Gateway runs its proxies unprivileged: a listener port below 1024 becomes this
+# much higher on the proxy pods (internal/gatewayapi helpers.go servicePortToContainerPort).
+ENVOY_PRIVILEGED_PORT_SHIFT = 10000
+
+
+def envoy_proxy_labels(gateway: str, namespace: str) -> dict[str, str]:
+    """The labels Envoy Gateway puts on the proxy pods of one Gateway."""
+    return {ENVOY_OWNING_GATEWAY_NAME: gateway, ENVOY_OWNING_GATEWAY_NAMESPACE: namespace}
+
+
+def envoy_proxy_port(listener_port: int) -> int:
+    """The proxy pods' port for a Gateway listener's port."""
+    return listener_port + ENVOY_PRIVILEGED_PORT_SHIFT if listener_port < 1024 else listener_port

@@ -13,10 +13,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components import upstream
 from components.conventions import CLASS_LABEL
 
-INFERENCE_SERVICE = ("serving.kserve.io", "InferenceService")
-SERVING_RUNTIMES = {("serving.kserve.io", "ServingRuntime"), ("serving.kserve.io", "ClusterServingRuntime")}
+INFERENCE_SERVICE = (upstream.KSERVE_API_GROUP, "InferenceService")
+SERVING_RUNTIMES = {(upstream.KSERVE_API_GROUP, "ServingRuntime"), (upstream.KSERVE_API_GROUP, "ClusterServingRuntime")}
 
 # Where the pod template sits in each workload kind: (metadata path, spec path).
 _POD_TEMPLATES: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -30,15 +31,11 @@ _POD_TEMPLATES: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] =
         ("spec", "jobTemplate", "spec", "template", "metadata"),
         ("spec", "jobTemplate", "spec", "template", "spec"),
     ),
-    ("serving.knative.dev", "Service"): (("spec", "template", "metadata"), ("spec", "template", "spec")),
+    (upstream.KNATIVE_SERVING_API_GROUP, "Service"): (("spec", "template", "metadata"), ("spec", "template", "spec")),
 }
-_ISVC_COMPONENTS = ("predictor", "transformer", "explainer")
-# An InferenceService component names its serving container by model format: `model`, or
-# one of the older per-framework keys.
-_ISVC_MODEL_KEYS = ("model", "huggingface", "pytorch", "triton", "onnx", "sklearn", "xgboost",
-                    "tensorflow", "lightgbm", "paddle", "pmml")  # fmt: skip
+# An InferenceService component (upstream.KSERVE_COMPONENTS) names its serving container by
+# model format (upstream.KSERVE_MODEL_KEYS).
 _CONTAINER_LISTS = ("initContainers", "containers")
-_VLLM_MODEL_FORMATS = {"vllm", "huggingface"}  # KServe's Hugging Face runtime serves LLMs with vLLM
 
 
 # --- plain access ---------------------------------------------------------------------
@@ -135,7 +132,10 @@ class Container:
     @property
     def is_vllm(self) -> bool:
         if self.model_format is not None:
-            return self.model_format in _VLLM_MODEL_FORMATS and "--backend=huggingface" not in self.argv
+            return (
+                self.model_format in upstream.KSERVE_VLLM_MODEL_FORMATS
+                and upstream.KSERVE_HF_NO_VLLM_ARG not in self.argv
+            )
         if self.spec.get("command"):
             # `command` replaces the image's entrypoint, so vLLM runs only if the command says
             # so: a warm-up Job running `hf download` in the vLLM image serves nothing.
@@ -184,17 +184,17 @@ def pods(resource_type: str, props: Mapping) -> list[Pod]:
 def _inference_service_pods(props: Mapping) -> Iterator[Pod]:
     # KServe copies the InferenceService's labels and annotations onto its pods, under the
     # component's own.
-    for component in _ISVC_COMPONENTS:
+    for component in upstream.KSERVE_COMPONENTS:
         spec = mapping(at(props, "spec", component))
         if not spec:
             continue
         path = f"spec.{component}"
-        models = tuple((f"{path}.{key}", mapping(spec[key])) for key in _ISVC_MODEL_KEYS if key in spec)
+        models = tuple((f"{path}.{key}", mapping(spec[key])) for key in upstream.KSERVE_MODEL_KEYS if key in spec)
         yield Pod(
             path,
             spec,
-            {**labels_of(props), **mapping(spec.get("labels"))},
-            {**annotations_of(props), **mapping(spec.get("annotations"))},
+            upstream.component_pod_metadata(labels_of(props), mapping(spec.get("labels"))),
+            upstream.component_pod_metadata(annotations_of(props), mapping(spec.get("annotations"))),
             model_containers=models,
         )
 

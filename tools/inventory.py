@@ -39,33 +39,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components import conventions
+from components import conventions, upstream
 from tools.k8s_objects import dig, name_of, namespace_of
 from tools.schemas import describe_resource
 
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")
-KSERVE_COMPONENT_LABEL = "component"
-KNATIVE_QUEUE_PORTS = (
-    ("queue-port", 8012),
-    ("http-queueadm", 8022),
-    ("http-autometric", 9090),
-    ("http-usermetric", 9091),
-)
-KNATIVE_SERVICE_LABEL = "serving.knative.dev/service"
-ENVOY_GATEWAY_NAMESPACE = "envoy-gateway-system"
-KOURIER_LABELS = {"app": "3scale-kourier-gateway"}
-KOURIER_PORTS = (
-    ("http2-external", 8080), ("http2-internal", 8081), ("https-external", 8443), ("http-probe", 8090),
-    ("https-probe", 9443), ("metrics", 9000),
-)  # fmt: skip
-# As upstream declares them; kourier-internal's 443 targets 8444, a port the gateway opens
-# only with internal TLS (config-kourier cluster-cert-secret).
-KOURIER_SERVICES = {
-    "kourier": (("http2", 80, 8080), ("https", 443, 8443)),
-    "kourier-internal": (("http2", 80, 8081), ("https", 443, 8444)),
-}
-PRIVILEGED_PORT_SHIFT = 10000
-EKS_TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+# The EKS API's taint effects (EKS_TAINT_EFFECTS), read back into Kubernetes's.
+_EKS_TO_KUBERNETES_EFFECTS = {eks: kubernetes for kubernetes, eks in upstream.EKS_TAINT_EFFECTS.items()}
 WORKLOAD_TEMPLATES = {
     "Deployment": ("spec", "template"),
     "StatefulSet": ("spec", "template"),
@@ -163,7 +143,7 @@ class Inventory:
     def namespace_labels(self, namespace: str | None) -> dict[str, str]:
         declared = self.find("Namespace", None, namespace or "")
         # Kubernetes labels every namespace with its own name.
-        return {**(dig(declared, "metadata", "labels") or {}), "kubernetes.io/metadata.name": namespace or ""}
+        return {**(dig(declared, "metadata", "labels") or {}), upstream.NAMESPACE_NAME_LABEL: namespace or ""}
 
     def pods_in(self, namespace: str | None, include_external: bool = False) -> list[PodGroup]:
         return [p for p in self.pods if p.namespace == namespace and (include_external or not p.external)]
@@ -241,42 +221,29 @@ def predictor_pods(isvc: dict[str, Any], runtime: dict[str, Any] | None) -> PodG
     runtime_spec = (runtime or {}).get("spec") or {}
     model = predictor.get("model") or {}
     runtime_containers = runtime_spec.get("containers") or []
-    kserve = conventions.KSERVE_CONTAINER
-    base = next((c for c in runtime_containers if c.get("name") == kserve), {"name": kserve})
+    kserve = upstream.KSERVE_CONTAINER
+    base = upstream.serving_container(runtime_containers) or {"name": kserve}
     serving = _merge_container(base, model)
     others = [c for c in runtime_containers if c.get("name") != kserve]
-    pod_fields = {k: v for k, v in predictor.items() if k not in _COMPONENT_FIELDS}
+    pod_fields = {k: v for k, v in predictor.items() if k not in upstream.KSERVE_COMPONENT_FIELDS}
     spec = {**pod_fields, "containers": [serving, *others, *(predictor.get("containers") or [])]}
     labels = {
-        **(runtime_spec.get("labels") or {}),
-        **(dig(isvc, "metadata", "labels") or {}),
-        **(predictor.get("labels") or {}),
-        conventions.KSERVE_ISVC_LABEL: name_of(isvc),
-        KSERVE_COMPONENT_LABEL: "predictor",
+        **upstream.component_pod_metadata(
+            dig(isvc, "metadata", "labels") or {}, predictor.get("labels") or {}, runtime_spec.get("labels") or {}
+        ),
+        **upstream.kserve_pod_labels(name_of(isvc), upstream.KSERVE_PREDICTOR),
     }
     ports = container_ports(spec)
     if is_knative(isvc):
-        labels[KNATIVE_SERVICE_LABEL] = conventions.predictor_service_name(name_of(isvc))
+        labels[upstream.KNATIVE_SERVICE_LABEL] = upstream.predictor_service_name(name_of(isvc))
         ports = _knative_ports(ports)
     return PodGroup(f"{describe_resource(isvc)} predictor", namespace_of(isvc), labels, ports, spec)
-
-
-# Fields of a KServe component that are not PodSpec fields.
-_COMPONENT_FIELDS = {
-    "model", "minReplicas", "maxReplicas", "scaleTarget", "scaleMetric", "scaleMetricType", "containerConcurrency",
-    "timeout", "canaryTrafficPercent", "logger", "batcher", "labels", "annotations", "deploymentStrategy",
-    "autoScaling", "workerSpec", "storageUris", "name", "containers",
-}  # fmt: skip
 
 
 def _merge_container(base: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
     merged = {
         **base,
-        **{
-            k: v
-            for k, v in model.items()
-            if k not in ("modelFormat", "runtime", "storageUri", "protocolVersion", "runtimeVersion", "storage")
-        },
+        **{k: v for k, v in model.items() if k not in upstream.KSERVE_MODEL_FIELDS},
     }
     merged["args"] = [*(base.get("args") or []), *(model.get("args") or [])]
     merged["env"] = [*(base.get("env") or []), *(model.get("env") or [])]
@@ -284,30 +251,27 @@ def _merge_container(base: dict[str, Any], model: dict[str, Any]) -> dict[str, A
 
 
 def _knative_ports(ports: tuple[Port, ...]) -> tuple[Port, ...]:
-    user = tuple(Port(conventions.KNATIVE_USER_PORT, p.number, p.protocol) for p in ports[:1])
-    return (*user, *ports[1:], *(Port(name, number) for name, number in KNATIVE_QUEUE_PORTS))
+    user = tuple(Port(upstream.KNATIVE_USER_PORT, p.number, p.protocol) for p in ports[:1])
+    return (*user, *ports[1:], *(Port(name, number) for name, number in upstream.QUEUE_PROXY_PORTS))
 
 
 def is_knative(isvc: dict[str, Any]) -> bool:
-    mode = (dig(isvc, "metadata", "annotations") or {}).get(conventions.KSERVE_DEPLOYMENT_MODE, "")
-    return mode in ("Knative", "Serverless")
+    mode = (dig(isvc, "metadata", "annotations") or {}).get(upstream.KSERVE_DEPLOYMENT_MODE, "")
+    return mode in upstream.KSERVE_KNATIVE_MODES
 
 
 def gateway_proxies(gateway: dict[str, Any]) -> list[PodGroup]:
     # A Gateway that names no namespace: its proxies' namespace label is empty, matching no selector.
-    labels = conventions.envoy_proxy_labels(name_of(gateway), namespace_of(gateway) or "")
+    labels = upstream.envoy_proxy_labels(name_of(gateway), namespace_of(gateway) or "")
     ports = tuple(
-        Port(None, proxy_port(int(listener.get("port", 0)))) for listener in dig(gateway, "spec", "listeners") or []
+        Port(None, upstream.envoy_proxy_port(int(listener.get("port", 0))))
+        for listener in dig(gateway, "spec", "listeners") or []
     )
     source = f"proxies of {describe_resource(gateway)}"
     return [
         PodGroup(source, ns, labels, ports, {})
-        for ns in dict.fromkeys((ENVOY_GATEWAY_NAMESPACE, namespace_of(gateway)))
+        for ns in dict.fromkeys((upstream.ENVOY_GATEWAY_NAMESPACE, namespace_of(gateway)))
     ]
-
-
-def proxy_port(listener_port: int) -> int:
-    return listener_port + PRIVILEGED_PORT_SHIFT if listener_port < 1024 else listener_port
 
 
 # --- services --------------------------------------------------------------------------
@@ -333,19 +297,19 @@ def declared_service(obj: dict[str, Any]) -> Service:
 
 
 def predictor_service(isvc: dict[str, Any], pods: PodGroup) -> Service:
-    serving_ports = [p for p in pods.ports if p.name not in dict(KNATIVE_QUEUE_PORTS)]
-    first = serving_ports[0] if serving_ports else Port(None, 8080)
+    serving_ports = [p for p in pods.ports if p.name not in dict(upstream.QUEUE_PROXY_PORTS)]
+    first = serving_ports[0] if serving_ports else Port(None, upstream.KSERVE_DEFAULT_HTTP_PORT)
     ports: tuple[ServicePort, ...] = (
-        ServicePort(None if is_knative(isvc) else first.name, conventions.PREDICTOR_SERVICE_PORT, first.number),
+        ServicePort(None if is_knative(isvc) else first.name, upstream.PREDICTOR_SERVICE_PORT, first.number),
     )
     if not is_knative(isvc):
         ports += tuple(ServicePort(p.name, p.number, p.number, p.protocol) for p in serving_ports[1:])
-    labels = {k: v for k, v in pods.labels.items() if k != KNATIVE_SERVICE_LABEL}
+    labels = {k: v for k, v in pods.labels.items() if k != upstream.KNATIVE_SERVICE_LABEL}
     source = f"{describe_resource(isvc)} predictor Service"
     return Service(
         source,
         pods.namespace,
-        conventions.predictor_service_name(name_of(isvc)),
+        upstream.predictor_service_name(name_of(isvc)),
         labels,
         ports,
         None,
@@ -356,21 +320,21 @@ def predictor_service(isvc: dict[str, Any], pods: PodGroup) -> Service:
 def kourier_gateways(inventory: Inventory) -> Iterator[PodGroup]:
     """Kourier's gateway for each KnativeServing that enables it, and where the stack names a
     Kourier Service as pre-existing (the cluster's own Knative)."""
-    ports = tuple(Port(name, number) for name, number in KOURIER_PORTS)
+    ports = tuple(Port(name, number) for name, number in upstream.KOURIER_GATEWAY_PORTS)
     places = {
         namespace_of(serving): f"Kourier gateway of {describe_resource(serving)}"
         for serving in inventory.objects("KnativeServing")
         if dig(serving, "spec", "ingress", "kourier", "enabled")
     }
     for kind, namespace, name in sorted(inventory.pre_existing, key=str):
-        if kind == "Service" and name in KOURIER_SERVICES and namespace not in places:
+        if kind == "Service" and name in upstream.KOURIER_SERVICES and namespace not in places:
             places[namespace] = f"Kourier gateway of the cluster's Knative in {namespace}"
     for namespace, source in places.items():
-        yield PodGroup(source, namespace, dict(KOURIER_LABELS), ports, {}, external=True)
+        yield PodGroup(source, namespace, dict(upstream.KOURIER_GATEWAY_LABELS), ports, {}, external=True)
 
 
 def kourier_services(pods: PodGroup) -> Iterator[Service]:
-    for name, ports in KOURIER_SERVICES.items():
+    for name, ports in upstream.KOURIER_SERVICES.items():
         service_ports = tuple(ServicePort(port_name, port, target) for port_name, port, target in ports)
         yield Service(
             f"Service {name} of the {pods.source}",
@@ -388,7 +352,9 @@ def proxy_services(inventory: Inventory, gateway: dict[str, Any], proxies: list[
     if not name:
         return  # Envoy Gateway names it with a hash: nothing can reference it by name
     ports = tuple(
-        ServicePort(listener.get("name"), int(listener.get("port", 0)), proxy_port(int(listener.get("port", 0))))
+        ServicePort(
+            listener.get("name"), int(listener.get("port", 0)), upstream.envoy_proxy_port(int(listener.get("port", 0)))
+        )
         for listener in dig(gateway, "spec", "listeners") or []
     )
     for pods in proxies:
@@ -445,7 +411,7 @@ def _eks_node_groups(resources: list[dict[str, Any]]) -> Iterator[NodePool]:
             {
                 "key": t.get("key"),
                 "value": t.get("value"),
-                "effect": EKS_TAINT_EFFECTS.get(t.get("effect"), t.get("effect")),
+                "effect": _EKS_TO_KUBERNETES_EFFECTS.get(t.get("effect"), t.get("effect")),
             }
             for t in inputs.get("taints") or []
         )

@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from components import upstream
 from components.conventions import selects
 from tools.inventory import (
-    KOURIER_LABELS,
     ROUTE_KINDS,
     Inventory,
     PodGroup,
@@ -32,13 +32,8 @@ from tools.inventory import (
 from tools.k8s_objects import dig, labels_text, map_selects, namespace_of
 from tools.schemas import describe_resource
 
-KNATIVE_NAMESPACE = "knative-serving"
-ACTIVATOR_LABELS = {"app": "activator"}
-PROMETHEUS_LABELS = {"app.kubernetes.io/name": "prometheus"}
-DNS_NAMESPACE = "kube-system"
-DNS_LABELS = {"k8s-app": "kube-dns"}
-DNS_PORT = Port("dns", 53, "UDP")
-QUEUE_PORT = Port("queue-port", 8012)
+DNS_PORT, DNS_TCP_PORT = (Port(*port) for port in upstream.CLUSTER_DNS_PORTS)
+QUEUE_PORT = Port(upstream.QUEUE_PROXY_PORT_NAME, upstream.QUEUE_PROXY_PORT)
 
 Problem = tuple[str, str]
 
@@ -73,15 +68,17 @@ def platform_peers(inventory: Inventory) -> list[PodGroup]:
 
 
 def prometheus(namespace: str | None) -> PodGroup:
-    return _external("Prometheus", namespace, PROMETHEUS_LABELS, ())
+    return _external("Prometheus", namespace, upstream.PROMETHEUS_POD_LABELS, ())
 
 
 def _external(source: str, namespace: str | None, labels: Mapping[str, str], ports: tuple[Port, ...]) -> PodGroup:
     return PodGroup(source, namespace, dict(labels), ports, {}, external=True)
 
 
-CLUSTER_DNS = _external("cluster DNS", DNS_NAMESPACE, DNS_LABELS, (DNS_PORT, Port("dns-tcp", 53)))
-ACTIVATOR = _external("Knative activator", KNATIVE_NAMESPACE, ACTIVATOR_LABELS, ())
+CLUSTER_DNS = _external(
+    "cluster DNS", upstream.CLUSTER_DNS_NAMESPACE, upstream.CLUSTER_DNS_LABELS, (DNS_PORT, DNS_TCP_PORT)
+)
+ACTIVATOR = _external("Knative activator", upstream.KNATIVE_SERVING_NAMESPACE, upstream.KNATIVE_ACTIVATOR_LABELS, ())
 
 
 # --- each rule selects something real ---------------------------------------------------------
@@ -146,7 +143,7 @@ def required_paths(inventory: Inventory) -> Iterator[tuple[str, list[PodGroup], 
 
 
 def kourier_gateways(inventory: Inventory) -> list[PodGroup]:
-    return [p for p in inventory.pods if p.external and dict(p.labels) == KOURIER_LABELS]
+    return [p for p in inventory.pods if p.external and dict(p.labels) == upstream.KOURIER_GATEWAY_LABELS]
 
 
 def _proxies_of(inventory: Inventory, route: dict[str, Any], ref: Mapping[str, Any]) -> list[PodGroup]:
@@ -164,7 +161,7 @@ def _backends(inventory: Inventory, service, port_number: Any) -> Iterator[tuple
     for target in targets:
         port = next((q for q in target.ports if service_port.target in (q.number, q.name)), None)
         if target.ports and port is not None:
-            yield target, (QUEUE_PORT if port.name == "user-port" else port)
+            yield target, (QUEUE_PORT if port.name == upstream.KNATIVE_USER_PORT else port)
 
 
 def _scraped_by(monitor: dict[str, Any], pods: PodGroup) -> bool:

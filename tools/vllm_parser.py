@@ -23,13 +23,13 @@ import sys
 import tempfile
 from typing import Any
 
-from components import conventions, vllm_args
+from components import upstream, vllm_args
 from tools import vllm_cli
 from tools.k8s_objects import dig, name_of, namespace_of
 from tools.schemas import PARSED_CACHE_DIR, describe_resource
 
 CHECK = "vllm-args"
-CONFIG_FLAG = "--config"
+CONFIG_FLAG = vllm_args.CONFIG.name
 WORKER_ENV = {
     "VLLM_TARGET_DEVICE": "cpu",
     "VLLM_CONFIGURE_LOGGING": "0",
@@ -58,7 +58,7 @@ def serve_arguments(manifests: list[dict[str, Any]]) -> dict[str, list[str]]:
     for isvc in (obj for obj in manifests if obj.get("kind") == "InferenceService"):
         model = dig(isvc, "spec", "predictor", "model") or {}
         runtime = runtimes.get((namespace_of(isvc), model.get("runtime")))
-        container = _serving_container(runtime) if runtime else None
+        container = upstream.serving_container(dig(runtime, "spec", "containers") or []) if runtime else None
         if container is not None and container.get("command") == list(vllm_args.SERVE_COMMAND):
             lists[describe_resource(isvc)] = [*container.get("args", []), *model.get("args", [])]
     return lists
@@ -200,11 +200,6 @@ def _worker() -> _Worker:
     if _running is None or _running.process.poll() is not None:
         _running = _Worker()
     return _running
-
-
-def _serving_container(runtime: dict[str, Any]) -> dict[str, Any] | None:
-    containers = dig(runtime, "spec", "containers") or []
-    return next((c for c in containers if c.get("name") == conventions.KSERVE_CONTAINER), None)
 
 
 # --- the worker (imports vLLM; run only as `python -m tools.vllm_parser`) -------------

@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from components import conventions
+from components import conventions, upstream
 from components.conventions import selects
 from tools import netpol
 from tools.inventory import (
-    KOURIER_LABELS,
     ROUTE_KINDS,
     Inventory,
     PodGroup,
@@ -29,9 +28,6 @@ from tools.schemas import describe_resource
 
 if TYPE_CHECKING:
     from tools.render import Rendered
-
-GATEWAY_GROUP = conventions.GATEWAY_API_GROUP
-DEFAULT_SERVICE_ACCOUNT = "default"
 
 
 def findings(rendered: Rendered) -> list[str]:
@@ -87,13 +83,13 @@ def _kourier_host_problems(
     to_kourier = [
         ref for ref in rule.get("backendRefs") or []
         if (service := inventory.service(ref.get("namespace", namespace_of(route)), ref.get("name", "")))
-        and service.generated_for is not None and dict(service.generated_for.labels) == KOURIER_LABELS
+        and service.generated_for is not None and dict(service.generated_for.labels) == upstream.KOURIER_GATEWAY_LABELS
     ]  # fmt: skip
     if not to_kourier:
         return
     rewrites = [dig(f, "urlRewrite", "hostname") for f in rule.get("filters") or [] if f.get("type") == "URLRewrite"]
     if not any(host in hosts for host in rewrites):
-        known = ", ".join(sorted(h for h in hosts if h.endswith(".svc.cluster.local"))) or "none"
+        known = ", ".join(sorted(h for h in hosts if h.endswith(f".{upstream.CLUSTER_LOCAL_DOMAIN}"))) or "none"
         yield f"sends to Kourier with host {rewrites[0] if rewrites else 'unchanged'}, which no Knative route has (cluster-local hosts: {known})"
 
 
@@ -103,13 +99,14 @@ def knative_route_hosts(inventory: Inventory) -> set[str]:
     hosts = set()
     for isvc in inventory.objects("InferenceService"):
         if is_knative(isvc):
-            base = f"{conventions.predictor_service_name(name_of(isvc))}.{namespace_of(isvc)}"
-            hosts |= {base, f"{base}.svc", f"{base}.svc.cluster.local"}
+            base = f"{upstream.predictor_service_name(name_of(isvc))}.{namespace_of(isvc)}"
+            hosts |= {base, f"{base}.svc", f"{base}.{upstream.CLUSTER_LOCAL_DOMAIN}"}
     return hosts
 
 
 def _parent_problems(inventory: Inventory, route: dict[str, Any], ref: Mapping[str, Any]) -> Iterator[str]:
-    if (ref.get("group", GATEWAY_GROUP), ref.get("kind", "Gateway")) != (GATEWAY_GROUP, "Gateway"):
+    group = upstream.GATEWAY_API_GROUP
+    if (ref.get("group", group), ref.get("kind", "Gateway")) != (group, "Gateway"):
         return
     namespace = ref.get("namespace", namespace_of(route))
     gateway = inventory.find("Gateway", namespace, ref.get("name"))
@@ -175,7 +172,7 @@ def _reference_granted(
     for grant in inventory.objects("ReferenceGrant"):
         if namespace_of(grant) != namespace:
             continue
-        origin = {"group": GATEWAY_GROUP, "kind": route.get("kind"), "namespace": namespace_of(route)}
+        origin = {"group": upstream.GATEWAY_API_GROUP, "kind": route.get("kind"), "namespace": namespace_of(route)}
         allowed_from = any(all(f.get(k) == v for k, v in origin.items()) for f in dig(grant, "spec", "from") or [])
         allowed_to = any(
             t.get("group", "") == group and t.get("kind") == kind and t.get("name") in (None, name)
@@ -284,7 +281,7 @@ def pod_references(spec: Mapping[str, Any]) -> Iterator[tuple[str, str, str | No
         yield from _volume_references(volume)
     for secret in spec.get("imagePullSecrets") or []:
         yield "Secret", secret.get("name"), None
-    if spec.get("serviceAccountName") not in (None, DEFAULT_SERVICE_ACCOUNT):
+    if spec.get("serviceAccountName") not in (None, upstream.DEFAULT_SERVICE_ACCOUNT):
         yield "ServiceAccount", spec["serviceAccountName"], None
 
 

@@ -15,6 +15,7 @@ as config paths) and `loading` (`load_platform`).
 # Besides the public names of __all__, the private `_X as _X` re-exports are the tables and
 # before-validators the config reference reads (tools/config_fields.py), so it cannot drift
 # from what load_platform does.
+from components.pool_defaults import CLASS_DEFAULTS
 from components.spec.base import CLIENT_NAME_PATTERN, CONFIG_KEY
 from components.spec.cluster import _FIELD_KINDS as _FIELD_KINDS
 from components.spec.cluster import EksCluster, KubeconfigCluster, NodePoolSpec
@@ -25,7 +26,7 @@ from components.spec.loading import load_platform
 from components.spec.models import ModelSpec
 from components.spec.monitoring import MonitoringSpec
 from components.spec.platform import PlatformSpec
-from components.spec.pools import CLASS_DEFAULTS, PoolSpec
+from components.spec.pools import PoolSpec
 from components.spec.pools import _with_concurrency_target as _with_concurrency_target
 from components.spec.supply_chain import _CACHE_FIELD_KINDS as _CACHE_FIELD_KINDS
 from components.spec.supply_chain import EcrPullThroughMirror, HubMirrorModelMirror, S3ModelMirror

@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from components.pool_defaults import CLASS_DEFAULTS
 from components.spec.base import CONFIG_KEY, Problem
 from components.spec.platform import PlatformSpec
-from components.spec.pools import CLASS_DEFAULTS
 
 
 class SpecError(Exception):

@@ -1,14 +1,16 @@
 """The serving pools: one model, one engine configuration and one workload class each,
-with the class defaults a pool inherits, its replicas, autoscaling signal and SLO."""
+with the class defaults a pool inherits (declared in `components.pool_defaults`), its
+replicas, autoscaling signal and SLO."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from components.pool_defaults import CLASS_DEFAULTS, GPU_MEMORY_UTILIZATION
 from components.spec.base import HOSTNAME_PATTERN, POOL_NAME_PATTERN, ClientName, Problem, Quantity, _Spec
 from components.vllm_args import managed_flag_clash
 
@@ -42,38 +44,6 @@ class Slo(_Spec):
     )
 
 
-CLASS_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
-    # Interactive: short prompts, tight TTFT, always warm, scale on queue depth.
-    "chat": {
-        "mode": "standard",
-        "maxModelLen": 8192,
-        "maxNumSeqs": 64,
-        "maxNumBatchedTokens": 8192,
-        "replicas": {"min": 1, "max": 4},
-        "autoscaling": {"signal": "queue", "target": 4},
-        "slo": {"ttftP95Seconds": 1.0, "e2eP95Seconds": 30},
-        "timeoutSeconds": 120,
-        "defaultMaxTokens": 1024,
-        "minConcurrentAtCap": 8,
-        "requestsPerMinute": 600,
-    },
-    # Throughput: long documents, big batches, may scale to zero behind the Knative activator.
-    "batch": {
-        "mode": "knative",
-        "maxModelLen": 32768,
-        "maxNumSeqs": 256,
-        "maxNumBatchedTokens": 16384,
-        "replicas": {"min": 0, "max": 2},
-        "autoscaling": {"signal": "concurrency"},  # target: half of maxNumSeqs, see below
-        "slo": {"ttftP95Seconds": 30, "e2eP95Seconds": 600},
-        "timeoutSeconds": 600,
-        "defaultMaxTokens": 4096,
-        "minConcurrentAtCap": 1,
-        "requestsPerMinute": 60,
-    },
-}
-
-
 class PoolSpec(_Spec):
     """One serving pool: one model, one engine configuration, one workload class."""
 
@@ -88,7 +58,7 @@ class PoolSpec(_Spec):
     max_model_len: int = Field(gt=0, description="Context cap in tokens (--max-model-len).")
     max_num_seqs: int = Field(gt=0, description="Sequences batched at once (--max-num-seqs).")
     max_num_batched_tokens: int = Field(gt=0, description="Tokens per engine step (--max-num-batched-tokens).")
-    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=0.98)
+    gpu_memory_utilization: float = Field(default=GPU_MEMORY_UTILIZATION, gt=0, le=0.98)
     tensor_parallel_size: int = Field(default=1, ge=1)
     kv_cache_dtype: Literal["auto", "fp8"] = "auto"
     replicas: Replicas

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
 
 from components.conventions import CLASS_LABEL, KSERVE_ISVC_LABEL, MODEL_LABEL, POOL_LABEL
+from components.vllm_args import REQUEST_LOGGING
 from policy import flags
 from policy.kube import (
     Container,
@@ -118,16 +119,15 @@ NO_PLAINTEXT_SECRETS = resource_rule(
 
 # --- no-request-logging ---------------------------------------------------------------
 
-LOGGING_FLAGS = ("--enable-log-requests", "--enable-log-outputs")
 # vLLM logs every API response body when this is set.
 _RESPONSE_LOGGING_ENV = "VLLM_DEBUG_LOG_API_SERVER_RESPONSE"
 
 
 def _no_request_logging(args: ResourceValidationArgs) -> Iterator[str]:
     for container in containers(args.resource_type, args.props):
-        for flag in LOGGING_FLAGS:
-            if flags.is_enabled(container.argv, flag):
-                yield f"{container.path}: {flag} writes prompts or completions to the logs"
+        for flag in REQUEST_LOGGING:
+            if flags.is_enabled(container.argv, flag.name):
+                yield f"{container.path}: {flag.name} writes prompts or completions to the logs"
         for name, value in env_values(container):
             if name == _RESPONSE_LOGGING_ENV and str(value).strip().lower() not in ("", "0", "false"):
                 yield f"{container.path}: env {name} writes every response body to the logs"
@@ -143,7 +143,7 @@ def _no_request_logging(args: ResourceValidationArgs) -> Iterator[str]:
 NO_REQUEST_LOGGING = resource_rule(
     "no-request-logging",
     "Request and prompt logging stays off (prompts may hold regulated data): no vLLM "
-    "--enable-log-requests/--enable-log-outputs, no KServe payload logger.",
+    f"{'/'.join(flag.name for flag in REQUEST_LOGGING)}, no KServe payload logger.",
     _no_request_logging,
     "Remove the logging flag from `extraArgs` (vLLM logs no requests by default) or the "
     "component's `logger`; use vLLM's metrics for observability.",

@@ -14,6 +14,8 @@ from components.conventions import (
     POOL_LABEL,
     PREDICTOR_SUFFIX,
 )  # fmt: skip
+from components.pool_defaults import CLASS_DEFAULTS
+from components.vllm_args import MAX_MODEL_LEN, MAX_NUM_SEQS, TENSOR_PARALLEL_SIZE
 from policy import flags
 from policy.kube import (
     INFERENCE_SERVICE,
@@ -31,8 +33,6 @@ from policy.kube import (
 )
 from policy.rule import resource_rule, setting
 
-MAX_MODEL_LEN = "--max-model-len"
-TENSOR_PARALLEL = ("--tensor-parallel-size", "-tp")
 _PROBES = ("readinessProbe", "livenessProbe", "startupProbe")
 # Endpoints that make the engine do model work: a probe on one burns GPU time on every
 # check and fails under load exactly when the pool is busiest.
@@ -43,7 +43,7 @@ _GENERATION_PATH = re.compile(
 
 
 def _max_model_len(container: Container) -> str | None:
-    return flags.last_value(container.argv, MAX_MODEL_LEN)
+    return flags.last_value(container.argv, *MAX_MODEL_LEN.names)
 
 
 # --- context-cap-required -------------------------------------------------------------
@@ -53,18 +53,18 @@ def _context_cap_required(args: ResourceValidationArgs) -> Iterator[str]:
     for container in vllm_servers(args.resource_type, args.props):
         value = _max_model_len(container)
         if value is None:
-            yield f"{container.path}: vLLM runs without {MAX_MODEL_LEN}, so it serves the model's full context"
+            yield f"{container.path}: vLLM runs without {MAX_MODEL_LEN.name}, so it serves the model's full context"
         elif flags.token_count(value) is None:
-            yield f"{container.path}: {MAX_MODEL_LEN} {value} is not a fixed token count"
+            yield f"{container.path}: {MAX_MODEL_LEN.name} {value} is not a fixed token count"
 
 
 CONTEXT_CAP_REQUIRED = resource_rule(
     "context-cap-required",
-    "Every vLLM container sets --max-model-len: the context cap sizes the KV cache and "
+    f"Every vLLM container sets {MAX_MODEL_LEN.name}: the context cap sizes the KV cache and "
     "decides how many sequences fit at once.",
     _context_cap_required,
-    "Set the pool's `maxModelLen` (the platform passes --max-model-len), or pass a fixed "
-    "--max-model-len to a vLLM container declared by hand.",
+    f"Set the pool's `maxModelLen` (the platform passes {MAX_MODEL_LEN.name}), or pass a fixed "
+    f"{MAX_MODEL_LEN.name} to a vLLM container declared by hand.",
 )
 
 
@@ -75,8 +75,8 @@ CHAT_CAP_CONFIG = PolicyConfigSchema(
         "maxModelLen": {
             "type": "integer",
             "minimum": 1,
-            "default": 8192,
-            "description": "Largest --max-model-len a chat-class pool may serve.",
+            "default": CLASS_DEFAULTS["chat"]["maxModelLen"],
+            "description": f"Largest {MAX_MODEL_LEN.name} a chat-class pool may serve.",
         }
     }
 )
@@ -87,7 +87,7 @@ def _chat_context_cap(args: ResourceValidationArgs) -> Iterator[str]:
     for container in vllm_servers(args.resource_type, args.props):
         tokens = flags.token_count(_max_model_len(container))
         if container.pod.workload_class == "chat" and tokens is not None and tokens > cap:
-            yield f"{container.path}: chat pool serves {MAX_MODEL_LEN} {tokens}, above the chat cap {cap}"
+            yield f"{container.path}: chat pool serves {MAX_MODEL_LEN.name} {tokens}, above the chat cap {cap}"
 
 
 CHAT_CONTEXT_CAP = resource_rule(
@@ -163,7 +163,9 @@ def _has_memory_shm(container: Container) -> bool:
 
 def _shm_for_tensor_parallel(args: ResourceValidationArgs) -> Iterator[str]:
     for container in containers(args.resource_type, args.props):
-        tensor_parallel = flags.integer(flags.last_value(container.argv, *TENSOR_PARALLEL), default=1)
+        tensor_parallel = flags.integer(
+            flags.last_value(container.argv, *TENSOR_PARALLEL_SIZE.names), default=int(TENSOR_PARALLEL_SIZE.default())
+        )
         if container.is_vllm and tensor_parallel > 1 and not _has_memory_shm(container):
             yield (
                 f"{container.path}: tensor parallel size {tensor_parallel} without a memory-backed "
@@ -289,5 +291,5 @@ INFERENCE_SIGNAL_AUTOSCALING = resource_rule(
     "its CPU use says nothing about load.",
     _inference_signal_autoscaling,
     "Scale on an inference signal: KEDA on vllm:num_requests_waiting or vllm:kv_cache_usage_perc "
-    "(Standard mode), or Knative concurrency tied to --max-num-seqs (Knative mode).",
+    f"(Standard mode), or Knative concurrency tied to {MAX_NUM_SEQS.name} (Knative mode).",
 )

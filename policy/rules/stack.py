@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pulumi_policy import EnforcementLevel, PolicyResource, StackValidationArgs
 
 from components.conventions import CLASS_LABEL, GATEWAY_API_GROUP, PREDICTOR_SUFFIX, selects
+from components.pool_defaults import GPU_MEMORY_UTILIZATION as POOL_GPU_MEMORY_UTILIZATION
+from components.vllm_args import GPU_MEMORY_UTILIZATION, MAX_MODEL_LEN, TENSOR_PARALLEL_SIZE
 from policy import flags
 from policy.kube import (
     INFERENCE_SERVICE,
@@ -23,7 +25,6 @@ from policy.kube import (
     vllm_servers,
 )
 from policy.rule import setting, stack_output, stack_rule, string_list_config
-from policy.rules.engine import MAX_MODEL_LEN, TENSOR_PARALLEL
 
 CAPACITY_OUTPUT = "capacity"
 CLUSTER_LOCAL_HOST = re.compile(r"^[a-z0-9-]+\.[a-z0-9-]+(\.svc(\.cluster\.local)?)?$")
@@ -351,15 +352,23 @@ def _capacity_figures(args: StackValidationArgs) -> Mapping:
 
 
 def _running_settings(isvc: PolicyResource) -> dict[str, float]:
-    """The engine settings the predictor's vLLM container actually runs with."""
+    """The engine settings the predictor's vLLM container actually runs with.
+
+    Without --gpu-memory-utilization the container is judged at the platform's pool default,
+    not vLLM's own (`GPU_MEMORY_UTILIZATION.vllm_default`), and only the flag's long name is
+    read (not its alias)."""
     servers = [c for c in vllm_servers(isvc.resource_type, isvc.props) if c.path.startswith("spec.predictor")]
     if not servers:
         return {}
     argv = servers[0].argv
     return {
-        "maxModelLen": flags.token_count(flags.last_value(argv, MAX_MODEL_LEN)) or 0,
-        "tensorParallelSize": flags.integer(flags.last_value(argv, *TENSOR_PARALLEL), default=1),
-        "gpuMemoryUtilization": float(flags.last_value(argv, "--gpu-memory-utilization") or 0.9),
+        "maxModelLen": flags.token_count(flags.last_value(argv, *MAX_MODEL_LEN.names)) or 0,
+        "tensorParallelSize": flags.integer(
+            flags.last_value(argv, *TENSOR_PARALLEL_SIZE.names), default=int(TENSOR_PARALLEL_SIZE.default())
+        ),
+        "gpuMemoryUtilization": float(
+            flags.last_value(argv, GPU_MEMORY_UTILIZATION.name) or POOL_GPU_MEMORY_UTILIZATION
+        ),
     }
 
 

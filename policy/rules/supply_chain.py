@@ -10,6 +10,7 @@ from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 
 from components.chart_images import IMAGES_BY_CHART
 from components.images import MIRROR_PREFIXES_OUTPUT
+from components.vllm_args import MODEL, REVISION
 from policy import flags
 from policy.kube import Container, at, containers, kind_of, mapping, sequence
 from policy.rule import resource_rule, setting, stack_name, stack_output, stack_rule, string_list_config
@@ -103,7 +104,7 @@ def _served_model(container: Container) -> str | None:
     """The model a vLLM command line loads: `--model X`, the word after `serve`, or (for
     KServe, whose runtime supplies `vllm serve`) the first argument."""
     argv = container.argv
-    named = flags.last_value(argv, "--model")
+    named = flags.last_value(argv, *MODEL.names)
     if named is not None:
         return named
     if "serve" in argv:
@@ -122,9 +123,9 @@ def _container_model_problems(container: Container) -> Iterator[str]:
     argv = container.argv
     hub_id = _served_model(container) if container.is_vllm else None
     if hub_id and not hub_id.startswith(("/", ".")):
-        revision = flags.last_value(argv, "--revision") or ""
+        revision = flags.last_value(argv, *REVISION.names) or ""
         if not COMMIT.match(revision):
-            yield f"{container.path}: serves hub model '{hub_id}' without --revision <40-hex commit>"
+            yield f"{container.path}: serves hub model '{hub_id}' without {REVISION.name} <40-hex commit>"
     for statement in _STATEMENT_END.split(" ".join(container.command_line)):
         if _HUB_DOWNLOAD.search(statement) and not _REVISION_40HEX.search(statement):
             yield f"{container.path}: downloads from the hub without a 40-hex commit revision: {statement.strip()[:120]}"
