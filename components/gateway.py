@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+from pulumi_kubernetes._utilities import get_version as k8s_sdk_version
 from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.apiextensions.CustomResource import CustomResourceArgs
 
@@ -214,6 +215,9 @@ class CustomResourceWithStatus(CustomResource):
     def _internal_init(self, resource_name: str, api_version: str, kind: str,
                        opts: pulumi.ResourceOptions | None = None, metadata: Any = None, spec: Any = None,
                        __props__: Any = None) -> None:  # fmt: skip
+        opts = opts or pulumi.ResourceOptions()
+        if opts.version is None:  # as CustomResource._internal_init: the plugin version this SDK pins
+            opts.version = k8s_sdk_version()
         props = CustomResourceArgs.__new__(CustomResourceArgs)
         props.__dict__.update(api_version=api_version, kind=kind, metadata=metadata, spec=spec, status=None)
         # `props` is typed Inputs (a Mapping), but the SDK serializes an @input_type instance as
