@@ -146,13 +146,23 @@ def managed_flag_clash(arg: str) -> str | None:
     """Why an extra argument may not be passed, or None when it may.
 
     vLLM treats `--max_model_len` as `--max-model-len`, and its parser may accept an
-    unambiguous prefix such as `--max-model`, so both forms are caught. Only the long
-    names are matched: an alias (`Flag.aliases`, e.g. `-tp`) passes this check.
+    unambiguous prefix such as `--max-model`, so both forms are caught, for every spelling
+    the parser maps to a managed setting (`Flag.aliases`: `-tp`, `-q`,
+    `--device-memory-utilization`). argparse also reads a one-letter option glued to its
+    value (`-qfp8` is `-q fp8`), so those match as a prefix too.
     """
-    if not arg.startswith("--"):
+    if not arg.startswith("-"):
         return None
-    flag = arg.split("=", 1)[0].replace("_", "-")
-    for managed in sorted(MANAGED_FLAGS):
-        if flag == managed or (len(flag) > 3 and managed.startswith(flag)):
-            return f"'{arg}' restates {managed}, which the platform sets from the pool spec; use the spec field"
+    word = arg.split("=", 1)[0].replace("_", "-")
+    for managed in sorted(MANAGED, key=lambda flag: flag.name):
+        if any(_restates(word, spelling) for spelling in managed.names):
+            return f"'{arg}' restates {managed.name}, which the platform sets from the pool spec; use the spec field"
     return None
+
+
+def _restates(word: str, spelling: str) -> bool:
+    if word == spelling:
+        return True
+    if spelling.startswith("--"):
+        return word.startswith("--") and len(word) > 3 and spelling.startswith(word)
+    return len(spelling) == 2 and word.startswith(spelling)  # `-q` with its value glued on

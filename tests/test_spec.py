@@ -146,7 +146,8 @@ def test_class_must_be_chat_or_batch(platform):
 
 
 @pytest.mark.parametrize(
-    "arg", ["--max-model-len=4096", "--max_model_len", "--max-model", "--tensor-parallel-size", "--port"]
+    "arg",
+    ["--max-model-len=4096", "--max_model_len", "--max-model", "--tensor-parallel-size", "--port", "-tp", "-qfp8"],
 )
 def test_extra_args_may_not_restate_generated_flags(platform, arg):
     platform["pools"][0]["extraArgs"] = ["--enable-prefix-caching", arg]

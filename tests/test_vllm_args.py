@@ -85,3 +85,23 @@ def test_clash_detection():
     assert managed_flag_clash("value-not-a-flag") is None
     assert "--max-model-len" in managed_flag_clash("--max_model_len=4")
     assert "--gpu-memory-utilization" in managed_flag_clash("--gpu-mem")
+
+
+@pytest.mark.parametrize(
+    ("arg", "managed"),
+    [
+        ("-tp", "--tensor-parallel-size"),
+        ("-tp=2", "--tensor-parallel-size"),
+        ("-q", "--quantization"),
+        ("-qfp8", "--quantization"),
+        ("--device-memory-utilization=0.5", "--gpu-memory-utilization"),
+        ("--device_memory", "--gpu-memory-utilization"),
+    ],
+)
+def test_an_alias_of_a_managed_flag_is_refused_too(arg, managed):
+    problem = managed_flag_clash(arg)
+    assert problem is not None and managed in problem
+
+
+def test_other_short_options_pass():
+    assert managed_flag_clash("-O3") is None and managed_flag_clash("-") is None
