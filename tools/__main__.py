@@ -8,13 +8,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
-from components.plan.capacity import plan_capacity
 from tools import capacity_table, check, image_list, policy_gate, render
 from tools.schemas import DEFAULT_SCHEMAS_DIR, SchemasMissing
 from tools.stackfile import REPO_ROOT, InputError, load_stack
@@ -86,7 +84,7 @@ def _render(args: argparse.Namespace) -> int:
 
 def _capacity(args: argparse.Namespace) -> int:
     stack = load_stack(args.stack, args.config_file, capacity_gate=False)
-    capacity = plan_capacity(stack.spec)
+    capacity = stack.spec.capacities
     print(capacity_table.table(stack.spec, capacity))
     for line in capacity_table.findings(capacity):
         print(line)
@@ -129,17 +127,13 @@ def _rendered_for_check(args: argparse.Namespace, progress: check.Progress) -> t
     if args.from_dir is not None:
         if args.stack or args.config_file:
             raise InputError("check --from DIR takes no stack and no --config-file")
-        started = time.perf_counter()
-        rendered = _read_render(args.from_dir)
-        progress.say(f"read {len(rendered.manifests)} objects in {time.perf_counter() - started:.1f} s")
+        rendered, seconds = check.timed(lambda: _read_render(args.from_dir))
+        progress.say(f"read {len(rendered.manifests)} objects in {seconds:.1f} s")
         return rendered, str(args.from_dir)
     if not args.stack:
         raise InputError("check needs a stack name, or --from DIR")
-    started = time.perf_counter()
-    rendered = render.render(load_stack(args.stack, args.config_file))
-    progress.say(
-        f"render {time.perf_counter() - started:.1f} s, {len(rendered.manifests)} objects (config, capacity gate, mock runtime)"
-    )
+    rendered, seconds = check.timed(lambda: render.render(load_stack(args.stack, args.config_file)))
+    progress.say(f"render {seconds:.1f} s, {len(rendered.manifests)} objects (config, capacity gate, mock runtime)")
     return rendered, args.stack
 
 

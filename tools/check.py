@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from tools import helm_values, policy_gate, promql, vllm_parser, xref
 from tools.render import Rendered
@@ -28,6 +28,8 @@ NOT_CHECKED_OFFLINE = (
     "CEL rules (x-kubernetes-validations) of the CRDs: not evaluated yet, only the OpenAPI schemas",
     "the cluster itself: what exists there, admission webhooks, controllers' behaviour",
 )
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -42,12 +44,9 @@ class Progress:
     def stage(
         self, name: str, run: Callable[[], list[str]], detail: Callable[[], str | None] = lambda: None
     ) -> list[str]:
-        started = time.perf_counter()
-        lines = run()
+        lines, seconds = timed(run)
         extra = detail()
-        self.say(
-            f"{name} {time.perf_counter() - started:.1f} s, {len(lines)} findings" + (f"; {extra}" if extra else "")
-        )
+        self.say(f"{name} {seconds:.1f} s, {len(lines)} findings" + (f"; {extra}" if extra else ""))
         self.ran.append(name)
         return lines
 
@@ -59,6 +58,12 @@ class Progress:
         self.say(f"ran: {', '.join(self.ran)}")
         for reason in [*self.skipped, *NOT_CHECKED_OFFLINE]:
             self.say(f"not checked: {reason}")
+
+
+def timed(run: Callable[[], T]) -> tuple[T, float]:
+    """`run()`'s result and how many seconds it took."""
+    started = time.perf_counter()
+    return run(), time.perf_counter() - started
 
 
 def to_stderr(label: str) -> Progress:

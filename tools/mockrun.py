@@ -161,7 +161,7 @@ def record(build: Callable[[], Any], stack: str = "test", config: dict[str, Any]
     pulumi.runtime.set_all_config({key: _config_string(value) for key, value in resolved.items()}, secret_keys)
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
-    _sync_await(run_pulumi_func(lambda: build()))
+    _sync_await(run_pulumi_func(build))
     root = settings.get_root_resource()
     assert isinstance(root, Stack)  # set_mocks made it, and the program exported to it
     recording.outputs = _plain(_sync_await(pulumi.Output.from_input(dict(root.outputs)).future()))

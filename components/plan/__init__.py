@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from components.capacity import PoolCapacity
-from components.plan.capacity import plan_capacity
 from components.plan.control_plane import ControlPlanePlan, plan_control_plane
 from components.plan.edge import GatewayPlan, SecretsPlan, plan_gateway, plan_secrets
 from components.plan.isolation import NetworkPoliciesPlan, plan_network_policies
@@ -45,7 +44,7 @@ class Plan:
 
 
 def resolve(spec: PlatformSpec) -> Plan:
-    capacity = plan_capacity(spec)
+    capacity = spec.capacities
     return Plan(
         spec=spec,
         capacity=capacity,

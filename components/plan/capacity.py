@@ -1,5 +1,6 @@
-"""The capacity model's verdict on every pool, evaluated once per run: the ServingPools, the
-`capacity` stack output, `capacity.json` and `tools capacity` all read these figures."""
+"""The capacity figures as the stack output `capacity` and `capacity.json` hold them. The
+verdicts themselves are `PlatformSpec.capacities`, evaluated once per spec and shared by the
+capacity gate, the plan, the ServingPools and `tools capacity`."""
 
 from __future__ import annotations
 
@@ -7,12 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from components.capacity import PoolCapacity
-from components.spec import PlatformSpec
-
-
-def plan_capacity(spec: PlatformSpec) -> Mapping[str, PoolCapacity]:
-    """Pool name -> its capacity figures, in the spec's pool order."""
-    return spec.capacities
 
 
 def capacity_report(capacity: Mapping[str, PoolCapacity]) -> dict[str, dict[str, Any]]:
