@@ -178,9 +178,7 @@ class Reply:
         return json.loads(self.body)
 
 
-def request(
-    url: str, body: Mapping[str, Any] | None = None, *, key: str | None = None, timeout: float = 120
-) -> Reply:
+def request(url: str, body: Mapping[str, Any] | None = None, *, key: str | None = None, timeout: float = 120) -> Reply:
     """GET (no body) or POST JSON; HTTP errors come back as a Reply, not an exception."""
     headers = {"Content-Type": "application/json"}
     if key is not None:
