@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pulumi_policy import PolicyPack  # noqa: E402
 
+from policy.crossguard import enforcement_level, policies  # noqa: E402
 from policy.pack import PACK_ENFORCEMENT_LEVEL, PACK_NAME, POLICIES  # noqa: E402
 
-PolicyPack(name=PACK_NAME, policies=POLICIES, enforcement_level=PACK_ENFORCEMENT_LEVEL)
+PolicyPack(name=PACK_NAME, policies=policies(POLICIES), enforcement_level=enforcement_level(PACK_ENFORCEMENT_LEVEL))

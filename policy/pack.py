@@ -1,21 +1,21 @@
 """The policy pack's contents: its name and every rule, in one list.
 
-`policy/__main__.py` hands this list to `PolicyPack` (which serves it to the Pulumi engine);
-`python -m tools check` runs the very same objects over a render. Rule names are stable:
+`policy/__main__.py` hands this list, as the SDK's objects (`policy/crossguard.py`), to
+`PolicyPack`, which serves it to the Pulumi engine; `python -m tools check` runs the very same
+rules over a render. Rule names are stable:
 users' policy config refers to them.
 """
 
 from __future__ import annotations
 
-from pulumi_policy import EnforcementLevel, Policy
-
+from policy.rule import EnforcementLevel, Rule
 from policy.rules import data_protection, engine, stack, supply_chain
 
 PACK_NAME = "private-llm-serving"
 # Every rule sets its own level; this one applies to a rule that would not.
 PACK_ENFORCEMENT_LEVEL = EnforcementLevel.MANDATORY
 
-POLICIES: list[Policy] = [
+POLICIES: list[Rule] = [
     supply_chain.PINNED_IMAGE_TAGS,
     supply_chain.PINNED_MODEL_REVISIONS,
     engine.CONTEXT_CAP_REQUIRED,

@@ -162,14 +162,14 @@ def test_module_entry_point_prints_no_traceback(tmp_path, platform):
     assert "pools[0].maxModelLen" in result.stderr
 
 
-def test_check_from_a_render_loads_neither_the_program_nor_a_provider_sdk(tmp_path):
-    # The policy pack's rule objects come with pulumi_policy (and the Pulumi SDK it imports);
-    # nothing else of Pulumi is needed to judge a render someone hands over.
+def test_check_from_a_render_loads_no_pulumi_package_and_not_the_program(tmp_path):
+    # The pack's rules are plain (policy/rule.py); only the engine's entry point wraps them in
+    # the policy SDK (policy/crossguard.py). Judging a render someone hands over needs no Pulumi.
     assert main(["render", "dev", "--out", str(tmp_path)]) == 0
     probe = (
         "import sys\nfrom tools.__main__ import main\n"
         f"code = main(['check', '--from', {str(tmp_path)!r}])\n"
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi_aws', 'pulumi_kubernetes')"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_policy', 'pulumi_aws', 'pulumi_kubernetes', 'grpc')"
         " or m in ('components.program', 'components.platform', 'tools.mockrun'))\n"
         "print('LOADED', loaded, code)\n"
     )

@@ -14,10 +14,10 @@ import grpc
 import pytest
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
-from pulumi_policy import StackValidationPolicy
 
 from components import versions
 from policy.pack import POLICIES
+from policy.rule import EnforcementLevel, Rule
 from tests.conftest import REPO_ROOT, SHIPPED_STACKS, write_stack_file
 from tests.policy_cases import capacity_outputs, container, deployment, inference_service, mirror_outputs, resource
 from tools import policy_gate, render
@@ -356,7 +356,7 @@ def test_stack_rules_see_component_outputs_as_the_engine_does(monkeypatch):
         for r in args.resources:
             seen.setdefault(r.resource_type, r.props)
 
-    probe_rule = StackValidationPolicy(name="probe", description="records props", validate=probe)
+    probe_rule = Rule("probe", "records props", probe, EnforcementLevel.ADVISORY, None, "", scope="stack")
     monkeypatch.setattr(policy_gate, "POLICIES", [probe_rule])
     policy_gate.violations(render.render(load_stack("dev")), policy_gate.reconcile({}, [probe_rule]))
     gateway = seen["llmserving:edge:Gateway"]

@@ -1,7 +1,7 @@
 """`check`'s policy gate: the policy pack's own rule objects, run over a render as the engine runs them.
 
 Each resource of `resources.json` becomes the `ResourceValidationArgs` the engine would
-build (type, name, URN, inputs as props behind the SDK's read-only proxy, numbers as
+build (type, name, URN, inputs as read-only props, as the SDK proxies them, numbers as
 floats the way they cross gRPC); stack rules get every resource as a `PolicyResource`
 with its outputs as props, as the engine gives them (a component's are what it registered
 with `register_outputs`, a Kubernetes object's its inputs), plus the root
@@ -12,31 +12,17 @@ reconciled as the engine does: schema defaults, then `all`, then each rule's own
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-from pulumi_policy import (
-    EnforcementLevel,
-    Policy,
-    PolicyCustomTimeouts,
-    PolicyResource,
-    PolicyResourceOptions,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-    StackValidationArgs,
-    StackValidationPolicy,
-)
-from pulumi_policy.policy import _NotApplicableError  # what args.not_applicable() raises
-from pulumi_policy.proxy import unknown_checking_proxy
 
 from policy.pack import PACK_ENFORCEMENT_LEVEL, POLICIES
-from policy.rule import STACK_TYPE, stack_name
+from policy.rule import STACK_TYPE, EnforcementLevel, Rule, stack_name
 from tools.render import Rendered
 from tools.schemas import describe_resource
 from tools.stackfile import InputError
@@ -87,7 +73,7 @@ def read_policy_config(path: Path | None) -> dict[str, Any]:
 
 
 def reconcile(
-    raw: Mapping[str, Any], policies: list[Policy] = POLICIES, source: str = "policy config"
+    raw: Mapping[str, Any], policies: list[Rule] = POLICIES, source: str = "policy config"
 ) -> dict[str, RuleConfig]:
     """Each rule's enforcement level and properties after defaults, `all` and its own entry."""
     known = {policy.name for policy in policies}
@@ -123,17 +109,17 @@ def _level(value: Any, name: str, source: str) -> EnforcementLevel:
     return _LEVELS[value]
 
 
-def _schema_defaults(policy: Policy) -> dict[str, Any]:
+def _schema_defaults(policy: Rule) -> dict[str, Any]:
     schema = policy.config_schema
     properties = schema.properties if schema else {}
     return {key: spec["default"] for key, spec in properties.items() if "default" in spec}
 
 
-def _validate_properties(policy: Policy, properties: dict[str, Any], source: str) -> None:
+def _validate_properties(policy: Rule, properties: dict[str, Any], source: str) -> None:
     schema = policy.config_schema
     if schema is None:
         return
-    json_schema = {"type": "object", "properties": schema.properties, "required": schema.required or []}
+    json_schema = {"type": "object", "properties": schema.properties, "required": list(schema.required or [])}
     errors = sorted(jsonschema.Draft7Validator(json_schema).iter_errors(properties), key=str)
     if errors:
         raise InputError(f"{source}: {policy.name}: " + "; ".join(error.message for error in errors))
@@ -143,11 +129,13 @@ def _validate_properties(policy: Policy, properties: dict[str, Any], source: str
 
 
 def _as_engine_sees(value: Any) -> Any:
-    """Properties cross gRPC as protobuf Struct values: every number is a float."""
+    """Properties cross gRPC as protobuf Struct values, every number a float, and the SDK
+    hands them to rules read-only (pulumi_policy/proxy.py): mappings and sequences, no dicts
+    or lists to change."""
     if isinstance(value, dict):
-        return {key: _as_engine_sees(item) for key, item in value.items()}
+        return types.MappingProxyType({key: _as_engine_sees(item) for key, item in value.items()})
     if isinstance(value, list):
-        return [_as_engine_sees(item) for item in value]
+        return tuple(_as_engine_sees(item) for item in value)
     if isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value
@@ -155,12 +143,31 @@ def _as_engine_sees(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class _Resource:
+    """One resource as a rule sees it (policy.rule's ResourceValidationArgs and PolicyResource)."""
+
     urn: str
-    type: str
+    resource_type: str
     name: str
     parent: str | None
-    props: Any  # the proxied, engine-shaped props
+    props: Mapping[str, Any]  # engine-shaped, read-only
     description: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    # A render carries no stack tags: production is known by the stack's name alone.
+    stack_tags: Mapping[str, str] = field(default_factory=dict)
+
+    def get_config(self) -> Mapping[str, Any]:
+        return self.config
+
+
+@dataclass(frozen=True)
+class _Stack:
+    """The whole stack as a stack rule sees it (policy.rule's StackValidationArgs)."""
+
+    resources: Sequence[_Resource]
+    config: Mapping[str, Any]
+
+    def get_config(self) -> Mapping[str, Any]:
+        return self.config
 
 
 def _resources(rendered: Rendered, props: str = "inputs") -> list[_Resource]:
@@ -171,7 +178,7 @@ def _resources(rendered: Rendered, props: str = "inputs") -> list[_Resource]:
             r["type"],
             r["name"],
             r.get("parent"),
-            unknown_checking_proxy(_as_engine_sees(r.get(props, r["inputs"]))),
+            _as_engine_sees(r.get(props, r["inputs"])),
             _describe(r["type"], r["name"], r["inputs"]),
         )  # fmt: skip
         for r in rendered.resources
@@ -181,7 +188,7 @@ def _resources(rendered: Rendered, props: str = "inputs") -> list[_Resource]:
 def _stack_resource(rendered: Rendered) -> _Resource:
     """The root stack as stack rules see it: its props are the stack outputs."""
     stack_urn, stack = _stack_urn(rendered.resources[0]["urn"]) if rendered.resources else ("", "")
-    outputs = unknown_checking_proxy(_as_engine_sees(rendered.outputs))
+    outputs = _as_engine_sees(rendered.outputs)
     return _Resource(stack_urn, STACK_TYPE, stack_urn.rpartition("::")[2], None, outputs, f"stack {stack}")
 
 
@@ -198,35 +205,15 @@ def _describe(resource_type: str, name: str, inputs: Any) -> str:
     return f"{resource_type} {name}"
 
 
-def _options(parent: str | None) -> PolicyResourceOptions:
-    return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], parent)
-
-
-def _run(validate_result: Any) -> None:
-    if inspect.isawaitable(validate_result):
-        asyncio.run(_await(validate_result))
-
-
-async def _await(awaitable: Any) -> None:
-    await awaitable
-
-
 def _collect(
-    policy: ResourceValidationPolicy | StackValidationPolicy,
-    args: Any,
-    default_resource: str,
-    by_urn: Mapping[str, str],
-    level: EnforcementLevel,
+    policy: Rule, args: Any, default_resource: str, by_urn: Mapping[str, str], level: EnforcementLevel
 ) -> list[Violation]:
     found: list[Violation] = []
 
     def report_violation(message: str, urn: str | None = None) -> None:
         found.append(Violation(policy.name, by_urn.get(urn or "", default_resource), message, level))
 
-    try:
-        _run(policy.validate(args, report_violation))
-    except _NotApplicableError:
-        pass
+    policy.validate(args, report_violation)
     return found
 
 
@@ -245,31 +232,21 @@ _last: list[Any] = []  # [rendered, config, violations] of the latest run; holds
 
 def _violations(rendered: Rendered, config: Mapping[str, RuleConfig]) -> list[Violation]:
     resources, stack = _resources(rendered), _stack_resource(rendered)
-    stack_view = _policy_resources([*_resources(rendered, "outputs"), stack])
+    stack_view = [*_resources(rendered, "outputs"), stack]
     by_urn = {r.urn: r.description for r in [*resources, stack]}
     found: list[Violation] = []
     for policy in POLICIES:
         rule = config[policy.name]
         if rule.level == EnforcementLevel.DISABLED:
             continue
-        if isinstance(policy, ResourceValidationPolicy):
+        if policy.scope == "resource":
             for r in resources:
-                args = ResourceValidationArgs(r.type, r.props, r.urn, r.name, _options(r.parent), None, rule.properties)
+                args = _Resource(r.urn, r.resource_type, r.name, r.parent, r.props, r.description, rule.properties)
                 found += _collect(policy, args, r.description, by_urn, rule.level)
-        elif isinstance(policy, StackValidationPolicy):
-            stack_args = StackValidationArgs(stack_view, rule.properties)
-            found += _collect(policy, stack_args, stack.description, by_urn, rule.level)
+        else:
+            found += _collect(policy, _Stack(stack_view, rule.properties), stack.description, by_urn, rule.level)
     order = {policy.name: index for index, policy in enumerate(POLICIES)}
     return sorted(set(found), key=lambda v: (order[v.rule], v.resource, v.message))
-
-
-def _policy_resources(resources: list[_Resource]) -> list[PolicyResource]:
-    built = {
-        r.urn: PolicyResource(r.type, r.props, r.urn, r.name, _options(r.parent), None, None, [], {}) for r in resources
-    }
-    for r in resources:
-        built[r.urn].parent = built.get(r.parent or "")
-    return list(built.values())
 
 
 def findings(rendered: Rendered, config: Mapping[str, RuleConfig] | None = None) -> list[str]:

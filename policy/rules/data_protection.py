@@ -6,8 +6,6 @@ import ipaddress
 import re
 from collections.abc import Iterator, Mapping
 
-from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
-
 from components.conventions import CLASS_LABEL, KSERVE_ISVC_LABEL, MODEL_LABEL, POOL_LABEL
 from components.vllm_args import REQUEST_LOGGING
 from policy import flags
@@ -22,7 +20,7 @@ from policy.kube import (
     pods,
     sequence,
 )
-from policy.rule import resource_rule, setting
+from policy.rule import PolicyConfigSchema, ResourceValidationArgs, resource_rule, setting
 
 # --- no-plaintext-secrets -------------------------------------------------------------
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 
-from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs
-
 from components.conventions import (
     GPU_RESOURCE,
     KSERVE_DEPLOYMENT_MODE,
@@ -31,7 +29,7 @@ from policy.kube import (
     sequence,
     vllm_servers,
 )
-from policy.rule import resource_rule, setting
+from policy.rule import PolicyConfigSchema, ResourceValidationArgs, resource_rule, setting
 
 _PROBES = ("readinessProbe", "livenessProbe", "startupProbe")
 # Endpoints that make the engine do model work: a probe on one burns GPU time on every

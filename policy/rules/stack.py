@@ -6,8 +6,6 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from pulumi_policy import EnforcementLevel, PolicyResource, StackValidationArgs
-
 from components.conventions import CLASS_LABEL, GATEWAY_API_GROUP, PREDICTOR_SUFFIX, selects
 from components.pool_defaults import GPU_MEMORY_UTILIZATION as POOL_GPU_MEMORY_UTILIZATION
 from components.vllm_args import GPU_MEMORY_UTILIZATION, MAX_MODEL_LEN, TENSOR_PARALLEL_SIZE
@@ -24,7 +22,15 @@ from policy.kube import (
     sequence,
     vllm_servers,
 )
-from policy.rule import setting, stack_output, stack_rule, string_list_config
+from policy.rule import (
+    EnforcementLevel,
+    PolicyResource,
+    StackValidationArgs,
+    setting,
+    stack_output,
+    stack_rule,
+    string_list_config,
+)
 
 CAPACITY_OUTPUT = "capacity"
 CLUSTER_LOCAL_HOST = re.compile(r"^[a-z0-9-]+\.[a-z0-9-]+(\.svc(\.cluster\.local)?)?$")

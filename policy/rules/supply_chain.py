@@ -6,14 +6,21 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
-from pulumi_policy import ResourceValidationArgs, StackValidationArgs
-
 from components.chart_images import IMAGES_BY_CHART
 from components.images import MIRROR_PREFIXES_OUTPUT
 from components.vllm_args import MODEL, REVISION
 from policy import flags
 from policy.kube import Container, at, containers, kind_of, mapping, sequence
-from policy.rule import resource_rule, setting, stack_name, stack_output, stack_rule, string_list_config
+from policy.rule import (
+    ResourceValidationArgs,
+    StackValidationArgs,
+    resource_rule,
+    setting,
+    stack_name,
+    stack_output,
+    stack_rule,
+    string_list_config,
+)
 
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _COMMIT_SEGMENT = re.compile(r"(^|/)[0-9a-f]{40}(/|$)")
