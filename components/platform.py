@@ -27,7 +27,8 @@ from components.upstream import KNATIVE_SERVING_NAMESPACE, KOURIER_INTERNAL_SERV
 
 
 class Platform(pulumi.ComponentResource):
-    """Everything one environment stack declares; exposes `provider`, `serving_namespace`, `pools`."""
+    """Everything one environment stack declares; exposes `provider`, `serving_namespace`, `pools`
+    (ServingPool by pool name); outputs (registered) `pool_urls`."""
 
     def __init__(
         self,
@@ -97,7 +98,8 @@ class Platform(pulumi.ComponentResource):
         self.monitoring = (
             Monitoring("monitoring", MonitoringArgs(plan.monitoring), on_cluster) if plan.monitoring else None
         )
-        self.register_outputs({"pools": {name: pool.url for name, pool in self.pools.items()}})
+        self.pool_urls: dict[str, str] = {name: pool.url for name, pool in self.pools.items()}
+        self.register_outputs({"poolUrls": self.pool_urls})
 
     def _registry_mirror_args(self) -> RegistryMirrorArgs:
         eks = self.cluster.eks

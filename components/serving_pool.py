@@ -41,7 +41,13 @@ ServingPoolArgs = PoolPlan
 
 
 class ServingPool(pulumi.ComponentResource):
-    """The KServe objects of one pool; exposes `runtime`, `inference_service`, `args`, `url`, `capacity`."""
+    """The KServe objects of one pool; exposes `runtime`, `inference_service`, `args`, `capacity`;
+    outputs (registered) `url` and `inference_service_name`."""
+
+    runtime: CustomResource
+    inference_service: CustomResource
+    url: str
+    inference_service_name: str
 
     def __init__(self, name: str, args: ServingPoolArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:serving:ServingPool", name, None, opts)
@@ -79,7 +85,8 @@ class ServingPool(pulumi.ComponentResource):
             ),
         )
         self.url = f"https://{args.pool.hostname}/v1"
-        self.register_outputs({"url": self.url, "inferenceService": args.pool.name})
+        self.inference_service_name = args.pool.name
+        self.register_outputs({"url": self.url, "inferenceServiceName": self.inference_service_name})
 
 
 def runtime_name(pool: PoolSpec) -> str:

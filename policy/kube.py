@@ -13,47 +13,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components import upstream
+from components import generated, upstream
 from components.conventions import CLASS_LABEL
 
-INFERENCE_SERVICE = (upstream.KSERVE_API_GROUP, "InferenceService")
-SERVING_RUNTIMES = {(upstream.KSERVE_API_GROUP, "ServingRuntime"), (upstream.KSERVE_API_GROUP, "ClusterServingRuntime")}
+# The rules read these through this module, with the rest of what they read of a resource.
+from components.generated import INFERENCE_SERVICE as INFERENCE_SERVICE
+from components.generated import SERVING_RUNTIMES as SERVING_RUNTIMES
+from components.generated import at as at
+from components.generated import mapping as mapping
+from components.generated import sequence as sequence
 
-# Where the pod template sits in each workload kind: (metadata path, spec path).
-_POD_TEMPLATES: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
-    ("", "Pod"): (("metadata",), ("spec",)),
-    ("apps", "Deployment"): (("spec", "template", "metadata"), ("spec", "template", "spec")),
-    ("apps", "StatefulSet"): (("spec", "template", "metadata"), ("spec", "template", "spec")),
-    ("apps", "DaemonSet"): (("spec", "template", "metadata"), ("spec", "template", "spec")),
-    ("apps", "ReplicaSet"): (("spec", "template", "metadata"), ("spec", "template", "spec")),
-    ("batch", "Job"): (("spec", "template", "metadata"), ("spec", "template", "spec")),
-    ("batch", "CronJob"): (
-        ("spec", "jobTemplate", "spec", "template", "metadata"),
-        ("spec", "jobTemplate", "spec", "template", "spec"),
-    ),
-    (upstream.KNATIVE_SERVING_API_GROUP, "Service"): (("spec", "template", "metadata"), ("spec", "template", "spec")),
-}
-# An InferenceService component (upstream.KSERVE_COMPONENTS) names its serving container by
-# model format (upstream.KSERVE_MODEL_KEYS).
 _CONTAINER_LISTS = ("initContainers", "containers")
 
 
 # --- plain access ---------------------------------------------------------------------
-
-
-def mapping(value: Any) -> Mapping:
-    return value if isinstance(value, Mapping) else {}
-
-
-def sequence(value: Any) -> Sequence:
-    return value if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) else ()
-
-
-def at(value: Any, *path: str) -> Any:
-    """The value at `path` inside nested mappings, or None."""
-    for key in path:
-        value = mapping(value).get(key)
-    return value
 
 
 def kind_of(resource_type: str) -> tuple[str, str] | None:
@@ -173,28 +146,25 @@ def pods(resource_type: str, props: Mapping) -> list[Pod]:
     if kind in SERVING_RUNTIMES:
         spec = mapping(props.get("spec"))
         return [Pod("spec", spec, labels_of(props), annotations_of(props), is_runtime_template=True)]
-    if kind in _POD_TEMPLATES:
-        meta_path, spec_path = _POD_TEMPLATES[kind]
-        meta = mapping(at(props, *meta_path))
-        return [Pod(".".join(spec_path), mapping(at(props, *spec_path)),
-                    mapping(meta.get("labels")), mapping(meta.get("annotations")))]  # fmt: skip
-    return []
+    template = generated.pod_template(kind, props)
+    if template is None:
+        return []
+    path, meta, spec = template
+    return [Pod(path, spec, mapping(meta.get("labels")), mapping(meta.get("annotations")))]
 
 
 def _inference_service_pods(props: Mapping) -> Iterator[Pod]:
-    # KServe copies the InferenceService's labels and annotations onto its pods, under the
-    # component's own.
-    for component in upstream.KSERVE_COMPONENTS:
-        spec = mapping(at(props, "spec", component))
-        if not spec:
-            continue
+    # Judged alone, an InferenceService's runtime is another resource: its model containers
+    # are kept apart (KServe merges them into the runtime's kserve-container), and its pods'
+    # labels are those KServe gives them short of the runtime's own.
+    for component, spec in generated.components_of(props):
         path = f"spec.{component}"
-        models = tuple((f"{path}.{key}", mapping(spec[key])) for key in upstream.KSERVE_MODEL_KEYS if key in spec)
+        models = tuple((f"{path}.{key}", model) for key, model in generated.model_entries(spec))
         yield Pod(
             path,
             spec,
-            upstream.component_pod_metadata(labels_of(props), mapping(spec.get("labels"))),
-            upstream.component_pod_metadata(annotations_of(props), mapping(spec.get("annotations"))),
+            generated.component_pod_labels(props, component),
+            generated.component_pod_annotations(props, component),
             model_containers=models,
         )
 
@@ -203,12 +173,21 @@ def containers(resource_type: str, props: Mapping) -> list[Container]:
     found = []
     for pod in pods(resource_type, props):
         for path, spec in pod.model_containers:
-            model_format = str(at(spec, "modelFormat", "name") or path.rpartition(".")[2])
+            model_format = generated.model_format(path.rpartition(".")[2], spec)
             found.append(Container(path, spec, pod, model_format=model_format))
         for key in _CONTAINER_LISTS:
             for index, spec in enumerate(sequence(pod.spec.get(key))):
                 found.append(Container(f"{pod.path}.{key}[{index}]", mapping(spec), pod))
     return found
+
+
+def runtime_finder(resources: Sequence[Any]) -> generated.Find:
+    """A `generated.Find` over the ServingRuntimes and ClusterServingRuntimes among a stack's
+    resources (each with `resource_type` and `props`), for what KServe merges a predictor into."""
+    runtimes = [
+        {**r.props, "kind": kind[1]} for r in resources if (kind := kind_of(r.resource_type)) in SERVING_RUNTIMES
+    ]
+    return generated.finder(runtimes)
 
 
 def vllm_servers(resource_type: str, props: Mapping) -> list[Container]:

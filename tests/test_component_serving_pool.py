@@ -36,7 +36,7 @@ def test_alone_it_makes_its_runtime_and_inference_service_and_registers_its_outp
     plan = pool_plan()
     recording = record(lambda: ServingPool("chat", plan))
     component = recording.only(COMPONENT_TYPE)
-    assert component["outputs"] == {"url": "https://chat.example.com/v1", "inferenceService": "chat"}
+    assert component["outputs"] == {"url": "https://chat.example.com/v1", "inferenceServiceName": "chat"}
     isvc, runtime = recording.only(ISVC_TYPE), recording.only(RUNTIME_TYPE)
     assert isvc["parent"] == runtime["parent"] == component["urn"]
     assert isvc["inputs"]["metadata"]["namespace"] == plan.namespace

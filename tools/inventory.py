@@ -39,21 +39,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components import conventions, upstream
+from components import conventions, generated, upstream
 from tools.k8s_objects import dig, name_of, namespace_of
 from tools.schemas import describe_resource
 
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")
 # The EKS API's taint effects (EKS_TAINT_EFFECTS), read back into Kubernetes's.
 _EKS_TO_KUBERNETES_EFFECTS = {eks: kubernetes for kubernetes, eks in upstream.EKS_TAINT_EFFECTS.items()}
-WORKLOAD_TEMPLATES = {
-    "Deployment": ("spec", "template"),
-    "StatefulSet": ("spec", "template"),
-    "DaemonSet": ("spec", "template"),
-    "ReplicaSet": ("spec", "template"),
-    "Job": ("spec", "template"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template"),
-}
 
 
 @dataclass(frozen=True)
@@ -161,7 +153,7 @@ def build(manifests: list[dict[str, Any]], resources: list[dict[str, Any]]) -> I
         if obj.get("kind") == "Service":
             inventory.services.append(declared_service(obj))
     for isvc in inventory.objects("InferenceService"):
-        predictor = predictor_pods(isvc, _runtime_of(inventory, isvc))
+        predictor = predictor_pods(isvc, generated.find_runtime(isvc, inventory.find))
         inventory.pods.append(predictor)
         inventory.services.append(predictor_service(isvc, predictor))
     for pods in kourier_gateways(inventory):
@@ -184,14 +176,12 @@ def platform_contract(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _declared_pods(obj: dict[str, Any]) -> Iterator[PodGroup]:
-    kind = obj.get("kind")
-    if kind in WORKLOAD_TEMPLATES and obj.get("apiVersion", "").startswith(("apps/", "batch/")):
-        template = dig(obj, *WORKLOAD_TEMPLATES[kind]) or {}
-        yield _pod_group(
-            describe_resource(obj), namespace_of(obj), template.get("metadata") or {}, template.get("spec") or {}
-        )
-    elif kind == "Pod":
-        yield _pod_group(describe_resource(obj), namespace_of(obj), obj.get("metadata") or {}, obj.get("spec") or {})
+    # A Knative Service's pods are the revision's: not modelled here (KServe's are, below).
+    kind = generated.group_kind(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+    template = generated.pod_template(kind, obj) if kind[0] != upstream.KNATIVE_SERVING_API_GROUP else None
+    if template is not None:
+        _, metadata, spec = template
+        yield _pod_group(describe_resource(obj), namespace_of(obj), dict(metadata), dict(spec))
 
 
 def _pod_group(source: str, namespace: str | None, metadata: dict[str, Any], spec: dict[str, Any]) -> PodGroup:
@@ -207,57 +197,19 @@ def container_ports(spec: Mapping[str, Any]) -> tuple[Port, ...]:
     )
 
 
-def _runtime_of(inventory: Inventory, isvc: dict[str, Any]) -> dict[str, Any] | None:
-    runtime = dig(isvc, "spec", "predictor", "model", "runtime")
-    if not runtime:
-        return None
-    return inventory.find("ServingRuntime", namespace_of(isvc), runtime) or inventory.find(
-        "ClusterServingRuntime", None, runtime
-    )
-
-
-def predictor_pods(isvc: dict[str, Any], runtime: dict[str, Any] | None) -> PodGroup:
-    predictor = dig(isvc, "spec", "predictor") or {}
-    runtime_spec = (runtime or {}).get("spec") or {}
-    model = predictor.get("model") or {}
-    runtime_containers = runtime_spec.get("containers") or []
-    kserve = upstream.KSERVE_CONTAINER
-    base = upstream.serving_container(runtime_containers) or {"name": kserve}
-    serving = _merge_container(base, model)
-    others = [c for c in runtime_containers if c.get("name") != kserve]
-    pod_fields = {k: v for k, v in predictor.items() if k not in upstream.KSERVE_COMPONENT_FIELDS}
-    spec = {**pod_fields, "containers": [serving, *others, *(predictor.get("containers") or [])]}
-    labels = {
-        **upstream.component_pod_metadata(
-            dig(isvc, "metadata", "labels") or {}, predictor.get("labels") or {}, runtime_spec.get("labels") or {}
-        ),
-        **upstream.kserve_pod_labels(name_of(isvc), upstream.KSERVE_PREDICTOR),
-    }
+def predictor_pods(isvc: dict[str, Any], runtime: Mapping[str, Any] | None) -> PodGroup:
+    spec = generated.predictor_pod_spec(isvc, runtime)
+    labels = generated.component_pod_labels(isvc, upstream.KSERVE_PREDICTOR, runtime)
     ports = container_ports(spec)
-    if is_knative(isvc):
+    if generated.is_knative(isvc):
         labels[upstream.KNATIVE_SERVICE_LABEL] = upstream.predictor_service_name(name_of(isvc))
         ports = _knative_ports(ports)
     return PodGroup(f"{describe_resource(isvc)} predictor", namespace_of(isvc), labels, ports, spec)
 
 
-def _merge_container(base: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
-    merged = {
-        **base,
-        **{k: v for k, v in model.items() if k not in upstream.KSERVE_MODEL_FIELDS},
-    }
-    merged["args"] = [*(base.get("args") or []), *(model.get("args") or [])]
-    merged["env"] = [*(base.get("env") or []), *(model.get("env") or [])]
-    return merged
-
-
 def _knative_ports(ports: tuple[Port, ...]) -> tuple[Port, ...]:
     user = tuple(Port(upstream.KNATIVE_USER_PORT, p.number, p.protocol) for p in ports[:1])
     return (*user, *ports[1:], *(Port(name, number) for name, number in upstream.QUEUE_PROXY_PORTS))
-
-
-def is_knative(isvc: dict[str, Any]) -> bool:
-    mode = (dig(isvc, "metadata", "annotations") or {}).get(upstream.KSERVE_DEPLOYMENT_MODE, "")
-    return mode in upstream.KSERVE_KNATIVE_MODES
 
 
 def gateway_proxies(gateway: dict[str, Any]) -> list[PodGroup]:
@@ -300,9 +252,9 @@ def predictor_service(isvc: dict[str, Any], pods: PodGroup) -> Service:
     serving_ports = [p for p in pods.ports if p.name not in dict(upstream.QUEUE_PROXY_PORTS)]
     first = serving_ports[0] if serving_ports else Port(None, upstream.KSERVE_DEFAULT_HTTP_PORT)
     ports: tuple[ServicePort, ...] = (
-        ServicePort(None if is_knative(isvc) else first.name, upstream.PREDICTOR_SERVICE_PORT, first.number),
+        ServicePort(None if generated.is_knative(isvc) else first.name, upstream.PREDICTOR_SERVICE_PORT, first.number),
     )
-    if not is_knative(isvc):
+    if not generated.is_knative(isvc):
         ports += tuple(ServicePort(p.name, p.number, p.number, p.protocol) for p in serving_ports[1:])
     labels = {k: v for k, v in pods.labels.items() if k != upstream.KNATIVE_SERVICE_LABEL}
     source = f"{describe_resource(isvc)} predictor Service"

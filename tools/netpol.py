@@ -21,13 +21,13 @@ from typing import Any
 
 from components import upstream
 from components.conventions import selects
+from components.generated import is_knative
 from tools.inventory import (
     ROUTE_KINDS,
     Inventory,
     PodGroup,
     Port,
     gateway_proxies,
-    is_knative,
 )  # fmt: skip
 from tools.k8s_objects import dig, labels_text, map_selects, namespace_of
 from tools.schemas import describe_resource

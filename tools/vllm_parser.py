@@ -23,9 +23,9 @@ import sys
 import tempfile
 from typing import Any
 
-from components import upstream, vllm_args
+from components import generated, upstream, vllm_args
 from tools import vllm_cli
-from tools.k8s_objects import dig, name_of, namespace_of
+from tools.k8s_objects import dig
 from tools.schemas import PARSED_CACHE_DIR, describe_resource
 
 CHECK = "vllm-args"
@@ -50,17 +50,15 @@ def used() -> str | None:
 def serve_arguments(manifests: list[dict[str, Any]]) -> dict[str, list[str]]:
     """Each InferenceService whose runtime runs `vllm serve`, with the arguments after it
     (the runtime container's args, then the predictor's, as KServe appends them)."""
-    # Keyed as looked up: a predictor may name no runtime.
-    runtimes: dict[tuple[str | None, str | None], dict[str, Any]] = {
-        (namespace_of(obj), name_of(obj)): obj for obj in manifests if obj.get("kind") == "ServingRuntime"
-    }
+    find = generated.finder(manifests)
     lists = {}
     for isvc in (obj for obj in manifests if obj.get("kind") == "InferenceService"):
-        model = dig(isvc, "spec", "predictor", "model") or {}
-        runtime = runtimes.get((namespace_of(isvc), model.get("runtime")))
+        runtime = generated.find_runtime(isvc, find)
         container = upstream.serving_container(dig(runtime, "spec", "containers") or []) if runtime else None
         if container is not None and container.get("command") == list(vllm_args.SERVE_COMMAND):
-            lists[describe_resource(isvc)] = [*container.get("args", []), *model.get("args", [])]
+            lists[describe_resource(isvc)] = generated.merge_container(container, generated.predictor_model(isvc))[
+                "args"
+            ]
     return lists
 
 

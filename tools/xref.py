@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from components import conventions, upstream
+from components import conventions, generated, upstream
 from components.conventions import selects
 from tools import netpol
 from tools.inventory import (
@@ -21,7 +21,6 @@ from tools.inventory import (
     Inventory,
     PodGroup,
     build,
-    is_knative,
 )  # fmt: skip
 from tools.k8s_objects import as_port, dig, labels_text, map_selects, name_of, namespace_of
 from tools.schemas import describe_resource
@@ -98,7 +97,7 @@ def knative_route_hosts(inventory: Inventory) -> set[str]:
     with `.svc` and `.svc.cluster.local`); KServe names the Knative Service `<isvc>-predictor`."""
     hosts = set()
     for isvc in inventory.objects("InferenceService"):
-        if is_knative(isvc):
+        if generated.is_knative(isvc):
             base = f"{upstream.predictor_service_name(name_of(isvc))}.{namespace_of(isvc)}"
             hosts |= {base, f"{base}.svc", f"{base}.{upstream.CLUSTER_LOCAL_DOMAIN}"}
     return hosts
@@ -299,7 +298,7 @@ def _volume_references(volume: Mapping[str, Any]) -> Iterator[tuple[str, str, st
 
 
 def _inference_service_references(isvc: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    model = dig(isvc, "spec", "predictor", "model") or {}
+    model = generated.predictor_model(isvc)
     uri = str(model.get("storageUri", ""))
     if uri.startswith("pvc://"):
         yield "PersistentVolumeClaim", uri.removeprefix("pvc://").split("/", 1)[0]

@@ -6,12 +6,14 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from components import generated, upstream
 from components.conventions import CLASS_LABEL, GATEWAY_API_GROUP, PREDICTOR_SUFFIX, selects
 from components.pool_defaults import GPU_MEMORY_UTILIZATION as POOL_GPU_MEMORY_UTILIZATION
 from components.vllm_args import GPU_MEMORY_UTILIZATION, MAX_MODEL_LEN, TENSOR_PARALLEL_SIZE
 from policy import flags
 from policy.kube import (
     INFERENCE_SERVICE,
+    Container,
     at,
     kind_of,
     labels_of,
@@ -19,6 +21,7 @@ from policy.kube import (
     name_of,
     namespace_of,
     pods,
+    runtime_finder,
     sequence,
     vllm_servers,
 )
@@ -357,8 +360,9 @@ def _capacity_figures(args: StackValidationArgs) -> Mapping:
     return mapping(stack_output(args, CAPACITY_OUTPUT))
 
 
-def _running_settings(isvc: PolicyResource) -> dict[str, float]:
-    """The engine settings the predictor's vLLM container actually runs with.
+def _running_settings(isvc: PolicyResource, find_runtime: generated.Find) -> dict[str, float]:
+    """The engine settings the predictor's vLLM container actually runs with: its runtime's
+    arguments, then the predictor's, as KServe merges them (components/generated.py).
 
     Without --gpu-memory-utilization the container is judged at the platform's pool default,
     not vLLM's own (`GPU_MEMORY_UTILIZATION.vllm_default`), and only the flag's long name is
@@ -366,7 +370,12 @@ def _running_settings(isvc: PolicyResource) -> dict[str, float]:
     servers = [c for c in vllm_servers(isvc.resource_type, isvc.props) if c.path.startswith("spec.predictor")]
     if not servers:
         return {}
+    runtime = generated.find_runtime(isvc.props, find_runtime)
+    runtime_container = upstream.serving_container(list(map(mapping, sequence(at(runtime, "spec", "containers")))))
     argv = servers[0].argv
+    if runtime_container is not None:
+        merged = generated.merge_container(runtime_container, servers[0].spec)
+        argv = Container(servers[0].path, merged, servers[0].pod).argv
     return {
         "maxModelLen": flags.token_count(flags.last_value(argv, *MAX_MODEL_LEN.names)) or 0,
         "tensorParallelSize": flags.integer(
@@ -391,8 +400,9 @@ def _capacity_problems(name: str, figures: object, running: dict[str, float]) ->
 
 def _capacity_fits(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     capacity = _capacity_figures(args)
+    find_runtime = runtime_finder(args.resources)
     for isvc in _inference_services(args):
-        running = _running_settings(isvc)
+        running = _running_settings(isvc, find_runtime)
         if not running:
             continue  # not a vLLM pool
         name = name_of(isvc.props, isvc.name)

@@ -6,11 +6,12 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
+from components import generated
 from components.chart_images import IMAGES_BY_CHART
 from components.images import MIRROR_PREFIXES_OUTPUT
 from components.vllm_args import MODEL, REVISION
 from policy import flags
-from policy.kube import Container, at, containers, kind_of, mapping, sequence
+from policy.kube import INFERENCE_SERVICE, Container, at, containers, kind_of, mapping, sequence
 from policy.rule import (
     ResourceValidationArgs,
     StackValidationArgs,
@@ -141,8 +142,10 @@ def _container_model_problems(container: Container) -> Iterator[str]:
 def _pinned_model_revisions(args: ResourceValidationArgs) -> Iterator[str]:
     for container in containers(args.resource_type, args.props):
         yield from _container_model_problems(container)
-    for component in ("predictor", "transformer", "explainer"):
-        for index, item in enumerate(sequence(at(args.props, "spec", component, "storageUris"))):
+    for component, spec in (
+        generated.components_of(args.props) if kind_of(args.resource_type) == INFERENCE_SERVICE else ()
+    ):
+        for index, item in enumerate(sequence(spec.get("storageUris"))):
             uri = str(mapping(item).get("uri", ""))
             problem = model_uri_problem(uri)
             if problem:
