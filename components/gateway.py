@@ -54,7 +54,7 @@ GATEWAY_API = conventions.GATEWAY_API_GROUP
 ENVOY_GATEWAY_API = "gateway.envoyproxy.io"
 ENVOY_GATEWAY_V1ALPHA1 = f"{ENVOY_GATEWAY_API}/v1alpha1"
 EDGE_LISTENER = "https"
-HTTPS_PORT = 443
+HTTPS_PORT = conventions.EDGE_HTTPS_PORT
 OPENAI_PATH_PREFIX = "/v1"
 
 # The address DNS must point each pool hostname at, read from the Gateway's own status.

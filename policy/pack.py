@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Policy
 
-from policy.rules import data_protection, engine, stack, supply_chain
+from policy.rules import data_protection, engine, isolation, stack, supply_chain
 
 PACK_NAME = "private-llm-serving"
 # Every rule sets its own level; this one applies to a rule that would not.
@@ -32,5 +32,8 @@ POLICIES: list[Policy] = [
     stack.CHAT_BATCH_SEPARATED,
     stack.SERVING_NAMESPACE_DEFAULT_DENY,
     stack.ROUTES_AUTHENTICATED,
+    isolation.MODEL_INGRESS_RESTRICTED,
+    isolation.MODEL_EGRESS_RESTRICTED,
+    isolation.PLATFORM_INGRESS_RESTRICTED,
     stack.CAPACITY_FITS,
 ]

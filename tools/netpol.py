@@ -78,7 +78,12 @@ def _external(source: str, namespace: str | None, labels: Mapping[str, str], por
 CLUSTER_DNS = _external(
     "cluster DNS", upstream.CLUSTER_DNS_NAMESPACE, upstream.CLUSTER_DNS_LABELS, (DNS_PORT, DNS_TCP_PORT)
 )
-ACTIVATOR = _external("Knative activator", upstream.KNATIVE_SERVING_NAMESPACE, upstream.KNATIVE_ACTIVATOR_LABELS, ())
+ACTIVATOR = _external(
+    "Knative activator",
+    upstream.KNATIVE_SERVING_NAMESPACE,
+    upstream.KNATIVE_ACTIVATOR_LABELS,
+    tuple(Port(name, number) for name, number in upstream.KNATIVE_ACTIVATOR_PORTS),
+)
 
 
 # --- each rule selects something real ---------------------------------------------------------
