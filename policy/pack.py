@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Policy
 
-from policy.rules import data_protection, engine, isolation, stack, supply_chain
+from policy.rules import data_protection, engine, isolation, stack, supply_chain, trust
 
 PACK_NAME = "private-llm-serving"
 # Every rule sets its own level; this one applies to a rule that would not.
@@ -23,6 +23,7 @@ POLICIES: list[Policy] = [
     engine.GPU_REQUESTS_EQUAL_LIMITS,
     engine.SHM_FOR_TENSOR_PARALLEL,
     engine.NO_GENERATION_PROBES,
+    trust.VLLM_API_KEY_REQUIRED,
     data_protection.NO_PLAINTEXT_SECRETS,
     data_protection.NO_REQUEST_LOGGING,
     data_protection.NO_PUBLIC_MODEL_SERVICES,
