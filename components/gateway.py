@@ -132,7 +132,10 @@ class Gateway(pulumi.ComponentResource):
         self.hostnames = plan.hostnames
         self.address = self.edge.status.apply(gateway_address)
         self.dns_records = self.address.apply(lambda address: dns_records(self.hostnames, address))
-        self.register_outputs({"hostnames": self.hostnames})
+        # The policy pack reads both: which pool owns which hostname, and the edge's own certificate.
+        self.register_outputs(
+            {"hostnames": self.hostnames, "tlsSecret": f"{gateway.namespace}/{gateway.tls.secret_name}"}
+        )
 
     def _object(
         self, resource: str, api_version: str, kind: str, meta: dict[str, Any], spec: dict[str, Any]

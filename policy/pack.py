@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Policy
 
-from policy.rules import data_protection, engine, isolation, stack, supply_chain, trust
+from policy.rules import data_protection, edge, engine, isolation, stack, supply_chain, trust
 
 PACK_NAME = "private-llm-serving"
 # Every rule sets its own level; this one applies to a rule that would not.
@@ -33,6 +33,9 @@ POLICIES: list[Policy] = [
     stack.CHAT_BATCH_SEPARATED,
     stack.SERVING_NAMESPACE_DEFAULT_DENY,
     stack.ROUTES_AUTHENTICATED,
+    edge.EDGE_LISTENERS_HTTPS,
+    edge.POOL_ROUTES_RATE_LIMITED,
+    edge.ROUTE_HOSTNAMES_OWNED,
     isolation.MODEL_INGRESS_RESTRICTED,
     isolation.MODEL_EGRESS_RESTRICTED,
     isolation.PLATFORM_INGRESS_RESTRICTED,

@@ -182,8 +182,43 @@ def _llm_inference_service(resources, _):
                                               "args": ["--enable-log-requests"]}]}}}))  # fmt: skip
 
 
+def _gateway_of(resources):
+    return next(r for r in resources if r["type"] == "kubernetes:gateway.networking.k8s.io/v1:Gateway")
+
+
+def _plain_http_listener(resources, _):
+    _gateway_of(resources)["inputs"]["spec"]["listeners"].append({"name": "http", "port": 80, "protocol": "HTTP"})
+
+
+def _routes_from_all(resources, _):
+    _gateway_of(resources)["inputs"]["spec"]["listeners"][0]["allowedRoutes"]["namespaces"]["from"] = "All"
+
+
+def _drop_rate_limit(resources, _):
+    resources.remove(_find(resources, "kubernetes:gateway.envoyproxy.io/v1alpha1:BackendTrafficPolicy", "chat-traffic"))
+
+
+def _chat_host_to_batch(resources, _):
+    route = _find(resources, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", "batch-route")
+    route["inputs"]["spec"]["hostnames"] = ["chat.llm.dev.example.internal"]
+
+
+def _allow_all_ext_auth(resources, _):
+    policy = _find(resources, "kubernetes:gateway.envoyproxy.io/v1alpha1:SecurityPolicy", "api-key-auth")
+    policy["inputs"]["spec"].pop("apiKeyAuth")
+    policy["inputs"]["spec"]["extAuth"] = {"http": {"backendRefs": [{"name": "allow-all", "port": 80}]}}
+
+
 # (attack, edit, the rule lines that must appear, each with a part of its message)
 ATTACKS = [
+    ("a plain-HTTP listener on the edge", _plain_http_listener, [("edge-listeners-https", "listener http is HTTP")]),
+    ("a listener admitting routes from all namespaces", _routes_from_all,
+     [("edge-listeners-https", "admits routes from every namespace")]),
+    ("a pool's rate limit removed", _drop_rate_limit, [("pool-routes-rate-limited", "HTTPRoute llm-gateway/chat")]),
+    ("a chat hostname routed to the batch pool", _chat_host_to_batch,
+     [("route-hostnames-owned", "routes chat.llm.dev.example.internal (pool chat's) to pool batch")]),
+    ("a route policy whose extAuth points at an allow-all backend", _allow_all_ext_auth,
+     [("routes-authenticated", "does not authenticate every request")]),
     ("every pod of the monitoring namespace", _monitoring_namespace_wide,
      [("model-ingress-restricted", "admits every pod of namespace monitoring to its serving port")]),
     ("allow-all beside the default deny", _add(ALLOW_ALL), [("model-ingress-restricted", "admits every source")]),
@@ -244,6 +279,9 @@ EDITS = {
         lambda r, _: r.remove(_find(r, NP, "knative-serving-kourier-gateway-ingress")),
         None,
     ),
+    "edge-listeners-https": (_plain_http_listener, None),
+    "pool-routes-rate-limited": (_drop_rate_limit, None),
+    "route-hostnames-owned": (_chat_host_to_batch, None),
     "vllm-api-key-required": (_drop_key_check, {"vllm-api-key-required": {"productionStacks": ["dev"]}}),
 }
 
@@ -447,7 +485,7 @@ def test_pack_lists_every_rule_of_the_issue_once():
         "no-plaintext-secrets",
         "no-request-logging", "no-public-model-services", "inference-signal-autoscaling", "pinned-chart-versions",
         "images-from-mirror", "chat-batch-separated", "serving-namespace-default-deny", "routes-authenticated",
-        "model-ingress-restricted", "model-egress-restricted", "platform-ingress-restricted", "capacity-fits",
+        "edge-listeners-https", "pool-routes-rate-limited", "route-hostnames-owned", "model-ingress-restricted", "model-egress-restricted", "platform-ingress-restricted", "capacity-fits",
     ]  # fmt: skip
 
 
@@ -465,6 +503,7 @@ def test_stack_rules_see_component_outputs_as_the_engine_does(monkeypatch):
     monkeypatch.setattr(policy_gate, "POLICIES", [probe_rule])
     policy_gate.violations(render.render(load_stack("dev")), policy_gate.reconcile({}, [probe_rule]))
     gateway = seen["llmserving:edge:Gateway"]
-    assert set(gateway) == {"hostnames"}
+    assert set(gateway) == {"hostnames", "tlsSecret"}
+    assert gateway["tlsSecret"] == "llm-gateway/llm-gateway-tls"
     assert gateway["hostnames"]["chat"] == "chat.llm.dev.example.internal"
     assert seen["kubernetes:helm.sh/v4:Chart"]["chart"]

@@ -344,6 +344,83 @@ REVISION_CASES = [
      [deployment(container(command=["/bin/sh", "-c", "vllm serve /m --enable-log-outputs"]))], None, None, "--enable-log-outputs"),
 ]  # fmt: skip
 
+TLS = {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": "edge-tls"}]}
+EDGE_COMPONENT = resource("llmserving:edge:Gateway", {"hostnames": {"chat": "chat.example", "batch": "batch.example"},
+                                                      "tlsSecret": "llm-gateway/edge-tls"}, name="edge-component")  # fmt: skip
+
+
+def _listener(name="https", port=443, protocol="HTTPS", **fields):
+    return {"name": name, "port": port, "protocol": protocol, **({"tls": TLS} if protocol == "HTTPS" else {}), **fields}
+
+
+def _edge_gateway(*listeners):
+    found = _gateway()
+    found["inputs"]["spec"]["listeners"] = list(listeners) or [_listener()]
+    return found
+
+
+def _pool_route(name, pool, *hostnames):
+    found = _edge_route(name)
+    found["inputs"]["spec"]["rules"][0]["backendRefs"][0].update(name=f"{pool}-predictor", namespace="llm-serving")
+    found["inputs"]["spec"]["hostnames"] = list(hostnames)
+    return found
+
+
+def _traffic(name, target_kind, target, rate_limit=True, **spec):
+    limit = {"rateLimit": {"local": {"rules": [{"limit": {"requests": 60, "unit": "Minute"}}]}}} if rate_limit else {}
+    props = {"apiVersion": "gateway.envoyproxy.io/v1alpha1", "kind": "BackendTrafficPolicy",
+             "metadata": {"name": name, "namespace": "llm-gateway"},
+             "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": target_kind, "name": target}],
+                      **limit, **spec}}  # fmt: skip
+    return resource("kubernetes:gateway.envoyproxy.io/v1alpha1:BackendTrafficPolicy", props, name=name)
+
+
+EXT_AUTH = {"extAuth": {"http": {"backendRefs": [{"name": "allow-all", "port": 80}]}}}
+EDGE_CASES = [
+    ("edge-listeners-https", "plain-HTTP listener", [EDGE_COMPONENT, _edge_gateway(_listener(), _listener("http", 80, "HTTP"))],
+     None, None, "listener http is HTTP, not HTTPS"),
+    ("edge-listeners-https", "routes from every namespace",
+     [EDGE_COMPONENT, _edge_gateway(_listener(allowedRoutes={"namespaces": {"from": "All"}}))], None, None,
+     "admits routes from every namespace"),
+    ("edge-listeners-https", "routes from a selector of many namespaces",
+     [EDGE_COMPONENT, _edge_gateway(_listener(allowedRoutes={"namespaces": {"from": "Selector", "selector": {}}}))],
+     None, None, "not one namespace of the stack"),
+    ("edge-listeners-https", "someone else's certificate",
+     [EDGE_COMPONENT, _edge_gateway(_listener(tls={"certificateRefs": [{"name": "other"}]}))], None, None,
+     "serves certificate llm-gateway/other"),
+    ("edge-listeners-https", "TLS passed through", [EDGE_COMPONENT, _edge_gateway(_listener(tls={**TLS, "mode": "Passthrough"}))],
+     None, None, "passes TLS through"),
+    ("edge-listeners-https", "HTTPS with our certificate, own namespace", [EDGE_COMPONENT, _edge_gateway()], None, None, None),
+    ("pool-routes-rate-limited", "rate limit removed", [CHAT, _pool_route("chat", "chat", "chat.example")], None, None,
+     "reaches a pool without a rate limit"),
+    ("pool-routes-rate-limited", "route policy without rateLimit replaces the gateway's",
+     [CHAT, _pool_route("chat", "chat", "chat.example"), _traffic("edge", "Gateway", "edge"),
+      _traffic("chat", "HTTPRoute", "chat", rate_limit=False, timeout={})], None, None,
+     "BackendTrafficPolicy chat has no rateLimit and replaces"),
+    ("pool-routes-rate-limited", "on the route, or on the gateway",
+     [CHAT, BATCH, _pool_route("chat", "chat", "chat.example"), _pool_route("batch", "batch", "batch.example"),
+      _traffic("chat", "HTTPRoute", "chat"), _traffic("edge", "Gateway", "edge")], None, None, None),
+    ("route-hostnames-owned", "chat hostname to the batch pool",
+     [EDGE_COMPONENT, CHAT, BATCH, _pool_route("batch", "batch", "chat.example")], None, None,
+     "routes chat.example (pool chat's) to pool batch"),
+    ("route-hostnames-owned", "no hostname", [EDGE_COMPONENT, CHAT, _pool_route("chat", "chat")], None, None,
+     "names no hostname"),
+    ("route-hostnames-owned", "a hostname no pool owns", [EDGE_COMPONENT, CHAT, _pool_route("chat", "chat", "x.example")],
+     None, None, "routes x.example, which no pool owns"),
+    ("route-hostnames-owned", "each hostname to its pool",
+     [EDGE_COMPONENT, CHAT, BATCH, _pool_route("chat", "chat", "chat.example"), _pool_route("batch", "batch", "batch.example")],
+     None, None, None),
+    ("routes-authenticated", "extAuth to an allow-all backend",
+     [_edge_route(), _security_policy("auth", "Gateway", "edge", **EXT_AUTH)], None, None,
+     "SecurityPolicy llm-gateway/auth does not authenticate every request"),
+    ("routes-authenticated", "extAuth that fails open",
+     [_edge_route(), _security_policy("auth", "Gateway", "edge", extAuth={**EXT_AUTH["extAuth"], "failOpen": True})],
+     None, {"routes-authenticated": {"authBackends": ["llm-gateway/allow-all"]}}, "does not authenticate"),
+    ("routes-authenticated", "extAuth to our auth backend",
+     [_edge_route(), _security_policy("auth", "Gateway", "edge", **EXT_AUTH)], None,
+     {"routes-authenticated": {"authBackends": ["llm-gateway/allow-all"]}}, None),
+]  # fmt: skip
+
 # (rule, case id, resources, stack outputs, policy config, expected message part or None when compliant)
 CASES = [
     ("pinned-image-tags", "no tag", [deployment(container("busybox"))], None, None, "has no tag"),
@@ -1122,6 +1199,7 @@ CASES = [
         None,
     ),  # fmt: skip
     *ISOLATION_CASES,
+    *EDGE_CASES,
     *EXPOSURE_CASES,
     *TRUST_CASES,
     *REVISION_CASES,
