@@ -30,7 +30,8 @@ readiness) stay closed to other pods.
 
 The model-cache warm-up Jobs run in the serving namespace too (they fill the claim the pools
 mount): they may reach DNS and the model mirror's port, nothing else
-(`warmup_egress`).
+(`warmup_egress`). With a local cache KServe's own download Jobs fill it, in KServe's
+download-Job namespace, which gets the same default deny, DNS and mirror egress.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from components.upstream import (
     KOURIER_GATEWAY_LABELS,
     KOURIER_INTERNAL_POD_PORT,
     KOURIER_METRICS_PORT,
+    LOCAL_MODEL_JOB_NAMESPACE,
     NAMESPACE_NAME_LABEL,
     PROMETHEUS_POD_LABELS,
     QUEUE_PROXY_METRICS_PORT,
@@ -76,7 +78,8 @@ class NetworkPolicies(pulumi.ComponentResource):
     """Exposes `namespaces` (the serving namespaces), `default_deny` and `dns_egress` (serving
     namespace -> policy), `pool_ingress` (pool name -> policy), `kourier_ingress` and
     `activator_ingress` (None without Knative pools or when the cluster runs its own Knative),
-    `gateway_ingress` (the edge proxies) and `warmup_egress` (None without warm-up Jobs)."""
+    `gateway_ingress` (the edge proxies), `warmup_egress` (None without warm-up Jobs) and
+    `local_cache_egress` (KServe's download Jobs with a local cache, else None)."""
 
     namespaces: list[str]
     default_deny: dict[str, k8s.networking.v1.NetworkPolicy]
@@ -86,6 +89,7 @@ class NetworkPolicies(pulumi.ComponentResource):
     activator_ingress: k8s.networking.v1.NetworkPolicy | None
     gateway_ingress: k8s.networking.v1.NetworkPolicy
     warmup_egress: k8s.networking.v1.NetworkPolicy | None
+    local_cache_egress: k8s.networking.v1.NetworkPolicy | None
 
     def __init__(self, name: str, args: NetworkPoliciesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmserving:guardrails:NetworkPolicies", name, None, opts)
@@ -109,6 +113,11 @@ class NetworkPolicies(pulumi.ComponentResource):
         self.warmup_egress = None
         if plan.warmup_egress is not None:
             self.warmup_egress = self._policy(serving, "model-warmup-egress", warmup_egress(plan.warmup_egress))
+        self.local_cache_egress = None
+        if plan.local_cache_egress is not None:
+            self.local_cache_egress = self._policy(
+                LOCAL_MODEL_JOB_NAMESPACE, "model-download-egress", download_egress(plan.local_cache_egress, {})
+            )
         self.register_outputs({"namespaces": self.namespaces})
 
     def _policy(self, namespace: str, name: str, spec: dict[str, Any]) -> k8s.networking.v1.NetworkPolicy:
@@ -200,11 +209,17 @@ def prometheus_pods(plan: NetworkPoliciesPlan) -> dict[str, Any]:
 def warmup_egress(warmup: WarmupEgressPlan) -> dict[str, Any]:
     """The warm-up pods may reach the model mirror's port (its addresses are not known in
     advance) and, for s3, the node-local EKS Pod Identity agent."""
+    selector = {NAME_LABEL: conventions.MODEL_WARMUP_APP_NAME, COMPONENT_LABEL: conventions.MODEL_CACHE_COMPONENT}
+    return download_egress(warmup, {"matchLabels": selector})
+
+
+def download_egress(warmup: WarmupEgressPlan, pods: dict[str, Any]) -> dict[str, Any]:
+    """Egress of the pods that fill the model cache (`pods`: our warm-up Jobs, or every pod of
+    KServe's download-Job namespace, whose labels are KServe's)."""
     rules = [_egress("0.0.0.0/0", warmup.mirror_port)]
     if warmup.pod_identity_agent:
         rules.append(_egress(*EKS_POD_IDENTITY_AGENT))
-    selector = {NAME_LABEL: conventions.MODEL_WARMUP_APP_NAME, COMPONENT_LABEL: conventions.MODEL_CACHE_COMPONENT}
-    return {"podSelector": {"matchLabels": selector}, "policyTypes": ["Egress"], "egress": rules}
+    return {"podSelector": pods, "policyTypes": ["Egress"], "egress": rules}
 
 
 def proxies_of(gateway: str, namespace: str) -> dict[str, Any]:

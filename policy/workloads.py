@@ -84,6 +84,8 @@ def model_pods(resources: Sequence[Any]) -> list[ModelPod]:
             found.extend(_inference_service_pods(resource, runtimes))
         elif kind == LLM_INFERENCE_SERVICE:
             found.extend(_llm_inference_service_pods(resource))
+        elif kind == LOCAL_MODEL_CACHE:
+            found.append(_local_model_download(resource))
         else:
             found.extend(_workload_pods(resource))
     return found
@@ -159,6 +161,18 @@ def _llm_inference_service_pods(resource: Any) -> Iterator[ModelPod]:
         labels = pod.labels if pod else {**labels_of(props), **mapping(at(props, "spec", "labels"))}
         where = f"{_describe(resource)} {pod.path if pod else LLM_POD_SPECS[0][-1]}"
         yield ModelPod(where, resource.urn, namespace_of(props), labels, frozenset(_ports_of(specs, argv, True)))
+
+
+# A LocalModelCache is filled by KServe's download Jobs, in the namespace the KServe chart's
+# `kserve.localmodel.jobNamespace` names (upstream.LOCAL_MODEL_JOB_NAMESPACE); their labels are
+# KServe's, so only policies that select every pod of that namespace are known to apply.
+LOCAL_MODEL_CACHE = (upstream.KSERVE_API_GROUP, "LocalModelCache")
+
+
+def _local_model_download(resource: Any) -> ModelPod:
+    where = f"download Jobs of {_describe(resource)} in {upstream.LOCAL_MODEL_JOB_NAMESPACE}"
+    return ModelPod(where, resource.urn, upstream.LOCAL_MODEL_JOB_NAMESPACE, {}, frozenset(),
+                    downloader=True, mirror_ports=frozenset({HTTPS_PORT}))  # fmt: skip
 
 
 def _workload_pods(resource: Any) -> Iterator[ModelPod]:

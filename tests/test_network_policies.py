@@ -203,3 +203,17 @@ def test_without_knative_pools_no_knative_rules(platform):
 def test_policies_carry_our_labels(platform):
     for policy in of_kind(objects(platform), "NetworkPolicy"):
         assert policy["metadata"]["labels"]["app.kubernetes.io/part-of"] == "private-llm-serving"
+
+
+def test_a_local_cache_isolates_kserves_download_jobs(platform):
+    platform["modelCache"] = {"kind": "local", "size": "100Gi"}
+    found = objects(platform)
+    local = {p["metadata"]["name"]: p["spec"] for p in policies_in(found, "kserve-localmodel-jobs")}
+    assert set(local) == {"default-deny", "dns-egress", "model-download-egress"}
+    assert local["model-download-egress"] == {
+        "podSelector": {},
+        "policyTypes": ["Egress"],
+        "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]}],
+    }
+    # KServe's Jobs fill the cache, so no warm-up Job and no warm-up egress in the serving namespace.
+    assert "model-warmup-egress" not in {p["metadata"]["name"] for p in policies_in(found, "llm-serving")}

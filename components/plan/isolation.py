@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from components.conventions import EDGE_HTTPS_PORT
 from components.spec import HubMirrorModelMirror, PlatformSpec, PoolSpec, S3ModelMirror
+from components.upstream import LOCAL_MODEL_JOB_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class NetworkPoliciesPlan:
     gateway_listener_port: int
     # None without warm-up Jobs (modelCache.kind local: KServe's Jobs fill the cache).
     warmup_egress: WarmupEgressPlan | None
+    # modelCache.kind local: KServe's download Jobs run in their own namespace
+    # (upstream.LOCAL_MODEL_JOB_NAMESPACE), which gets the default deny, DNS and this way out.
+    local_cache_egress: WarmupEgressPlan | None = None
 
 
 def plan_network_policies(spec: PlatformSpec) -> NetworkPoliciesPlan:
@@ -49,11 +53,15 @@ def plan_network_policies(spec: PlatformSpec) -> NetworkPoliciesPlan:
         kourier_ingress=bool(spec.knative_pools) and spec.control_plane.knative.enabled,
         gateway_listener_port=EDGE_HTTPS_PORT,
         warmup_egress=plan_warmup_egress(spec) if spec.model_cache.kind == "pvc" else None,
+        local_cache_egress=plan_warmup_egress(spec) if spec.model_cache.kind == "local" else None,
     )
 
 
 def serving_namespaces(spec: PlatformSpec) -> list[str]:
-    return [spec.namespaces.serving]
+    """Every namespace that runs model pods: the pools' and warm-up Jobs', and KServe's
+    local-model download Jobs' with a local cache."""
+    local = [LOCAL_MODEL_JOB_NAMESPACE] if spec.model_cache.kind == "local" else []
+    return [spec.namespaces.serving, *local]
 
 
 def plan_warmup_egress(spec: PlatformSpec) -> WarmupEgressPlan:
