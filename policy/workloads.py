@@ -24,6 +24,7 @@ from policy.kube import (
     LLM_INFERENCE_SERVICE,
     LLM_POD_SPECS,
     Container,
+    Pod,
     at,
     containers,
     kind_of,
@@ -63,14 +64,6 @@ class ModelPod:
     knative: bool = False  # fronted by Knative's activator and Kourier
     downloader: bool = False  # fetches weights: may reach its mirrors
     mirror_ports: frozenset[int] = frozenset()
-
-
-class Resource:
-    """What the rules hand in: a type token, props and URN (a PolicyResource has them)."""
-
-    resource_type: str
-    props: Mapping[str, Any]
-    urn: str
 
 
 def model_pods(resources: Sequence[Any]) -> list[ModelPod]:
@@ -154,7 +147,7 @@ def _llm_inference_service_pods(resource: Any) -> Iterator[ModelPod]:
     # KServe runs vLLM in every LLMInferenceService (its LLMInferenceServiceConfig templates),
     # also where the resource leaves the template to the config.
     props = resource.props
-    found = pods(resource.resource_type, props) or [None]
+    found: list[Pod | None] = [*pods(resource.resource_type, props)] or [None]
     for pod in found:
         specs = [mapping(c) for c in sequence(pod.spec.get("containers"))] if pod else []
         argv = [str(word) for c in specs for word in [*sequence(c.get("command")), *sequence(c.get("args"))]]

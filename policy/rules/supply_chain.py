@@ -15,6 +15,7 @@ from policy import flags
 from policy.commands import HUB_DOWNLOAD, hub_downloads
 from policy.kube import LLM_INFERENCE_SERVICE, Container, at, containers, kind_of, mapping, sequence
 from policy.rule import resource_rule, setting, stack_name, stack_output, stack_rule, string_list_config
+from policy.workloads import LOCAL_MODEL_CACHE
 
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
@@ -24,7 +25,6 @@ _MOVING_TAGS = {"latest", "stable", "main", "master", "nightly", "edge", "dev", 
                 "canary", "rolling", "release", "lts", "current", "next", "trunk", "beta", "alpha"}  # fmt: skip
 _MOVING_SUFFIX = re.compile(r"[-_.](latest|nightly|edge|dev)$")
 _HELM_CHARTS = {("helm.sh", "Chart"), ("helm.sh", "Release")}
-_LOCAL_MODEL_CACHE = ("serving.kserve.io", "LocalModelCache")
 
 
 # --- pinned-image-tags ----------------------------------------------------------------
@@ -126,8 +126,8 @@ def _container_model_problems(container: Container) -> Iterator[str]:
             yield f"{container.path}: serves hub model '{hub_id}' without {REVISION.name} <40-hex commit>"
     # Each download statement carries its own revision, read as its command reads it.
     downloads = list(hub_downloads(container.command_line))
-    for statement, revision in downloads:
-        if not COMMIT.match(revision or ""):
+    for statement, pinned in downloads:
+        if not COMMIT.match(pinned or ""):
             yield f"{container.path}: downloads from the hub without a 40-hex commit revision: {statement.strip()[:120]}"
     if not downloads and HUB_DOWNLOAD.search(" ".join(container.command_line)):
         yield f"{container.path}: downloads from the hub where no revision can be read (not a plain hf download command)"
@@ -147,7 +147,7 @@ def _pinned_model_revisions(args: ResourceValidationArgs) -> Iterator[str]:
         problem = model_uri_problem(uri)
         if problem:
             yield f"spec.model.uri: '{uri}' {problem}"
-    if kind_of(args.resource_type) == _LOCAL_MODEL_CACHE:
+    if kind_of(args.resource_type) == LOCAL_MODEL_CACHE:
         uri = str(at(args.props, "spec", "sourceModelUri") or "")
         problem = model_uri_problem(uri)
         if problem:
