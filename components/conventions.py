@@ -25,6 +25,8 @@ from components.upstream import envoy_proxy_labels as envoy_proxy_labels
 from components.upstream import predictor_service_name as predictor_service_name
 
 PART_OF = "private-llm-serving"
+# The edge Gateway's one listener port (HTTPS), which its proxies open to clients.
+EDGE_HTTPS_PORT = 443
 # The Pulumi project (Pulumi.yaml `name`): stack config keys are `<PROJECT>:<key>`.
 PROJECT = "private-llm-serving"
 # Pulumi.yaml `stackConfigDir`: one stack file per environment.

@@ -54,7 +54,7 @@ GATEWAY_API = conventions.GATEWAY_API_GROUP
 ENVOY_GATEWAY_API = "gateway.envoyproxy.io"
 ENVOY_GATEWAY_V1ALPHA1 = f"{ENVOY_GATEWAY_API}/v1alpha1"
 EDGE_LISTENER = "https"
-HTTPS_PORT = 443
+HTTPS_PORT = conventions.EDGE_HTTPS_PORT
 OPENAI_PATH_PREFIX = "/v1"
 
 # The address DNS must point each pool hostname at, read from the Gateway's own status.
@@ -132,7 +132,10 @@ class Gateway(pulumi.ComponentResource):
         self.hostnames = plan.hostnames
         self.address = self.edge.status.apply(gateway_address)
         self.dns_records = self.address.apply(lambda address: dns_records(self.hostnames, address))
-        self.register_outputs({"hostnames": self.hostnames})
+        # The policy pack reads both: which pool owns which hostname, and the edge's own certificate.
+        self.register_outputs(
+            {"hostnames": self.hostnames, "tlsSecret": f"{gateway.namespace}/{gateway.tls.secret_name}"}
+        )
 
     def _object(
         self, resource: str, api_version: str, kind: str, meta: dict[str, Any], spec: dict[str, Any]

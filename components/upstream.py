@@ -48,8 +48,11 @@ KOURIER_SERVICES = {
     ),
 }
 
-# Knative's activator pods (knative/serving v1.23 config/core/deployments/activator.yaml).
+# Knative's activator pods (knative/serving v1.23 config/core/deployments/activator.yaml) and
+# their ports there, (name, containerPort): HTTP/1 and h2c from the ingress, metrics, profiling.
 KNATIVE_ACTIVATOR_LABELS = {"app": "activator"}
+KNATIVE_ACTIVATOR_PORTS = (("http1", 8012), ("h2c", 8013), ("metrics", 9090), ("profiling", 8008))
+KNATIVE_ACTIVATOR_METRICS_PORT = 9090
 
 # knative/serving v1.23 pkg/networking/constants.go: queue-proxy's HTTP/1 port
 # (BackendHTTPPort), which the activator and the gateways send to, and its autoscaling
@@ -88,9 +91,11 @@ CLUSTER_DNS_PORTS = (("dns", CLUSTER_DNS_PORT, "UDP"), ("dns-tcp", CLUSTER_DNS_P
 # (kube-controller-manager serviceaccounts-controller).
 DEFAULT_SERVICE_ACCOUNT = "default"
 
-# The label prometheus-operator (PROMETHEUS_OPERATOR_CRDS_VERSION) puts on the Prometheus
-# pods it runs (pkg/prometheus/server/statefulset.go; kube-prometheus-stack keeps it).
-PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
+# The labels prometheus-operator (PROMETHEUS_OPERATOR_CRDS_VERSION) puts on every Prometheus
+# pod it runs, whatever the Prometheus resource is named (pkg/prometheus/server/statefulset.go;
+# kube-prometheus-stack keeps them; its pods also get `operator.prometheus.io/name` and
+# `prometheus: <name>`). Alertmanager's, Grafana's and the operator's own pods carry other names.
+PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/managed-by": "prometheus-operator"}
 
 # The node-local EKS Pod Identity Agent the AWS SDKs get credentials from (AWS EKS user
 # guide, "Set up the Amazon EKS Pod Identity Agent": 169.254.170.23, port 80).
@@ -213,6 +218,10 @@ ENVOY_GATEWAY_NAMESPACE = "envoy-gateway-system"
 # Envoy Gateway runs its proxies unprivileged: a listener port below 1024 becomes this
 # much higher on the proxy pods (internal/gatewayapi helpers.go servicePortToContainerPort).
 ENVOY_PRIVILEGED_PORT_SHIFT = 10000
+
+
+# The proxies' Prometheus stats port (internal/xds/bootstrap bootstrap.go EnvoyStatsPort).
+ENVOY_PROXY_METRICS_PORT = 19001
 
 
 def envoy_proxy_labels(gateway: str, namespace: str) -> dict[str, str]:

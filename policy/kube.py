@@ -22,6 +22,17 @@ from components.generated import SERVING_RUNTIMES as SERVING_RUNTIMES
 from components.generated import at as at
 from components.generated import mapping as mapping
 from components.generated import sequence as sequence
+from policy.commands import runs_vllm
+
+LLM_INFERENCE_SERVICE = (upstream.KSERVE_API_GROUP, "LLMInferenceService")
+# Its PodSpecs (serving.kserve.io_llminferenceservices.yaml v1alpha2): the decode pods, their
+# multi-node workers, and the same for prefill.
+LLM_POD_SPECS = (
+    ("spec", "template"),
+    ("spec", "worker"),
+    ("spec", "prefill", "template"),
+    ("spec", "prefill", "worker"),
+)
 
 _CONTAINER_LISTS = ("initContainers", "containers")
 
@@ -112,9 +123,9 @@ class Container:
         if self.spec.get("command"):
             # `command` replaces the image's entrypoint, so vLLM runs only if the command says
             # so: a warm-up Job running `hf download` in the vLLM image serves nothing.
-            return any(_names_vllm(word) for word in self.argv[:4])
+            return runs_vllm(self.command_line)
         image = (self.image or "").rpartition("@")[0] or (self.image or "")
-        return "vllm" in image.lower() or any(_names_vllm(word) for word in self.argv[:4])
+        return "vllm" in image.lower() or runs_vllm(self.command_line)
 
     @property
     def is_vllm_server(self) -> bool:
@@ -127,13 +138,10 @@ def _split_shell(text: str) -> list[str]:
     if not any(space in text for space in " \n\t"):
         return [text]
     try:
-        return shlex.split(text)
+        # A shell script's comments are not arguments: `--revision main # <commit>` pins nothing.
+        return shlex.split(text, comments=True)
     except ValueError:
         return text.split()
-
-
-def _names_vllm(word: str) -> bool:
-    return word == "vllm" or word.endswith("/vllm") or word.startswith("vllm.")
 
 
 def pods(resource_type: str, props: Mapping) -> list[Pod]:
@@ -143,6 +151,11 @@ def pods(resource_type: str, props: Mapping) -> list[Pod]:
         return []
     if kind == INFERENCE_SERVICE:
         return list(_inference_service_pods(props))
+    if kind == LLM_INFERENCE_SERVICE:
+        labels = {**labels_of(props), **mapping(at(props, "spec", "labels"))}
+        annotations = {**annotations_of(props), **mapping(at(props, "spec", "annotations"))}
+        specs = [(".".join(path), mapping(at(props, *path))) for path in LLM_POD_SPECS]
+        return [Pod(path, spec, labels, annotations) for path, spec in specs if spec]
     if kind in SERVING_RUNTIMES:
         spec = mapping(props.get("spec"))
         return [Pod("spec", spec, labels_of(props), annotations_of(props), is_runtime_template=True)]

@@ -9,7 +9,7 @@ users' policy config refers to them.
 from __future__ import annotations
 
 from policy.rule import EnforcementLevel, Rule
-from policy.rules import data_protection, engine, stack, supply_chain
+from policy.rules import data_protection, edge, engine, isolation, stack, supply_chain, trust
 
 PACK_NAME = "private-llm-serving"
 # Every rule sets its own level; this one applies to a rule that would not.
@@ -23,6 +23,7 @@ POLICIES: list[Rule] = [
     engine.GPU_REQUESTS_EQUAL_LIMITS,
     engine.SHM_FOR_TENSOR_PARALLEL,
     engine.NO_GENERATION_PROBES,
+    trust.VLLM_API_KEY_REQUIRED,
     data_protection.NO_PLAINTEXT_SECRETS,
     data_protection.NO_REQUEST_LOGGING,
     data_protection.NO_PUBLIC_MODEL_SERVICES,
@@ -32,5 +33,11 @@ POLICIES: list[Rule] = [
     stack.CHAT_BATCH_SEPARATED,
     stack.SERVING_NAMESPACE_DEFAULT_DENY,
     stack.ROUTES_AUTHENTICATED,
+    edge.EDGE_LISTENERS_HTTPS,
+    edge.POOL_ROUTES_RATE_LIMITED,
+    edge.ROUTE_HOSTNAMES_OWNED,
+    isolation.MODEL_INGRESS_RESTRICTED,
+    isolation.MODEL_EGRESS_RESTRICTED,
+    isolation.PLATFORM_INGRESS_RESTRICTED,
     stack.CAPACITY_FITS,
 ]

@@ -82,7 +82,10 @@ def test_a_mirror_reaches_the_chart_values_and_the_proxy_image():
 
 def test_the_component_alone_creates_the_edge_objects():
     component, found, _ = built(plan_gateway(spec_of()))
-    assert component["outputs"] == {"hostnames": {"chat": "chat.example.com", "batch": "batch.example.com"}}
+    assert component["outputs"] == {
+        "hostnames": {"chat": "chat.example.com", "batch": "batch.example.com"},
+        "tlsSecret": "llm-gateway/llm-gateway-tls",
+    }
     kinds = {kind for kind, _ in found}
     assert {"Namespace", "GatewayClass", "EnvoyProxy", "Gateway", "SecurityPolicy", "HTTPRoute"} <= kinds
     assert {name for kind, name in found if kind == "HTTPRoute"} == {"chat-route", "batch-route"}

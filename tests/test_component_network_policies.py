@@ -56,12 +56,16 @@ def test_the_component_alone_creates_every_policy_in_its_namespace():
         "llm-serving-chat-ingress",
         "llm-serving-batch-ingress",
         "knative-serving-kourier-gateway-ingress",
+        "knative-serving-activator-ingress",
+        "llm-gateway-edge-proxy-ingress",
         "llm-serving-model-warmup-egress",
     }
     assert all(policy["parent"] == component["urn"] for policy in policies.values())
     namespaces = {name: policy["inputs"]["metadata"]["namespace"] for name, policy in policies.items()}
     assert namespaces["knative-serving-kourier-gateway-ingress"] == "knative-serving"
-    assert {ns for name, ns in namespaces.items() if not name.startswith("knative")} == {"llm-serving"}
+    assert namespaces["knative-serving-activator-ingress"] == "knative-serving"
+    assert namespaces["llm-gateway-edge-proxy-ingress"] == "llm-gateway"
+    assert {ns for name, ns in namespaces.items() if name.startswith("llm-serving")} == {"llm-serving"}
     deny = policies["llm-serving-default-deny"]["inputs"]["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
 
@@ -77,7 +81,18 @@ def test_pool_ingress_selects_the_pools_pods_and_their_fronts():
         "gateway.envoyproxy.io/owning-gateway-name": "llm-gateway",
         "gateway.envoyproxy.io/owning-gateway-namespace": "llm-gateway",
     }
-    assert scrape["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    # Prometheus's own pods, not every pod of its namespace.
+    assert scrape["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/name": "prometheus",
+                    "app.kubernetes.io/managed-by": "prometheus-operator",
+                }
+            },
+        }
+    ]
     batch = policies["llm-serving-batch-ingress"]["inputs"]["spec"]
     assert [rule["ports"][0]["port"] for rule in batch["ingress"]] == [8012, 9090, 8080]
 

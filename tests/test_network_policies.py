@@ -11,6 +11,8 @@ from components.plan.isolation import serving_namespaces
 from components.upstream import QUEUE_PROXY_METRICS_PORT, QUEUE_PROXY_PORT
 from tests.conftest import SHIPPED_STACKS
 from tests.test_edge import named, objects, of_kind, shipped
+from tools.inventory import PodGroup, Port, build
+from tools.netpol import ACTIVATOR, allowed, kourier_gateways, prometheus
 
 pytestmark = pytest.mark.program
 
@@ -35,6 +37,14 @@ def proxy_labels(gateway):
 
 def in_namespace(namespace):
     return {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+
+
+# The labels prometheus-operator gives its Prometheus pods (not the rest of their namespace).
+PROMETHEUS_PODS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/managed-by": "prometheus-operator"}
+
+
+def prometheus_in(namespace):
+    return {"namespaceSelector": in_namespace(namespace), "podSelector": {"matchLabels": PROMETHEUS_PODS}}
 
 
 def rules_for(policy, port):
@@ -81,7 +91,7 @@ def test_a_standard_pool_admits_the_edge_proxies_and_prometheus_on_the_vllm_port
     sources = [peer for rule in rules_for(policy, runtime_port) for peer in rule["from"]]
     assert sources == [
         {"namespaceSelector": in_namespace("llm-gateway"), "podSelector": {"matchLabels": proxy_labels(edge)}},
-        {"namespaceSelector": in_namespace("monitoring")},
+        prometheus_in("monitoring"),
     ]
     assert len(policy["spec"]["ingress"]) == 2
 
@@ -99,13 +109,13 @@ def test_a_knative_pool_admits_kourier_and_the_activator_on_the_queue_proxy_port
     (autoscaler,) = rules_for(policy, QUEUE_PROXY_METRICS_PORT)
     assert autoscaler["from"] == [{"namespaceSelector": in_namespace(KNATIVE)}]
     (scrape,) = rules_for(policy, vllm_args.HTTP_PORT)
-    assert scrape["from"] == [{"namespaceSelector": in_namespace("monitoring")}]
+    assert scrape["from"] == [prometheus_in("monitoring")]
 
 
 def test_prometheus_namespace_follows_the_monitoring_spec(platform):
     platform["monitoring"] = {"namespace": "observability"}
     policy = named(objects(platform), "NetworkPolicy", "chat-ingress")
-    prometheus = [{"namespaceSelector": in_namespace("observability")}]
+    prometheus = [prometheus_in("observability")]
     (scrape,) = [rule for rule in policy["spec"]["ingress"] if rule["from"] == prometheus]
     assert scrape["ports"] == [{"protocol": "TCP", "port": vllm_args.HTTP_PORT}]
 
@@ -122,8 +132,60 @@ def test_kourier_admits_only_the_edge_knative_and_prometheus(platform):
         {"from": [{"namespaceSelector": in_namespace("llm-gateway"), "podSelector": {"matchLabels": proxy_labels(edge)}}],
          "ports": [{"protocol": "TCP", "port": 8081}]},
         {"from": [{"namespaceSelector": in_namespace(KNATIVE)}]},
-        {"from": [{"namespaceSelector": in_namespace("monitoring")}], "ports": [{"protocol": "TCP", "port": 9000}]},
+        {"from": [prometheus_in("monitoring")], "ports": [{"protocol": "TCP", "port": 9000}]},
     ]  # fmt: skip
+
+
+def test_the_activator_admits_only_knative_and_prometheus(platform):
+    policy = named(objects(platform), "NetworkPolicy", "activator-ingress")
+    assert policy["metadata"]["namespace"] == KNATIVE
+    # Upstream label and metrics port: knative/serving config/core/deployments/activator.yaml.
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"app": "activator"}}
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["ingress"] == [
+        {"from": [{"namespaceSelector": in_namespace(KNATIVE)}]},
+        {"from": [prometheus_in("monitoring")], "ports": [{"protocol": "TCP", "port": 9090}]},
+    ]
+
+
+def test_the_edge_proxies_open_only_the_listener_port_to_clients(platform):
+    found = objects(platform)
+    policy = named(found, "NetworkPolicy", "edge-proxy-ingress")
+    edge = named(found, "Gateway", "llm-gateway")
+    assert policy["metadata"]["namespace"] == "llm-gateway"
+    assert policy["spec"]["podSelector"] == {"matchLabels": proxy_labels(edge)}
+    # Envoy Gateway runs a listener port below 1024 at +10000 on the proxies; 19001 is its stats port.
+    (listener,) = edge["spec"]["listeners"]
+    assert policy["spec"]["ingress"] == [
+        {"ports": [{"protocol": "TCP", "port": listener["port"] + 10000}]},
+        {"from": [prometheus_in("monitoring")], "ports": [{"protocol": "TCP", "port": 19001}]},
+    ]
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_no_pod_but_the_fronts_reaches_a_serving_port(stack):
+    """Issue 15 item 5: vLLM answers /invocations, /tokenize and /detokenize without its key, so
+    only the gateway's proxies, Knative's activator and Kourier, and Prometheus's own pods may
+    reach a pool's serving port; every other pod of the monitoring namespace may not."""
+    spec, found = shipped(stack)
+    inventory = build(found, [])
+    policies = list(inventory.objects("NetworkPolicy"))
+    grafana = PodGroup(
+        "grafana", spec.monitoring.namespace, {"app.kubernetes.io/name": "grafana"}, (), {}, external=True
+    )
+    stranger = PodGroup("a pod", "default", {"app": "x"}, (), {}, external=True)
+    for pool in spec.pools:
+        target = next(p for p in inventory.pods if p.source.endswith(f"/{pool.name} predictor"))
+        serving = Port(None, vllm_args.HTTP_PORT)
+        assert allowed(inventory, policies, prometheus(spec.monitoring.namespace), target, serving)
+        for outsider in (grafana, stranger):
+            for port in (serving, Port(None, QUEUE_PROXY_PORT)):
+                assert not allowed(inventory, policies, outsider, target, port), (pool.name, outsider.source)
+        if pool.mode == "knative":
+            assert allowed(inventory, policies, ACTIVATOR, target, Port(None, QUEUE_PROXY_PORT))
+            for kourier in kourier_gateways(inventory):
+                assert not allowed(inventory, policies, stranger, kourier, Port(None, 8081))
+            assert not allowed(inventory, policies, stranger, ACTIVATOR, Port(None, 8012))
 
 
 def test_the_clusters_own_kourier_is_left_to_its_owner(platform):
@@ -135,9 +197,23 @@ def test_without_knative_pools_no_knative_rules(platform):
     platform["pools"] = platform["pools"][:1]
     found = objects(platform)
     names = sorted(p["metadata"]["name"] for p in of_kind(found, "NetworkPolicy"))
-    assert names == ["chat-ingress", "default-deny", "dns-egress", "model-warmup-egress"]
+    assert names == ["chat-ingress", "default-deny", "dns-egress", "edge-proxy-ingress", "model-warmup-egress"]
 
 
 def test_policies_carry_our_labels(platform):
     for policy in of_kind(objects(platform), "NetworkPolicy"):
         assert policy["metadata"]["labels"]["app.kubernetes.io/part-of"] == "private-llm-serving"
+
+
+def test_a_local_cache_isolates_kserves_download_jobs(platform):
+    platform["modelCache"] = {"kind": "local", "size": "100Gi"}
+    found = objects(platform)
+    local = {p["metadata"]["name"]: p["spec"] for p in policies_in(found, "kserve-localmodel-jobs")}
+    assert set(local) == {"default-deny", "dns-egress", "model-download-egress"}
+    assert local["model-download-egress"] == {
+        "podSelector": {},
+        "policyTypes": ["Egress"],
+        "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]}],
+    }
+    # KServe's Jobs fill the cache, so no warm-up Job and no warm-up egress in the serving namespace.
+    assert "model-warmup-egress" not in {p["metadata"]["name"] for p in policies_in(found, "llm-serving")}

@@ -127,6 +127,116 @@ PUBLIC_SERVICE = resource("kubernetes:core/v1:Service", {
 })  # fmt: skip
 UNPINNED_CHART = resource("kubernetes:helm.sh/v4:Chart", {"chart": "keda", "repositoryOpts": {"repo": "https://kedacore.github.io/charts"}}, name="keda")  # fmt: skip
 
+NP = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+
+def _network_policy(name, spec, namespace="llm-serving"):
+    return resource(NP, {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                         "metadata": {"name": name, "namespace": namespace}, "spec": spec})  # fmt: skip
+
+
+ALLOW_ALL = _network_policy("allow-all", {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}]})
+POOL_EGRESS = _network_policy("out", {"podSelector": {"matchLabels": {"llmserving.io/pool": "chat"}}, "policyTypes": ["Egress"],
+                                      "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]})  # fmt: skip
+
+
+def _drop_key_check(resources, _):
+    """Drop the chat pool's --config (dev runs without one: held to production, it fails as is)."""
+    args = _chat_model(resources)["args"]
+    if "--config" in args:
+        index = args.index("--config")
+        del args[index : index + 2]
+
+
+def _monitoring_namespace_wide(resources, _):
+    policy = _find(resources, NP, "llm-serving-chat-ingress")
+    policy["inputs"]["spec"]["ingress"][1]["from"][0].pop("podSelector")
+
+
+def _sh_c_vllm_nodeport(resources, _):
+    resources.append(deployment(container(command=["/bin/sh", "-c", "exec python3 -m vllm.entrypoints.openai.api_server"]),
+                                labels={"app": "llm"}, name="sneaky"))  # fmt: skip
+    resources.append(resource("kubernetes:core/v1:Service", {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "sneaky", "namespace": "llm-serving"},
+        "spec": {"type": "NodePort", "selector": {"app": "llm"}, "ports": [{"port": 80}]}}))  # fmt: skip
+
+
+def _gke_internal_lb(resources, _):
+    proxy = next(r for r in resources if r["type"] == "kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy")
+    service = proxy["inputs"]["spec"]["provider"]["kubernetes"]["envoyService"]
+    service["annotations"] = {"networking.gke.io/load-balancer-type": "Internal"}
+
+
+def _commented_revision(resources, _):
+    job = next(r for r in resources if r["type"] == "kubernetes:batch/v1:Job")
+    command = job["inputs"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    command[-1] = command[-1].replace("--revision ", "--revision main # --revision ", 1)
+
+
+def _llm_inference_service(resources, _):
+    resources.append(resource("kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService", {
+        "apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceService",
+        "metadata": {"name": "llm", "namespace": "llm-serving"},
+        "spec": {"model": {"uri": "hf://org/m", "name": "m"},
+                 "template": {"containers": [{"name": "main", "image": "vllm/vllm-openai:latest",
+                                              "args": ["--enable-log-requests"]}]}}}))  # fmt: skip
+
+
+def _gateway_of(resources):
+    return next(r for r in resources if r["type"] == "kubernetes:gateway.networking.k8s.io/v1:Gateway")
+
+
+def _plain_http_listener(resources, _):
+    _gateway_of(resources)["inputs"]["spec"]["listeners"].append({"name": "http", "port": 80, "protocol": "HTTP"})
+
+
+def _routes_from_all(resources, _):
+    _gateway_of(resources)["inputs"]["spec"]["listeners"][0]["allowedRoutes"]["namespaces"]["from"] = "All"
+
+
+def _drop_rate_limit(resources, _):
+    resources.remove(_find(resources, "kubernetes:gateway.envoyproxy.io/v1alpha1:BackendTrafficPolicy", "chat-traffic"))
+
+
+def _chat_host_to_batch(resources, _):
+    route = _find(resources, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", "batch-route")
+    route["inputs"]["spec"]["hostnames"] = ["chat.llm.dev.example.internal"]
+
+
+def _allow_all_ext_auth(resources, _):
+    policy = _find(resources, "kubernetes:gateway.envoyproxy.io/v1alpha1:SecurityPolicy", "api-key-auth")
+    policy["inputs"]["spec"].pop("apiKeyAuth")
+    policy["inputs"]["spec"]["extAuth"] = {"http": {"backendRefs": [{"name": "allow-all", "port": 80}]}}
+
+
+# (attack, edit, the rule lines that must appear, each with a part of its message)
+ATTACKS = [
+    ("a plain-HTTP listener on the edge", _plain_http_listener, [("edge-listeners-https", "listener http is HTTP")]),
+    ("a listener admitting routes from all namespaces", _routes_from_all,
+     [("edge-listeners-https", "admits routes from every namespace")]),
+    ("a pool's rate limit removed", _drop_rate_limit, [("pool-routes-rate-limited", "HTTPRoute llm-gateway/chat")]),
+    ("a chat hostname routed to the batch pool", _chat_host_to_batch,
+     [("route-hostnames-owned", "routes chat.llm.dev.example.internal (pool chat's) to pool batch")]),
+    ("a route policy whose extAuth points at an allow-all backend", _allow_all_ext_auth,
+     [("routes-authenticated", "does not authenticate every request")]),
+    ("every pod of the monitoring namespace", _monitoring_namespace_wide,
+     [("model-ingress-restricted", "admits every pod of namespace monitoring to its serving port")]),
+    ("allow-all beside the default deny", _add(ALLOW_ALL), [("model-ingress-restricted", "admits every source")]),
+    ("pool egress to the internet", _add(POOL_EGRESS), [("model-egress-restricted", "0.0.0.0/0")]),
+    ("Kourier's policy removed", lambda r, _: r.remove(_find(r, NP, "knative-serving-kourier-gateway-ingress")),
+     [("platform-ingress-restricted", "Kourier's gateway in knative-serving: no NetworkPolicy")]),
+    ("activator open to every pod", lambda r, _: r.remove(_find(r, NP, "knative-serving-activator-ingress")),
+     [("platform-ingress-restricted", "Knative's activator in knative-serving: no NetworkPolicy")]),
+    ("vLLM through sh -c behind a NodePort", _sh_c_vllm_nodeport,
+     [("no-public-model-services", "exposes model pods (Deployment llm-serving/sneaky)")]),
+    ("another cloud's internal annotation", _gke_internal_lb, [("no-public-model-services", "internet-facing")]),
+    ("--revision main beside a commit in a comment", _commented_revision,
+     [("pinned-model-revisions", "--revision main")]),
+    ("LLMInferenceService with :latest, an unpinned model and logging", _llm_inference_service,
+     [("pinned-image-tags", "'latest'"), ("pinned-model-revisions", "spec.model.uri"),
+      ("no-request-logging", "--enable-log-requests")]),
+]  # fmt: skip
+
 EDITS = {
     "pinned-image-tags": (_edit_image, None),
     "pinned-model-revisions": (
@@ -163,6 +273,16 @@ EDITS = {
         None,
     ),
     "capacity-fits": (_reject_capacity, None),
+    "model-ingress-restricted": (_add(ALLOW_ALL), None),
+    "model-egress-restricted": (_add(POOL_EGRESS), None),
+    "platform-ingress-restricted": (
+        lambda r, _: r.remove(_find(r, NP, "knative-serving-kourier-gateway-ingress")),
+        None,
+    ),
+    "edge-listeners-https": (_plain_http_listener, None),
+    "pool-routes-rate-limited": (_drop_rate_limit, None),
+    "route-hostnames-owned": (_chat_host_to_batch, None),
+    "vllm-api-key-required": (_drop_key_check, {"vllm-api-key-required": {"productionStacks": ["dev"]}}),
 }
 
 
@@ -200,6 +320,28 @@ def test_check_from_an_edited_render_names_the_rule_and_exits_1(capsys, dev_rend
     code, out, _ = run_cli(capsys, "check", "--from", edited, *policy_args)
     assert code == 1
     assert any(line.startswith(f"{rule} ") and not line.endswith("(advisory)") for line in out.splitlines()), out
+
+
+@pytest.mark.parametrize(("attack", "edit", "expected"), ATTACKS, ids=[a[0] for a in ATTACKS])
+def test_check_from_catches_the_attack(capsys, dev_render, tmp_path, attack, edit, expected):
+    edited = _edited_render(dev_render, tmp_path, edit)
+    code, out, _ = run_cli(capsys, "check", "--from", edited)
+    lines = out.splitlines()
+    assert code == 1, out
+    for rule, message in expected:
+        assert any(line.startswith(f"{rule} ") and message in line for line in lines), (rule, message, out)
+
+
+def test_prod_drops_vllm_key_check(capsys, tmp_path):
+    assert main(["render", "prod", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    resources = json.loads((tmp_path / render.RESOURCES).read_text())
+    _drop_key_check(resources, None)
+    (tmp_path / render.RESOURCES).write_text(json.dumps(resources))
+    code, out, _ = run_cli(capsys, "check", "--from", tmp_path)
+    assert code == 1, out
+    assert any(line.startswith("vllm-api-key-required serving.kserve.io/v1beta1/InferenceService llm-serving/chat")
+               for line in out.splitlines()), out  # fmt: skip
 
 
 def test_prod_with_one_upstream_image_fails_images_from_mirror_without_policy_config(capsys, tmp_path):
@@ -339,10 +481,11 @@ def test_pack_lists_every_rule_of_the_issue_once():
     names = [policy.name for policy in POLICIES]
     assert names == [
         "pinned-image-tags", "pinned-model-revisions", "context-cap-required", "chat-context-cap",
-        "gpu-requests-equal-limits", "shm-for-tensor-parallel", "no-generation-probes", "no-plaintext-secrets",
+        "gpu-requests-equal-limits", "shm-for-tensor-parallel", "no-generation-probes", "vllm-api-key-required",
+        "no-plaintext-secrets",
         "no-request-logging", "no-public-model-services", "inference-signal-autoscaling", "pinned-chart-versions",
         "images-from-mirror", "chat-batch-separated", "serving-namespace-default-deny", "routes-authenticated",
-        "capacity-fits",
+        "edge-listeners-https", "pool-routes-rate-limited", "route-hostnames-owned", "model-ingress-restricted", "model-egress-restricted", "platform-ingress-restricted", "capacity-fits",
     ]  # fmt: skip
 
 
@@ -360,6 +503,7 @@ def test_stack_rules_see_component_outputs_as_the_engine_does(monkeypatch):
     monkeypatch.setattr(policy_gate, "POLICIES", [probe_rule])
     policy_gate.violations(render.render(load_stack("dev")), policy_gate.reconcile({}, [probe_rule]))
     gateway = seen["llmserving:edge:Gateway"]
-    assert set(gateway) == {"hostnames"}
+    assert set(gateway) == {"hostnames", "tlsSecret"}
+    assert gateway["tlsSecret"] == "llm-gateway/llm-gateway-tls"
     assert gateway["hostnames"]["chat"] == "chat.llm.dev.example.internal"
     assert seen["kubernetes:helm.sh/v4:Chart"]["chart"]

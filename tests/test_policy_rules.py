@@ -187,6 +187,11 @@ def _runtime(workload_class):
     return resource("kubernetes:serving.kserve.io/v1alpha1:ServingRuntime", props)
 
 
+LBC_INTERNAL = {
+    "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+}
+IN_TREE_INTERNAL = {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}
 CHAT = inference_service()
 BATCH = inference_service("batch", "batch", args=["/mnt/models", "--max-model-len", "32768"])
 SECRET_ENV = {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hub", "key": "token"}}}
@@ -196,6 +201,229 @@ SHM_MOUNT = {"name": "dshm", "mountPath": "/dev/shm"}
 DENY_ALL = _network_policy({}, ["Ingress", "Egress"])
 HUB_MIRROR = "registry.internal/docker-hub/"
 MIRROR = mirror_outputs(HUB_MIRROR, "registry.internal/github/")
+
+PROMETHEUS_PODS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/managed-by": "prometheus-operator"}
+PROXIES = {
+    "gateway.envoyproxy.io/owning-gateway-name": "edge",
+    "gateway.envoyproxy.io/owning-gateway-namespace": "llm-gateway",
+}
+DNS_EGRESS = _network_policy({}, ["Egress"], egress=[{
+    "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}])  # fmt: skip
+
+
+def _pinned(namespace, labels=None):
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            **({"podSelector": {"matchLabels": labels}} if labels is not None else {})}  # fmt: skip
+
+
+def _named(found, name):
+    found["inputs"]["metadata"]["name"] = name
+    found["name"] = name
+    found["urn"] = found["urn"].rpartition("::")[0] + "::" + name
+    return found
+
+
+def _ingress(name, *peers, ports=({"protocol": "TCP", "port": 8080},), selector=None):
+    rule = {"from": list(peers), **({"ports": list(ports)} if ports else {})}
+    return _named(_network_policy(selector or {}, ["Ingress"], ingress=[rule] if peers or ports else [{}]), name)
+
+
+def _monitor():
+    props = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": {"name": "m", "namespace": "monitoring"},
+             "spec": {"selector": {}}}  # fmt: skip
+    return resource("kubernetes:monitoring.coreos.com/v1:PodMonitor", props)
+
+
+GATEWAY = _gateway(("https", 443))
+ISOLATED = [CHAT, GATEWAY, _monitor(), _named(DENY_ALL, "deny"), _named(DNS_EGRESS, "dns"),
+            _ingress("fronts", _pinned("llm-gateway", PROXIES), _pinned("monitoring", PROMETHEUS_PODS))]  # fmt: skip
+SH_VLLM = deployment(container(command=["/bin/sh", "-c", "exec python3 -m vllm.entrypoints.openai.api_server --port 8000"]),
+                     labels={"app": "llm"}, name="sneaky")  # fmt: skip
+
+
+def _llm_isvc(image="vllm/vllm-openai:latest", uri="hf://org/m", args=("--enable-log-requests",)):
+    props = {"apiVersion": "serving.kserve.io/v1alpha2", "kind": "LLMInferenceService",
+             "metadata": {"name": "llm", "namespace": "llm-serving"},
+             "spec": {"model": {"uri": uri, "name": "m"},
+                      "template": {"containers": [{"name": "main", "image": image, "args": list(args)}]}}}  # fmt: skip
+    return resource("kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService", props)
+
+
+ISOLATION_CASES = [
+    ("model-ingress-restricted", "no policy", [CHAT], None, None, "no NetworkPolicy isolates it for ingress"),
+    ("model-ingress-restricted", "allow-all beside the deny", [*ISOLATED, _ingress("all", ports=())], None, None,
+     "llm-serving/all admits every source to every port"),
+    ("model-ingress-restricted", "ingress from 0.0.0.0/0", [*ISOLATED, _ingress("cidr", {"ipBlock": {"cidr": "0.0.0.0/0"}})],
+     None, None, "admits addresses 0.0.0.0/0 (ipBlock)"),
+    ("model-ingress-restricted", "ingress from every namespace", [*ISOLATED, _ingress("ns", {"namespaceSelector": {}})],
+     None, None, "every pod of every namespace"),
+    ("model-ingress-restricted", "every pod of the monitoring namespace", [*ISOLATED, _ingress("mon", _pinned("monitoring"))],
+     None, None, "admits every pod of namespace monitoring to its serving port"),
+    ("model-ingress-restricted", "proxies of a gateway the stack does not declare",
+     [*ISOLATED, _ingress("other", _pinned("llm-gateway", {**PROXIES, "gateway.envoyproxy.io/owning-gateway-name": "x"}))],
+     None, None, "admits pods {gateway.envoyproxy.io/owning-gateway-name=x"),
+    ("model-ingress-restricted", "vLLM through sh -c, found by what it runs", [SH_VLLM], None, None,
+     "Deployment llm-serving/sneaky: no NetworkPolicy isolates it for ingress"),
+    ("model-ingress-restricted", "LLMInferenceService is a model pod", [_llm_isvc()], None, None,
+     "LLMInferenceService llm-serving/llm spec.template: no NetworkPolicy"),
+    ("model-ingress-restricted", "only the fronts", ISOLATED, None, None, None),
+    ("model-egress-restricted", "no policy", [CHAT], None, None, "no NetworkPolicy isolates it for egress"),
+    ("model-egress-restricted", "pool egress to the internet",
+     [*ISOLATED, _named(_network_policy({}, ["Egress"], egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]), "out")],
+     None, None, "llm-serving/out lets it reach addresses 0.0.0.0/0 (ipBlock) on every port"),
+    ("model-egress-restricted", "warm-up to its mirror's port, DNS for all",
+     [*ISOLATED, _job("hf", "download", "org/m", "--revision", COMMIT),
+      _named(_network_policy({}, ["Egress"], egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
+                                                      "ports": [{"protocol": "TCP", "port": 443}]}]), "mirror")],
+     None, None, "InferenceService llm-serving/chat predictor: NetworkPolicy llm-serving/mirror lets it reach"),
+    ("model-egress-restricted", "DNS only", ISOLATED, None, None, None),
+    ("model-egress-restricted", "KServe's download Jobs of a LocalModelCache, not isolated",
+     [resource("kubernetes:serving.kserve.io/v1alpha1:LocalModelCache",
+               {"kind": "LocalModelCache", "metadata": {"name": "m"}, "spec": {"sourceModelUri": f"hf://org/m:{COMMIT}"}})],
+     None, None, "download Jobs of LocalModelCache default/m in kserve-localmodel-jobs: no NetworkPolicy isolates it"),
+    ("platform-ingress-restricted", "Kourier and activator without policies",
+     [_annotated(CHAT, **{"serving.kserve.io/deploymentMode": "Knative"}), _knative_serving({"enabled": True})],
+     None, None, "Kourier's gateway in knative-serving: no NetworkPolicy isolates it"),
+    ("platform-ingress-restricted", "activator open to every pod",
+     [_annotated(CHAT, **{"serving.kserve.io/deploymentMode": "Knative"}),
+      _with_namespace(_ingress("act", ports=(), selector={"matchLabels": {"app": "activator"}}), "knative-serving")],
+     None, None, "Knative's activator in knative-serving: NetworkPolicy knative-serving/act admits every source"),
+    ("platform-ingress-restricted", "guarded",
+     [_annotated(CHAT, **{"serving.kserve.io/deploymentMode": "Knative"}), GATEWAY,
+      _with_namespace(_ingress("act", _pinned("knative-serving"), ports=(), selector={"matchLabels": {"app": "activator"}}),
+                      "knative-serving"),
+      _with_namespace(_ingress("kourier", _pinned("llm-gateway", PROXIES), ports=(),
+                               selector={"matchLabels": {"app": "3scale-kourier-gateway"}}), "knative-serving")],
+     None, None, None),
+]  # fmt: skip
+EXPOSURE_CASES = [
+    ("no-public-model-services", "NodePort selecting vLLM pods by other labels", [SH_VLLM, _service("NodePort", {"app": "llm"}, namespace="llm-serving")],
+     None, None, "exposes model pods (Deployment llm-serving/sneaky)"),
+    ("no-public-model-services", "another cloud's internal annotation on EKS",
+     [_service("LoadBalancer", {"app": "gateway"}, annotations={"networking.gke.io/load-balancer-type": "Internal"})],
+     None, {"no-public-model-services": {"cloud": "aws"}}, "AWS load-balancer controllers does not make internal"),
+    ("no-public-model-services", "scheme annotation the in-tree provider does not read",
+     [_service("LoadBalancer", {"app": "gateway"}, annotations={"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"})],
+     None, {"no-public-model-services": {"cloud": "aws"}}, "internet-facing"),
+    ("no-public-model-services", "controller's scheme wins over the internal annotation",
+     [_service("LoadBalancer", {"app": "gateway"}, annotations={**LBC_INTERNAL, **IN_TREE_INTERNAL,
+                                                                "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"})],
+     None, {"no-public-model-services": {"cloud": "aws"}}, "internet-facing"),
+    ("no-public-model-services", "AWS annotations off AWS", [_service("LoadBalancer", {"app": "gateway"}, annotations=LBC_INTERNAL)],
+     None, {"no-public-model-services": {"cloud": "none"}}, "no cloud annotations apply"),
+]  # fmt: skip
+_PROD_KEYS = {"volumeMounts": [{"name": "keys", "mountPath": "/etc/keys"}]}
+
+
+def _prod(found):
+    found["urn"] = found["urn"].replace("urn:pulumi:dev::", "urn:pulumi:prod::")
+    return found
+
+
+TRUST_CASES = [
+    ("vllm-api-key-required", "prod pool without its key check", [_prod(copy.deepcopy(CHAT))], None, None,
+     "vLLM runs without its own API-key check"),
+    ("vllm-api-key-required", "config file not from a Secret",
+     [_prod(_model(CHAT, args=["/mnt/models", "--config", "/tmp/keys.yaml"]))], None, None, "is not read from a Secret volume"),
+    ("vllm-api-key-required", "dev may go without", [CHAT], None, None, None),
+    ("vllm-api-key-required", "prod pool with its keys Secret",
+     [_prod(_with(_model(CHAT, args=["/mnt/models", "--config", "/etc/keys/api-keys.yaml"], **_PROD_KEYS),
+                  volumes=[{"name": "keys", "secret": {"secretName": "chat-keys"}}]))], None, None, None),
+]  # fmt: skip
+REVISION_CASES = [
+    ("pinned-model-revisions", "--revision main beside a commit in a comment",
+     [_job("/bin/sh", "-c", f"hf download org/m --revision main  # revision {COMMIT}")], None, None,
+     "hf download org/m --revision main"),
+    ("pinned-model-revisions", "commit mid-path, branch where the revision is read",
+     [_model(CHAT, storageUri=f"pvc://cache/models/{COMMIT}/org/m/main")], None, None, "last path segment"),
+    ("pinned-model-revisions", "vllm --revision main beside a commit in a comment",
+     [deployment(container(command=["sh", "-c", f"vllm serve org/m --revision main # --revision {COMMIT}"]))], None, None,
+     "without --revision"),
+    ("pinned-model-revisions", "LLMInferenceService unpinned", [_llm_isvc()], None, None, "spec.model.uri: 'hf://org/m'"),
+    ("pinned-image-tags", "LLMInferenceService :latest", [_llm_isvc()], None, None, "moving tag 'latest'"),
+    ("no-request-logging", "LLMInferenceService logging", [_llm_isvc()], None, None, "--enable-log-requests"),
+    ("no-request-logging", "vLLM through sh -c logging",
+     [deployment(container(command=["/bin/sh", "-c", "vllm serve /m --enable-log-outputs"]))], None, None, "--enable-log-outputs"),
+]  # fmt: skip
+
+TLS = {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": "edge-tls"}]}
+EDGE_COMPONENT = resource("llmserving:edge:Gateway", {"hostnames": {"chat": "chat.example", "batch": "batch.example"},
+                                                      "tlsSecret": "llm-gateway/edge-tls"}, name="edge-component")  # fmt: skip
+
+
+def _listener(name="https", port=443, protocol="HTTPS", **fields):
+    return {"name": name, "port": port, "protocol": protocol, **({"tls": TLS} if protocol == "HTTPS" else {}), **fields}
+
+
+def _edge_gateway(*listeners):
+    found = _gateway()
+    found["inputs"]["spec"]["listeners"] = list(listeners) or [_listener()]
+    return found
+
+
+def _pool_route(name, pool, *hostnames):
+    found = _edge_route(name)
+    found["inputs"]["spec"]["rules"][0]["backendRefs"][0].update(name=f"{pool}-predictor", namespace="llm-serving")
+    found["inputs"]["spec"]["hostnames"] = list(hostnames)
+    return found
+
+
+def _traffic(name, target_kind, target, rate_limit=True, **spec):
+    limit = {"rateLimit": {"local": {"rules": [{"limit": {"requests": 60, "unit": "Minute"}}]}}} if rate_limit else {}
+    props = {"apiVersion": "gateway.envoyproxy.io/v1alpha1", "kind": "BackendTrafficPolicy",
+             "metadata": {"name": name, "namespace": "llm-gateway"},
+             "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": target_kind, "name": target}],
+                      **limit, **spec}}  # fmt: skip
+    return resource("kubernetes:gateway.envoyproxy.io/v1alpha1:BackendTrafficPolicy", props, name=name)
+
+
+EXT_AUTH = {"extAuth": {"http": {"backendRefs": [{"name": "allow-all", "port": 80}]}}}
+EDGE_CASES = [
+    ("edge-listeners-https", "plain-HTTP listener", [EDGE_COMPONENT, _edge_gateway(_listener(), _listener("http", 80, "HTTP"))],
+     None, None, "listener http is HTTP, not HTTPS"),
+    ("edge-listeners-https", "routes from every namespace",
+     [EDGE_COMPONENT, _edge_gateway(_listener(allowedRoutes={"namespaces": {"from": "All"}}))], None, None,
+     "admits routes from every namespace"),
+    ("edge-listeners-https", "routes from a selector of many namespaces",
+     [EDGE_COMPONENT, _edge_gateway(_listener(allowedRoutes={"namespaces": {"from": "Selector", "selector": {}}}))],
+     None, None, "not one namespace of the stack"),
+    ("edge-listeners-https", "someone else's certificate",
+     [EDGE_COMPONENT, _edge_gateway(_listener(tls={"certificateRefs": [{"name": "other"}]}))], None, None,
+     "serves certificate llm-gateway/other"),
+    ("edge-listeners-https", "TLS passed through", [EDGE_COMPONENT, _edge_gateway(_listener(tls={**TLS, "mode": "Passthrough"}))],
+     None, None, "passes TLS through"),
+    ("edge-listeners-https", "HTTPS with our certificate, own namespace", [EDGE_COMPONENT, _edge_gateway()], None, None, None),
+    ("pool-routes-rate-limited", "rate limit removed", [CHAT, _pool_route("chat", "chat", "chat.example")], None, None,
+     "reaches a pool without a rate limit"),
+    ("pool-routes-rate-limited", "route policy without rateLimit replaces the gateway's",
+     [CHAT, _pool_route("chat", "chat", "chat.example"), _traffic("edge", "Gateway", "edge"),
+      _traffic("chat", "HTTPRoute", "chat", rate_limit=False, timeout={})], None, None,
+     "BackendTrafficPolicy chat has no rateLimit and replaces"),
+    ("pool-routes-rate-limited", "on the route, or on the gateway",
+     [CHAT, BATCH, _pool_route("chat", "chat", "chat.example"), _pool_route("batch", "batch", "batch.example"),
+      _traffic("chat", "HTTPRoute", "chat"), _traffic("edge", "Gateway", "edge")], None, None, None),
+    ("route-hostnames-owned", "chat hostname to the batch pool",
+     [EDGE_COMPONENT, CHAT, BATCH, _pool_route("batch", "batch", "chat.example")], None, None,
+     "routes chat.example (pool chat's) to pool batch"),
+    ("route-hostnames-owned", "no hostname", [EDGE_COMPONENT, CHAT, _pool_route("chat", "chat")], None, None,
+     "names no hostname"),
+    ("route-hostnames-owned", "a hostname no pool owns", [EDGE_COMPONENT, CHAT, _pool_route("chat", "chat", "x.example")],
+     None, None, "routes x.example, which no pool owns"),
+    ("route-hostnames-owned", "each hostname to its pool",
+     [EDGE_COMPONENT, CHAT, BATCH, _pool_route("chat", "chat", "chat.example"), _pool_route("batch", "batch", "batch.example")],
+     None, None, None),
+    ("routes-authenticated", "extAuth to an allow-all backend",
+     [_edge_route(), _security_policy("auth", "Gateway", "edge", **EXT_AUTH)], None, None,
+     "SecurityPolicy llm-gateway/auth does not authenticate every request"),
+    ("routes-authenticated", "extAuth that fails open",
+     [_edge_route(), _security_policy("auth", "Gateway", "edge", extAuth={**EXT_AUTH["extAuth"], "failOpen": True})],
+     None, {"routes-authenticated": {"authBackends": ["llm-gateway/allow-all"]}}, "does not authenticate"),
+    ("routes-authenticated", "extAuth to our auth backend",
+     [_edge_route(), _security_policy("auth", "Gateway", "edge", **EXT_AUTH)], None,
+     {"routes-authenticated": {"authBackends": ["llm-gateway/allow-all"]}}, None),
+]  # fmt: skip
 
 # (rule, case id, resources, stack outputs, policy config, expected message part or None when compliant)
 CASES = [
@@ -523,16 +751,13 @@ CASES = [
         "no-public-model-services",
         "internal gateway",
         [
-            _service(
-                "LoadBalancer",
-                {"app": "gateway"},
-                annotations={"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"},
-            ),
+            _service("LoadBalancer", {"app": "gateway"}, name="lbc", annotations=LBC_INTERNAL),
+            _service("LoadBalancer", {"app": "gateway"}, name="in-tree", annotations=IN_TREE_INTERNAL),
             _envoy_proxy({"loadBalancerSourceRanges": ["10.0.0.0/8"]}),
-            _service("ClusterIP", POOL_LABELS),
+            _service("ClusterIP", POOL_LABELS, name="pool"),
         ],
         None,
-        None,
+        {"no-public-model-services": {"cloud": "aws"}},
         None,
     ),  # fmt: skip
     (
@@ -977,6 +1202,11 @@ CASES = [
         {"routes-authenticated": {"unauthenticatedRoutes": ["llm-gateway/chat"]}},
         None,
     ),  # fmt: skip
+    *ISOLATION_CASES,
+    *EDGE_CASES,
+    *EXPOSURE_CASES,
+    *TRUST_CASES,
+    *REVISION_CASES,
     ("capacity-fits", "no figures", [CHAT], {}, None, "has no capacity figures"),
     (
         "capacity-fits",

@@ -218,7 +218,7 @@ def gateway_proxies(gateway: dict[str, Any]) -> list[PodGroup]:
     ports = tuple(
         Port(None, upstream.envoy_proxy_port(int(listener.get("port", 0))))
         for listener in dig(gateway, "spec", "listeners") or []
-    )
+    ) + (Port("metrics", upstream.ENVOY_PROXY_METRICS_PORT),)
     source = f"proxies of {describe_resource(gateway)}"
     return [
         PodGroup(source, ns, labels, ports, {})

@@ -11,7 +11,8 @@ the render are those of the platform's neighbours, by their upstream labels:
 - Kourier's gateway, Knative's ingress (in the inventory);
 - Prometheus (prometheus-operator): `app.kubernetes.io/name: prometheus`, in the
   namespace of the monitors that scrape (kube-prometheus-stack selects its own);
-- cluster DNS: `k8s-app: kube-dns` in `kube-system`, port 53 over UDP and TCP.
+- cluster DNS: `k8s-app: kube-dns` in `kube-system`, port 53 over UDP and TCP;
+- KServe's download Jobs of LocalModelCaches, in its local-model job namespace.
 """
 
 from __future__ import annotations
@@ -60,10 +61,13 @@ def problems(inventory: Inventory) -> Iterator[Problem]:
 def platform_peers(inventory: Inventory) -> list[PodGroup]:
     # key=str: a monitor without namespace (None) sorts beside the named ones.
     monitor_namespaces = sorted({namespace_of(m) for m in inventory.objects("PodMonitor", "ServiceMonitor")}, key=str)
+    # KServe runs a LocalModelCache's download Jobs in its job namespace, labelled its own way.
+    downloads = [LOCAL_MODEL_DOWNLOADS] if any(True for _ in inventory.objects("LocalModelCache")) else []
     return [
         CLUSTER_DNS,
         ACTIVATOR,
         *(prometheus(namespace) for namespace in monitor_namespaces),
+        *downloads,
     ]
 
 
@@ -78,7 +82,13 @@ def _external(source: str, namespace: str | None, labels: Mapping[str, str], por
 CLUSTER_DNS = _external(
     "cluster DNS", upstream.CLUSTER_DNS_NAMESPACE, upstream.CLUSTER_DNS_LABELS, (DNS_PORT, DNS_TCP_PORT)
 )
-ACTIVATOR = _external("Knative activator", upstream.KNATIVE_SERVING_NAMESPACE, upstream.KNATIVE_ACTIVATOR_LABELS, ())
+LOCAL_MODEL_DOWNLOADS = _external("KServe's model download Jobs", upstream.LOCAL_MODEL_JOB_NAMESPACE, {}, ())
+ACTIVATOR = _external(
+    "Knative activator",
+    upstream.KNATIVE_SERVING_NAMESPACE,
+    upstream.KNATIVE_ACTIVATOR_LABELS,
+    tuple(Port(name, number) for name, number in upstream.KNATIVE_ACTIVATOR_PORTS),
+)
 
 
 # --- each rule selects something real ---------------------------------------------------------

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from components.conventions import EDGE_HTTPS_PORT
 from components.spec import HubMirrorModelMirror, PlatformSpec, PoolSpec, S3ModelMirror
+from components.upstream import LOCAL_MODEL_JOB_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -28,11 +30,16 @@ class NetworkPoliciesPlan:
     gateway_name: str
     gateway_namespace: str
     prometheus_namespace: str
-    # Knative pools on a Knative we install: Kourier's gateway pods get a policy of their own
-    # (a cluster's own Knative is its operator's to guard).
+    # Knative pools on a Knative we install: Kourier's gateway pods and Knative's activator get a
+    # policy each (a cluster's own Knative is its operator's to guard).
     kourier_ingress: bool
+    # The edge's listener port, which the proxies open to clients (and nothing else but metrics).
+    gateway_listener_port: int
     # None without warm-up Jobs (modelCache.kind local: KServe's Jobs fill the cache).
     warmup_egress: WarmupEgressPlan | None
+    # modelCache.kind local: KServe's download Jobs run in their own namespace
+    # (upstream.LOCAL_MODEL_JOB_NAMESPACE), which gets the default deny, DNS and this way out.
+    local_cache_egress: WarmupEgressPlan | None = None
 
 
 def plan_network_policies(spec: PlatformSpec) -> NetworkPoliciesPlan:
@@ -44,12 +51,17 @@ def plan_network_policies(spec: PlatformSpec) -> NetworkPoliciesPlan:
         gateway_namespace=spec.gateway.namespace,
         prometheus_namespace=spec.monitoring.namespace,
         kourier_ingress=bool(spec.knative_pools) and spec.control_plane.knative.enabled,
+        gateway_listener_port=EDGE_HTTPS_PORT,
         warmup_egress=plan_warmup_egress(spec) if spec.model_cache.kind == "pvc" else None,
+        local_cache_egress=plan_warmup_egress(spec) if spec.model_cache.kind == "local" else None,
     )
 
 
 def serving_namespaces(spec: PlatformSpec) -> list[str]:
-    return [spec.namespaces.serving]
+    """Every namespace that runs model pods: the pools' and warm-up Jobs', and KServe's
+    local-model download Jobs' with a local cache."""
+    local = [LOCAL_MODEL_JOB_NAMESPACE] if spec.model_cache.kind == "local" else []
+    return [spec.namespaces.serving, *local]
 
 
 def plan_warmup_egress(spec: PlatformSpec) -> WarmupEgressPlan:

@@ -6,7 +6,8 @@ import ipaddress
 import re
 from collections.abc import Iterator, Mapping
 
-from components.conventions import CLASS_LABEL, KSERVE_ISVC_LABEL, MODEL_LABEL, POOL_LABEL
+from components.conventions import CLASS_LABEL, KSERVE_ISVC_LABEL, MODEL_LABEL, POOL_LABEL, selects
+from components.upstream import EKS_SCHEME_ANNOTATION
 from components.vllm_args import REQUEST_LOGGING
 from policy import flags
 from policy.kube import (
@@ -17,10 +18,19 @@ from policy.kube import (
     env_values,
     kind_of,
     mapping,
+    namespace_of,
     pods,
     sequence,
 )
-from policy.rule import PolicyConfigSchema, ResourceValidationArgs, resource_rule, setting
+from policy.rule import (
+    PolicyConfigSchema,
+    ResourceValidationArgs,
+    StackValidationArgs,
+    resource_rule,
+    setting,
+    stack_rule,
+)
+from policy.workloads import ModelPod, model_pods
 
 # --- no-plaintext-secrets -------------------------------------------------------------
 
@@ -157,18 +167,27 @@ PUBLIC_SERVICE_CONFIG = PolicyConfigSchema(
             "default": False,
             "description": "Allow an internet-facing load balancer (the gateway's); model pods "
             "are never exposed directly either way.",
-        }
+        },
+        "cloud": {
+            "type": "string",
+            "enum": ["auto", "aws", "none"],
+            "default": "auto",
+            "description": "Whose load-balancer controllers read the Services: aws (EKS), none (any other "
+            "cluster: no annotation makes a load balancer internal), or auto (aws when the stack "
+            "declares AWS resources).",
+        },
     }
 )
-# Annotations that make a cloud load balancer internal, by provider.
-INTERNAL_LB_ANNOTATIONS = {
-    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
-    "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
-    "networking.gke.io/load-balancer-type": "internal",
-    "cloud.google.com/load-balancer-type": "internal",
-    "service.beta.kubernetes.io/azure-load-balancer-internal": "true",
-    "service.beta.kubernetes.io/oci-load-balancer-internal": "true",
-}
+# AWS: the AWS Load Balancer Controller (v2.2+, docs/guide/service/annotations.md) takes a
+# Service whose `aws-load-balancer-type` is `external` or `nlb-ip`, or whose loadBalancerClass is
+# its own; it reads the scheme annotation, and the older `aws-load-balancer-internal` only
+# when no scheme is set. Every other LoadBalancer Service goes to the in-tree cloud provider,
+# which reads only `aws-load-balancer-internal`. The controller's own default scheme is
+# internal; the rule asks for it explicitly, so a controller flag cannot turn it around.
+AWS_LB_TYPE_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-type"
+AWS_LBC_TYPES = ("external", "nlb-ip")
+AWS_LBC_CLASS = "service.k8s.aws/nlb"
+AWS_INTERNAL_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-internal"
 # Pod labels that mark model pods: ours, and those KServe puts on predictor pods.
 _MODEL_POD_LABELS = (POOL_LABEL, CLASS_LABEL, MODEL_LABEL, KSERVE_ISVC_LABEL)
 _EXPOSED_TYPES = ("LoadBalancer", "NodePort")
@@ -184,36 +203,73 @@ def _is_private_range(cidr: str) -> bool:
         return False
 
 
-def is_internal(annotations: Mapping, source_ranges: object) -> bool:
-    annotated = any(str(annotations.get(key, "")).lower() == value for key, value in INTERNAL_LB_ANNOTATIONS.items())
+def cloud_of(args: StackValidationArgs) -> str:
+    configured = str(setting(args, PUBLIC_SERVICE_CONFIG, "cloud"))
+    if configured != "auto":
+        return configured
+    return (
+        "aws" if any(r.resource_type.startswith(("aws:", "pulumi:providers:aws")) for r in args.resources) else "none"
+    )
+
+
+def is_internal(annotations: Mapping, source_ranges: object, cloud: str, load_balancer_class: object = None) -> bool:
+    """Whether the load balancer the cloud in use makes for a Service is internal: by the
+    annotations its controller reads, or by private `loadBalancerSourceRanges` (which
+    kube-proxy enforces on any cluster)."""
     ranges = [str(cidr) for cidr in sequence(source_ranges)]
-    return annotated or (bool(ranges) and all(_is_private_range(cidr) for cidr in ranges))
+    if ranges and all(_is_private_range(cidr) for cidr in ranges):
+        return True
+    if cloud != "aws":
+        return False
+    if load_balancer_class not in (None, "", AWS_LBC_CLASS):
+        return False  # some other controller: it reads none of AWS's annotations
+    internal = str(annotations.get(AWS_INTERNAL_ANNOTATION, "")).lower() == "true"
+    lbc = load_balancer_class == AWS_LBC_CLASS or str(annotations.get(AWS_LB_TYPE_ANNOTATION, "")) in AWS_LBC_TYPES
+    if not lbc:
+        return internal
+    scheme = annotations.get(EKS_SCHEME_ANNOTATION)
+    return str(scheme) == "internal" if scheme is not None else internal
 
 
-def _selects_model_pods(selector: Mapping) -> bool:
+def _selects_model_labels(selector: Mapping) -> bool:
     return any(label in selector for label in _MODEL_POD_LABELS) or str(selector.get("app", "")).startswith("isvc.")
 
 
-def _service_problems(props: Mapping, allow_public: bool) -> Iterator[str]:
+def _service_problems(props: Mapping, cloud: str, allow_public: bool, pods: list[ModelPod]) -> Iterator[str]:
     service_type = str(at(props, "spec", "type") or "ClusterIP")
     if service_type not in _EXPOSED_TYPES:
         return
-    if _selects_model_pods(mapping(at(props, "spec", "selector"))):
-        yield f"spec.type {service_type} exposes model pods outside the cluster; route them through the gateway"
+    selector = dict(mapping(at(props, "spec", "selector")))
+    namespace = namespace_of(props)
+    selected = [
+        p for p in pods if selector and p.namespace == namespace and selects({"matchLabels": selector}, p.labels)
+    ]
+    if selected or _selects_model_labels(selector):
+        what = f" ({selected[0].where})" if selected else ""
+        yield f"spec.type {service_type} exposes model pods{what} outside the cluster; route them through the gateway"
     elif service_type == "LoadBalancer" and not allow_public:
-        if not is_internal(annotations_of(props), at(props, "spec", "loadBalancerSourceRanges")):
-            yield "a LoadBalancer Service without an internal-scheme annotation is internet-facing"
+        spec = mapping(props.get("spec"))
+        if not is_internal(
+            annotations_of(props), spec.get("loadBalancerSourceRanges"), cloud, spec.get("loadBalancerClass")
+        ):
+            yield f"a LoadBalancer Service that the {cloud_text(cloud)} does not make internal is internet-facing"
 
 
-def _envoy_proxy_problems(props: Mapping, allow_public: bool) -> Iterator[str]:
+def cloud_text(cloud: str) -> str:
+    return "AWS load-balancer controllers" if cloud == "aws" else "cluster's load balancer (no cloud annotations apply)"
+
+
+def _envoy_proxy_problems(props: Mapping, cloud: str, allow_public: bool) -> Iterator[str]:
     service = mapping(at(props, "spec", "provider", "kubernetes", "envoyService"))
     # Envoy Gateway gives each Gateway a LoadBalancer Service unless told otherwise.
     if str(service.get("type") or "LoadBalancer") != "LoadBalancer" or allow_public:
         return
-    if not is_internal(mapping(service.get("annotations")), service.get("loadBalancerSourceRanges")):
+    internal = is_internal(mapping(service.get("annotations")), service.get("loadBalancerSourceRanges"), cloud,
+                           service.get("loadBalancerClass"))  # fmt: skip
+    if not internal:
         yield (
-            "spec.provider.kubernetes.envoyService: the gateway's LoadBalancer has no internal-scheme "
-            "annotation, so it is internet-facing"
+            f"spec.provider.kubernetes.envoyService: the gateway's LoadBalancer is internet-facing: the "
+            f"{cloud_text(cloud)} reads no internal setting on it"
         )
 
 
@@ -228,25 +284,33 @@ def _knative_serving_problems(props: Mapping) -> Iterator[str]:
         )
 
 
-def _no_public_model_services(args: ResourceValidationArgs) -> Iterator[str]:
-    kind = kind_of(args.resource_type)
+def _no_public_model_services(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     allow_public = bool(setting(args, PUBLIC_SERVICE_CONFIG, "allowPublicLoadBalancer"))
-    if kind == _SERVICE:
-        yield from _service_problems(args.props, allow_public)
-    elif kind == _ENVOY_PROXY:
-        yield from _envoy_proxy_problems(args.props, allow_public)
-    elif kind == _KNATIVE_SERVING:
-        yield from _knative_serving_problems(args.props)
+    cloud = cloud_of(args)
+    pods = model_pods(args.resources)
+    for resource in args.resources:
+        kind, props = kind_of(resource.resource_type), resource.props
+        if kind == _SERVICE:
+            found = _service_problems(props, cloud, allow_public, pods)
+        elif kind == _ENVOY_PROXY:
+            found = _envoy_proxy_problems(props, cloud, allow_public)
+        elif kind == _KNATIVE_SERVING:
+            found = _knative_serving_problems(props)
+        else:
+            continue
+        for problem in found:
+            yield problem, resource.urn
 
 
-NO_PUBLIC_MODEL_SERVICES = resource_rule(
+NO_PUBLIC_MODEL_SERVICES = stack_rule(
     "no-public-model-services",
-    "No LoadBalancer or NodePort Service exposes model pods; the gateway's load balancer is "
-    "internal unless explicitly allowed.",
+    "No LoadBalancer or NodePort Service selects model pods (matched against the pods every "
+    "workload, InferenceService and LLMInferenceService runs, whatever their labels); the "
+    "gateway's load balancer is internal, as the cloud in use reads it, unless explicitly allowed.",
     _no_public_model_services,
-    "Reach model pods only through the gateway (ClusterIP Services behind HTTPRoutes); give the "
-    "gateway's load balancer an internal-scheme annotation (e.g. "
-    "service.beta.kubernetes.io/aws-load-balancer-scheme: internal), or set this rule's "
-    "`allowPublicLoadBalancer` to true deliberately.",
+    "Reach model pods only through the gateway (ClusterIP Services behind HTTPRoutes); on EKS give the "
+    "gateway's load balancer `service.beta.kubernetes.io/aws-load-balancer-type: external` and "
+    "`service.beta.kubernetes.io/aws-load-balancer-scheme: internal` (AWS Load Balancer Controller), "
+    "elsewhere private loadBalancerSourceRanges, or set this rule's `allowPublicLoadBalancer` to true deliberately.",
     config=PUBLIC_SERVICE_CONFIG,
 )

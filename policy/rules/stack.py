@@ -27,6 +27,7 @@ from policy.kube import (
 )
 from policy.rule import (
     EnforcementLevel,
+    PolicyConfigSchema,
     PolicyResource,
     StackValidationArgs,
     setting,
@@ -61,7 +62,7 @@ def _classes_of(resource: PolicyResource) -> set[str]:
 # --- chat-batch-separated -------------------------------------------------------------
 
 
-def _route_targets(route: PolicyResource) -> Iterator[tuple[str, str]]:
+def route_targets(route: PolicyResource) -> Iterator[tuple[str, str]]:
     """(namespace, InferenceService name) of every backend a route sends traffic to: the
     Service it names, or, where the rule rewrites the host to a cluster-local Service host
     (a Knative pool's route behind Kourier), that Service."""
@@ -92,7 +93,7 @@ def _classes_reaching(args: StackValidationArgs) -> dict[tuple[str, str], dict[s
         reaching[key] = {workload_class: "its labels" for workload_class in _classes_of(isvc)}
     for route in (r for r in args.resources if kind_of(r.resource_type) in _ROUTES):
         for workload_class in _classes_of(route):
-            for target in _route_targets(route):
+            for target in route_targets(route):
                 if target in reaching:
                     reaching[target].setdefault(workload_class, _describe(route))
     return reaching
@@ -199,9 +200,18 @@ SERVING_NAMESPACE_DEFAULT_DENY = stack_rule(
 
 # --- routes-authenticated -------------------------------------------------------------
 
-AUTHENTICATED_ROUTES_CONFIG = string_list_config(
-    "unauthenticatedRoutes",
-    "Routes ('<namespace>/<name>') that may reach their backends without authentication, deliberately.",
+AUTHENTICATED_ROUTES_CONFIG = PolicyConfigSchema(
+    properties={
+        **string_list_config(
+            "unauthenticatedRoutes",
+            "Routes ('<namespace>/<name>') that may reach their backends without authentication, deliberately.",
+        ).properties,
+        **string_list_config(
+            "authBackends",
+            "Services ('<namespace>/<name>') that an extAuth may call: our authorization backends. An "
+            "extAuth calling any other backend does not count as authentication (it may allow everything).",
+        ).properties,
+    }
 )
 _SECURITY_POLICY = ("gateway.envoyproxy.io", "SecurityPolicy")
 _GATEWAY = (GATEWAY_API_GROUP, "Gateway")
@@ -241,15 +251,38 @@ def _targets_of(policy: PolicyResource, args: StackValidationArgs) -> Iterator[T
                     yield namespace, kind[1], name_of(resource.props, resource.name), None
 
 
+def _ext_auth_backends(ext_auth: Mapping, namespace: str) -> list[str]:
+    """'<namespace>/<name>' of every backend an extAuth calls (http or grpc; backendRef or backendRefs)."""
+    found = []
+    for transport in map(mapping, (ext_auth.get("http"), ext_auth.get("grpc"))):
+        refs = [
+            *sequence(transport.get("backendRefs")),
+            *([transport["backendRef"]] if transport.get("backendRef") else []),
+        ]
+        found += [f"{mapping(r).get('namespace') or namespace}/{mapping(r).get('name')}" for r in refs]
+    return found
+
+
+def authenticates(spec: Mapping, namespace: str, auth_backends: set[str]) -> bool:
+    """Whether a SecurityPolicy authenticates every request: an authentication other than extAuth,
+    or an extAuth that calls only our authorization backends and does not fail open."""
+    if any(spec.get(field) for field in AUTHENTICATIONS if field != "extAuth"):
+        return True
+    ext_auth = mapping(spec.get("extAuth"))
+    backends = _ext_auth_backends(ext_auth, namespace)
+    return bool(backends) and not ext_auth.get("failOpen") and all(b in auth_backends for b in backends)
+
+
 def _security_policies(args: StackValidationArgs) -> dict[Target, _Attached]:
     found: dict[Target, list[tuple[str, bool, bool]]] = {}
+    auth_backends = set(setting(args, AUTHENTICATED_ROUTES_CONFIG, "authBackends"))
     for resource in args.resources:
         if kind_of(resource.resource_type) != _SECURITY_POLICY:
             continue
         spec = mapping(at(resource.props, "spec"))
         entry = (
             f"{namespace_of(resource.props)}/{name_of(resource.props, resource.name)}",
-            any(spec.get(field) for field in AUTHENTICATIONS),
+            authenticates(spec, namespace_of(resource.props), auth_backends),
             bool(spec.get("mergeType")),
         )
         for target in dict.fromkeys(_targets_of(resource, args)):
@@ -343,7 +376,8 @@ def _routes_authenticated(args: StackValidationArgs) -> Iterator[tuple[str, str 
 ROUTES_AUTHENTICATED = stack_rule(
     "routes-authenticated",
     "Every route attached to a Gateway authenticates its clients (an Envoy Gateway SecurityPolicy "
-    "with apiKeyAuth, basicAuth, jwt, oidc or extAuth on the Gateway, the listener or the route) "
+    "with apiKeyAuth, basicAuth, jwt, oidc, or an extAuth that calls only the configured `authBackends` "
+    "and does not fail open, on the Gateway, the listener or the route) "
     "before any request reaches a model, and no route-level policy replaces that with none.",
     _routes_authenticated,
     "Target the Gateway with a SecurityPolicy that authenticates (the Gateway component's "

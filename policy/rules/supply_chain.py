@@ -11,7 +11,8 @@ from components.chart_images import IMAGES_BY_CHART
 from components.images import MIRROR_PREFIXES_OUTPUT
 from components.vllm_args import MODEL, REVISION
 from policy import flags
-from policy.kube import INFERENCE_SERVICE, Container, at, containers, kind_of, mapping, sequence
+from policy.commands import HUB_DOWNLOAD, hub_downloads
+from policy.kube import INFERENCE_SERVICE, LLM_INFERENCE_SERVICE, Container, at, containers, kind_of, mapping, sequence
 from policy.rule import (
     ResourceValidationArgs,
     StackValidationArgs,
@@ -22,22 +23,16 @@ from policy.rule import (
     stack_rule,
     string_list_config,
 )
+from policy.workloads import LOCAL_MODEL_CACHE
 
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
-_COMMIT_SEGMENT = re.compile(r"(^|/)[0-9a-f]{40}(/|$)")
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 # An exact release: major.minor.patch, optionally with a build suffix (v0.32.0, 1.2.3-cuda12.8).
 EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+.][0-9A-Za-z.+-]+)?$")
 _MOVING_TAGS = {"latest", "stable", "main", "master", "nightly", "edge", "dev", "develop", "head",
                 "canary", "rolling", "release", "lts", "current", "next", "trunk", "beta", "alpha"}  # fmt: skip
 _MOVING_SUFFIX = re.compile(r"[-_.](latest|nightly|edge|dev)$")
-# Command lines that fetch weights from the hub (warm-up Jobs, init containers).
-_HUB_DOWNLOAD = re.compile(r"(huggingface-cli|\bhf)\s+download\b|snapshot_download|hf_hub_download")
-_REVISION_40HEX = re.compile(r"revision[\s=:'\"]+[0-9a-f]{40}\b")
-# One shell statement of a script: each download in it must carry its own pinned revision.
-_STATEMENT_END = re.compile(r"\n|;|&&|\|\|")
 _HELM_CHARTS = {("helm.sh", "Chart"), ("helm.sh", "Release")}
-_LOCAL_MODEL_CACHE = ("serving.kserve.io", "LocalModelCache")
 
 
 # --- pinned-image-tags ----------------------------------------------------------------
@@ -101,11 +96,14 @@ PINNED_IMAGE_TAGS = resource_rule(
 
 
 def model_uri_problem(uri: str) -> str | None:
+    """The revision is read where the loader reads it: after ':' in `hf://org/name:<rev>`, and
+    the last path segment of a storage path (`.../<org>/<name>/<commit>`, the model cache's
+    layout), not any 40-hex segment somewhere in the string."""
     if uri.startswith("hf://"):
         revision = uri[len("hf://") :].partition(":")[2]
         return None if COMMIT.match(revision) else "does not end in ':<40-hex commit>'"
-    path = uri.partition("://")[2] or uri
-    return None if _COMMIT_SEGMENT.search(path) else "has no 40-hex commit revision in its path"
+    path = (uri.partition("://")[2] or uri).split("?")[0].rstrip("/")
+    return None if COMMIT.match(path.rpartition("/")[2]) else "has no 40-hex commit revision as its last path segment"
 
 
 def _served_model(container: Container) -> str | None:
@@ -134,9 +132,13 @@ def _container_model_problems(container: Container) -> Iterator[str]:
         revision = flags.last_value(argv, *REVISION.names) or ""
         if not COMMIT.match(revision):
             yield f"{container.path}: serves hub model '{hub_id}' without {REVISION.name} <40-hex commit>"
-    for statement in _STATEMENT_END.split(" ".join(container.command_line)):
-        if _HUB_DOWNLOAD.search(statement) and not _REVISION_40HEX.search(statement):
+    # Each download statement carries its own revision, read as its command reads it.
+    downloads = list(hub_downloads(container.command_line))
+    for statement, pinned in downloads:
+        if not COMMIT.match(pinned or ""):
             yield f"{container.path}: downloads from the hub without a 40-hex commit revision: {statement.strip()[:120]}"
+    if not downloads and HUB_DOWNLOAD.search(" ".join(container.command_line)):
+        yield f"{container.path}: downloads from the hub where no revision can be read (not a plain hf download command)"
 
 
 def _pinned_model_revisions(args: ResourceValidationArgs) -> Iterator[str]:
@@ -150,7 +152,12 @@ def _pinned_model_revisions(args: ResourceValidationArgs) -> Iterator[str]:
             problem = model_uri_problem(uri)
             if problem:
                 yield f"spec.{component}.storageUris[{index}]: '{uri}' {problem}"
-    if kind_of(args.resource_type) == _LOCAL_MODEL_CACHE:
+    if kind_of(args.resource_type) == LLM_INFERENCE_SERVICE:
+        uri = str(at(args.props, "spec", "model", "uri") or "")
+        problem = model_uri_problem(uri)
+        if problem:
+            yield f"spec.model.uri: '{uri}' {problem}"
+    if kind_of(args.resource_type) == LOCAL_MODEL_CACHE:
         uri = str(at(args.props, "spec", "sourceModelUri") or "")
         problem = model_uri_problem(uri)
         if problem:
