@@ -43,6 +43,7 @@ from components.capacity import (
     requested_memory_bytes,
     sampler_peak_bytes,
     size,
+    vllm_default_batch_limits,
     weight_bytes_per_gpu,
 )
 from components.capacity.memory import SAMPLER_BYTES_PER_LOGIT, SAMPLER_BYTES_PER_LOGIT_SORTED
@@ -138,6 +139,9 @@ RTX_3090 = _consumer("NVIDIA GeForce RTX 3090", 23.58, "vLLM logs total_gpu_memo
 RTX_4090 = _consumer("NVIDIA GeForce RTX 4090", 23.55, "vLLM logs 23.08 GiB at utilization 0.98 (vllm issue 13061)")
 H100_LLMD = GpuModel(**{**H100.model_dump(), "cuda_memory_gib": 79.18})  # the total that log printed
 
+# vLLM's own `vllm serve` defaults where a log ran without the flags (engine/arg_utils.py).
+H100_SERVE_BATCHED, H100_SERVE_SEQS = vllm_default_batch_limits(H100_LLMD)
+
 DENNIS = "github.com/dennislee22/vLLM-benchmarking/blob/HEAD/log/"
 LLMD = "github.com/llm-d/llm-d-benchmark/blob/HEAD/config_explorer/empirical-vllm-memory-results.md"
 
@@ -184,21 +188,21 @@ LOGS = [
         sampler_bytes_per_logit=SORTED, note="'FlashInfer is not available. Falling back to the PyTorch-native'"),
     Log("Llama-3.1-8B H100 TP1", "dense", LLMD, "vllm-openai:latest, late 2025", LLAMA_8B, H100_LLMD,
         "Model loading took 14.99 GiB / Available KV cache memory: 51.38 GiB", max_model_len=16000,
-        batched=8192, seqs=1024, kv_gib=51.38, weights_gib=14.99, sampler_bytes_per_logit=SORTED,
+        batched=H100_SERVE_BATCHED, seqs=H100_SERVE_SEQS, kv_gib=51.38, weights_gib=14.99, sampler_bytes_per_logit=SORTED,
         note="H100 serve defaults 8192/1024; logged peak activation 4.76 GiB, graphs reported not subtracted"),
     Log("Qwen3-0.6B H100 TP1", "dense", LLMD, "vllm-openai:latest, late 2025", QWEN3_06B, H100_LLMD,
         "Model loading took 1.12 GiB / Available KV cache memory: 64.45 GiB", max_model_len=16000,
-        batched=8192, seqs=1024, kv_gib=64.45, weights_gib=1.12, sampler_bytes_per_logit=SORTED),
+        batched=H100_SERVE_BATCHED, seqs=H100_SERVE_SEQS, kv_gib=64.45, weights_gib=1.12, sampler_bytes_per_logit=SORTED),
     Log("Qwen3-32B H100 TP1", "dense", LLMD, "vllm-openai:latest, late 2025", QWEN3_32B, H100_LLMD,
         "Model loading took 61.03 GiB / Available KV cache memory: 4.45 GiB", max_model_len=16000,
-        batched=8192, seqs=1024, kv_gib=4.45, weights_gib=61.03, sampler_bytes_per_logit=SORTED,
+        batched=H100_SERVE_BATCHED, seqs=H100_SERVE_SEQS, kv_gib=4.45, weights_gib=61.03, sampler_bytes_per_logit=SORTED,
         note="a 4 GiB KV cache: every 0.1 GiB of reserve is 2 %"),
     Log("Qwen3-32B H100 TP2", "dense", LLMD, "vllm-openai:latest, late 2025", QWEN3_32B, H100_LLMD,
         "Model loading took 30.59 GiB / Available KV cache memory: 34.49 GiB", tp=2, max_model_len=16000,
-        batched=8192, seqs=1024, kv_gib=34.49, weights_gib=30.59, sampler_bytes_per_logit=SORTED),
+        batched=H100_SERVE_BATCHED, seqs=H100_SERVE_SEQS, kv_gib=34.49, weights_gib=30.59, sampler_bytes_per_logit=SORTED),
     Log("Llama-3.3-70B-Instruct-FP8-dynamic H100 TP2", "dense", LLMD, "vllm-openai:latest, late 2025", LLAMA_70B,
         H100_LLMD, "Model loading took 33.88 GiB / Available KV cache memory: 32.0 GiB", tp=2, max_model_len=16000,
-        batched=8192, seqs=1024, quantization="fp8", kv_gib=32.0, weights_gib=33.88,
+        batched=H100_SERVE_BATCHED, seqs=H100_SERVE_SEQS, quantization="fp8", kv_gib=32.0, weights_gib=33.88,
         sampler_bytes_per_logit=SORTED, note="RedHatAI compressed-tensors FP8, lm_head kept 16-bit"),
     Log("Llama-3.1-8B RTX 3090 TP1 max_model_len 20000", "dense",
         "github.com/vllm-project/vllm/issues/10517", "0.6.4 (V0)", LLAMA_8B, RTX_3090,
@@ -370,3 +374,10 @@ def test_the_calibration_arithmetic_is_the_pool_models_under_0_32_accounting():
     )  # fmt: skip
     as_032 = Log(**{**log.__dict__, "graphs_counted": True, "sampler_bytes_per_logit": FUSED})
     assert size(settings).usable_kv_bytes_per_gpu == _predicted_kv_bytes(as_032)
+
+
+def test_vllm_defaults_match_the_batch_limits_the_logs_printed():
+    # "Chunked prefill is enabled with max_num_batched_tokens=2048" on the A100 logs; the H100
+    # logs' 1024 sequences show as a sampler peak (logged 4.76 GiB for Llama-3.1-8B).
+    assert vllm_default_batch_limits(A100_80) == (2048, 256)
+    assert (H100_SERVE_BATCHED, H100_SERVE_SEQS) == (8192, 1024)

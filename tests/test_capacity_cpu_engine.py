@@ -1,4 +1,4 @@
-"""The KV-cache physics of components/capacity.py checked on the real engine: vLLM 0.32 on
+"""The KV-cache physics of components/capacity checked on the real engine: vLLM 0.32 on
 the CPU, given a known KV memory (VLLM_CPU_KVCACHE_SPACE GiB), must report exactly the
 number of KV tokens our bytes-per-token arithmetic predicts, for several architectures
 (layer counts, GQA ratios, head dims) and for an fp8 KV cache.
