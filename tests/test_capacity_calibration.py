@@ -10,9 +10,12 @@ How logs from other vLLM versions are compared: the model is vLLM 0.32's account
 older log, the settings that version used are applied (its default batch limits, as printed
 in the log, and whether its profiler subtracted CUDA graphs: only from v0.21), and the
 sampler its build ran: the fused top-k/top-p kernels (FlashInfer, or Triton in 0.32) hold 14
-bytes per logit, the PyTorch sort fallback (vLLM builds that log "Falling back to the
-PyTorch-native implementation", and the late-2025 builds that left FlashInfer sampling off)
-18 more. Everything else is the same model. Differences the older profilers had beyond
+bytes per logit, the PyTorch sort fallback 22 more. Which one a log's build ran is read from
+the log: "Using FlashInfer for top-p & top-k sampling" or "Falling back to the PyTorch-native
+implementation"; where neither is quoted (the llm-d table, V0 logs) from the peak activation
+the log reports (4.76 GiB for Llama-3.1-8B at 1024 sequences: the sort path gives 4.47, the
+fused one 1.78; V0 sampled with a sort too). That is the one per-case input not given by the settings; it is stated per
+case. Everything else is the same model. Differences the older profilers had beyond
 that (V0's sampler and non-torch baseline) show up as error and are left in the figures.
 
 Kinds of case:
@@ -224,8 +227,8 @@ LOGS = [
     Log("Llama-3.1-8B L40S TP1 max_model_len 32768", "excluded", "github.com/vllm-project/vllm/pull/17122",
         "0.8.4 (V1)", LLAMA_8B, L40S, "Model loading took 14.9889 GiB / GPU KV cache size: 158,656 tokens",
         max_model_len=32768, tokens=158656, weights_gib=14.9889,
-        note="V1 before PR 19312 computed the peak from torch's peak plus all device memory in use; ~5 GiB below "
-        "what 0.32's accounting gives, not reproducible from the log"),
+        note="V1 before PR 19312 took torch's peak plus (memory used since init - torch allocated), counting "
+        "cached blocks twice; ~5 GiB below what 0.32's accounting gives, not reproducible from the log"),
     Log("Mistral-Small-24B TP2", "arithmetic", "github.com/vllm-project/vllm/pull/20420", "0.9.x", MISTRAL_SMALL_24B,
         H100, "Available KV cache memory: 16.20 GiB / GPU KV cache size: 212,352 tokens", tp=2, tokens=212352,
         kv_gib=16.20, note="GPU not stated"),
