@@ -11,11 +11,13 @@ weights: no download, no tokenizer), reads vLLM's start-up log lines
 
 and stops the server as soon as the last one appears. It prints predicted vs measured
 tokens, weights and KV memory as a markdown table, plus the runtime reserve vLLM implies
-(budget - weights - KV memory), which is the number to calibrate
-capacity.NON_TORCH_AND_CUDA_GRAPH_RESERVE_BYTES against.
+(budget - weights - KV memory) beside the model's terms (non-torch memory, the profiled
+transient, CUDA graphs: components/capacity/memory.py), the numbers to calibrate. With
+--dry-run GPU it prints the predictions for a catalog GPU without one.
 
 Needs one NVIDIA GPU and vllm==0.32.0 (the version the platform pins). See README.md.
-Exit codes: 0 every ratio within --tolerance, 1 a case failed or drifted, 2 no GPU or vLLM.
+Exit codes: 0 every ratio within --tolerance (or --dry-run), 1 a case failed or drifted, 2 no
+GPU or vLLM.
 """
 
 from __future__ import annotations
@@ -127,13 +129,28 @@ def detect_gpu() -> GpuModel:
     known = next((gpu for gpu in GPUS.values() if gpu.name == name), None)
     if known is not None and known.memory_mib != int(total_mib):
         print(f"note: catalog says {known.memory_mib} MiB for {name}, this card {total_mib} MiB", file=sys.stderr)
+    cuda_gib = cuda_total_gib()
+    if known is not None and round(known.cuda_memory_gib, 2) != cuda_gib:
+        print(f"note: catalog says {known.cuda_memory_gib} GiB CUDA-visible, this card {cuda_gib} GiB", file=sys.stderr)
     return GpuModel(
         name=name,
         memory_mib=int(total_mib),
+        cuda_memory_gib=cuda_gib,
         bandwidth_gb_s=known.bandwidth_gb_s if known else 1.0,
         fp8=known.fp8 if known else True,
-        source="nvidia-smi on the benchmark host",
+        source="nvidia-smi and torch.cuda.mem_get_info on the benchmark host",
     )
+
+
+def cuda_total_gib() -> float:
+    """What vLLM's budget starts from: CUDA's total (torch.cuda.mem_get_info), not nvidia-smi's."""
+    try:
+        import torch  # the vLLM install brings it
+    except ImportError:
+        raise SystemExit2(f"torch is not installed in this Python; pip install vllm=={PINNED_VLLM}") from None
+    if not torch.cuda.is_available():
+        raise SystemExit2("torch sees no CUDA device")
+    return round(torch.cuda.mem_get_info()[1] / GIB, 2)
 
 
 def vllm_command() -> list[str]:
@@ -319,7 +336,7 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 
 def report_row(case: Case, predicted: capacity.PoolCapacity, measured: Measured) -> dict:
-    budget_gib = predicted.gpu_memory_bytes * case.gpu_memory_utilization / GIB
+    budget_gib = predicted.requested_memory_bytes / GIB
     implied_reserve = (
         budget_gib - measured.weights_gib - measured.kv_memory_gib
         if measured.weights_gib is not None and measured.kv_memory_gib is not None
@@ -338,6 +355,9 @@ def report_row(case: Case, predicted: capacity.PoolCapacity, measured: Measured)
         "predictedKvGiB": predicted.usable_kv_bytes_per_gpu / GIB,
         "measuredKvGiB": measured.kv_memory_gib,
         "predictedReserveGiB": predicted.reserve_per_gpu_bytes / GIB,
+        "predictedNonTorchGiB": predicted.non_torch_bytes / GIB,
+        "predictedTransientGiB": predicted.transient_peak_bytes / GIB,
+        "predictedCudaGraphGiB": predicted.cuda_graph_bytes / GIB,
         "impliedReserveGiB": implied_reserve,
         "failure": measured.failure,
     }
@@ -345,11 +365,11 @@ def report_row(case: Case, predicted: capacity.PoolCapacity, measured: Measured)
 
 def markdown(rows: list[dict], gpu: GpuModel) -> str:
     lines = [
-        f"GPU: {gpu.name}, {gpu.memory_mib} MiB",
+        f"GPU: {gpu.name}, {gpu.memory_mib} MiB (nvidia-smi), {gpu.cuda_memory_gib} GiB CUDA-visible",
         "",
         "| case | predicted tokens | measured tokens | measured / predicted | weights GiB (pred / vLLM) "
-        "| KV GiB (pred / vLLM) | reserve GiB (pred / implied) | note |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| KV GiB (pred / vLLM) | reserve GiB (pred / implied) | pred non-torch / transient / graphs GiB | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         lines.append(
@@ -357,7 +377,9 @@ def markdown(rows: list[dict], gpu: GpuModel) -> str:
             f"| {_fmt(row['ratio'], 3)} "
             f"| {_fmt(row['predictedWeightsGiB'])} / {_fmt(row['measuredWeightsGiB'])} "
             f"| {_fmt(row['predictedKvGiB'])} / {_fmt(row['measuredKvGiB'])} "
-            f"| {_fmt(row['predictedReserveGiB'])} / {_fmt(row['impliedReserveGiB'])} | {row['failure']} |"
+            f"| {_fmt(row['predictedReserveGiB'])} / {_fmt(row['impliedReserveGiB'])} "
+            f"| {_fmt(row['predictedNonTorchGiB'])} / {_fmt(row['predictedTransientGiB'])} "
+            f"/ {_fmt(row['predictedCudaGraphGiB'])} | {row['failure']} |"
         )
     return "\n".join(lines)
 
@@ -373,6 +395,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--log-dir", type=Path, default=Path("build/capacity-vs-vllm"), help="one vLLM log per case")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
     parser.add_argument("--only", action="append", help="run only cases whose name contains this text")
+    parser.add_argument(
+        "--dry-run",
+        metavar="GPU",
+        choices=sorted(GPUS),
+        help="no GPU needed: print the predictions for this catalog GPU and exit 0",
+    )
     return parser.parse_args(argv)
 
 
@@ -390,8 +418,22 @@ def run_cases(args: argparse.Namespace, gpu: GpuModel, command: list[str]) -> li
     return rows
 
 
+def dry_run(args: argparse.Namespace) -> int:
+    """The CPU-side arithmetic of every case, for a catalog GPU: what a GPU run would compare."""
+    gpu = GPUS[args.dry_run]
+    rows = [
+        report_row(case, predict(case, gpu), Measured(failure="dry run: not measured"))
+        for case in CASES
+        if not args.only or any(part in case.name for part in args.only)
+    ]
+    print(markdown(rows, gpu))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.dry_run:
+        return dry_run(args)
     try:
         gpu, command = detect_gpu(), vllm_command()
     except SystemExit2 as missing:

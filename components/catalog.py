@@ -23,6 +23,11 @@ class GpuModel(_Fact):
 
     name: str = Field(description="Marketing name, e.g. 'NVIDIA L40S'.")
     memory_mib: int = Field(gt=0, description="Total memory in MiB as nvidia-smi reports it.")
+    cuda_memory_gib: float = Field(
+        gt=0,
+        description="Total memory CUDA reports (torch.cuda.mem_get_info), in GiB as vLLM and PyTorch log it "
+        "(2 decimals): what vLLM multiplies by gpu_memory_utilization. 0.3-0.7 GiB below the nvidia-smi total.",
+    )
     bandwidth_gb_s: float = Field(gt=0, description="Peak HBM/GDDR bandwidth in GB/s (10^9 bytes).")
     fp8: bool = Field(description="Hardware FP8 tensor cores (Ada and Hopper).")
     source: str = Field(description="Where the numbers were read.")
@@ -59,6 +64,19 @@ class Architecture(_Fact):
     attention_bias: bool = Field(default=False, description="q/k/v projections carry biases (Qwen2 always does).")
     num_experts: int = Field(default=1, ge=1, description="config.json num_local_experts; 1 for dense.")
     num_experts_per_tok: int = Field(default=1, ge=1, description="config.json num_experts_per_tok.")
+    # What a quantized checkpoint leaves at 16 bits beyond embeddings, LM head and norms:
+    # its config.json quantization_config lists them (ignore / modules_to_not_convert).
+    unquantized_attention: bool = Field(
+        default=False,
+        description="A quantized checkpoint keeps every layer's attention projections (q/k/v/o) 16-bit.",
+    )
+    unquantized_mlp_layers: int = Field(
+        default=0, ge=0, description="Decoder layers whose MLP a quantized checkpoint keeps 16-bit."
+    )
+    multimodal: bool = Field(
+        default=False,
+        description="The checkpoint has a vision or audio encoder, which vLLM profiles at start-up.",
+    )
 
     @model_validator(mode="after")
     def _shape_is_consistent(self) -> Architecture:
@@ -69,12 +87,20 @@ class Architecture(_Fact):
             )
         if self.num_experts_per_tok > self.num_experts:
             raise ValueError("num_experts_per_tok cannot exceed num_experts")
+        if self.unquantized_mlp_layers > self.num_layers:
+            raise ValueError("unquantized_mlp_layers cannot exceed num_layers")
+        if self.unquantized_mlp_layers and not self.intermediate_size:
+            raise ValueError("unquantized_mlp_layers needs intermediate_size")
         return self
 
 
 # --- GPUs -------------------------------------------------------------------------------
-# memory_mib is the "Total" nvidia-smi prints (what vLLM's total-memory budget starts from),
-# not the marketing GB figure. Bandwidth is the datasheet peak.
+# memory_mib is the "Total" nvidia-smi prints, not the marketing GB figure. vLLM's budget
+# starts from cuda_memory_gib instead: vllm/v1/worker/utils.py request_memory() takes
+# ceil(MemorySnapshot.total_memory x gpu_memory_utilization), and total_memory is
+# torch.accelerator.get_memory_info() (cudaMemGetInfo), which reports less than nvidia-smi
+# (the driver keeps part of the board memory). Each cuda_memory_gib is the total a public
+# vLLM or PyTorch log printed for that GPU (source given). Bandwidth is the datasheet peak.
 
 _SMI = "nvidia-smi total seen in public nvidia-smi transcripts"
 
@@ -83,51 +109,67 @@ GPUS: Mapping[str, GpuModel] = MappingProxyType(
         "a10g": GpuModel(
             name="NVIDIA A10G",
             memory_mib=23028,
+            cuda_memory_gib=22.20,
             bandwidth_gb_s=600,
             fp8=False,
-            source=f"AWS G5 page (A10G, 24 GB GDDR6); NVIDIA A10 datasheet 600 GB/s; {_SMI}: 23028 MiB",
+            source=f"AWS G5 page (A10G, 24 GB GDDR6); NVIDIA A10 datasheet 600 GB/s; {_SMI}: 23028 MiB; CUDA: "
+            "'22.20 GiB total capacity' on a g5.12xlarge (github.com/XavierXiao/Dreambooth-Stable-Diffusion/issues/18)",
         ),
         "l4": GpuModel(
             name="NVIDIA L4",
             memory_mib=23034,
+            cuda_memory_gib=22.03,
             bandwidth_gb_s=300,
             fp8=True,
-            source=f"NVIDIA L4 datasheet (24 GB GDDR6, 300 GB/s, Ada FP8); {_SMI}: 23034 MiB",
+            source=f"NVIDIA L4 datasheet (24 GB GDDR6, 300 GB/s, Ada FP8); {_SMI}: 23034 MiB; CUDA: 'GPU 0 has a "
+            "total capacity of 22.03 GiB' on an L4 (github.com/ArcInstitute/evo2/issues/190)",
         ),
         "l40s": GpuModel(
             name="NVIDIA L40S",
             memory_mib=46068,
+            cuda_memory_gib=44.42,
             bandwidth_gb_s=864,
             fp8=True,
-            source="NVIDIA L40S datasheet (48 GB GDDR6, 864 GB/s); nvidia-smi reports 46068 MiB",
+            source="NVIDIA L40S datasheet (48 GB GDDR6, 864 GB/s); nvidia-smi reports 46068 MiB; CUDA: vLLM logs "
+            "'total_gpu_memory (44.42GiB)' on 2 x L40S (github.com/vllm-project/vllm/issues/15815)",
         ),
         "a100-40gb": GpuModel(
             name="NVIDIA A100-SXM4-40GB",
             memory_mib=40960,
+            cuda_memory_gib=39.38,
             bandwidth_gb_s=1555,
             fp8=False,
-            source=f"NVIDIA A100 datasheet (40 GB HBM2, 1555 GB/s SXM); {_SMI}: 40960 MiB",
+            source=f"NVIDIA A100 datasheet (40 GB HBM2, 1555 GB/s SXM); {_SMI}: 40960 MiB; CUDA: vLLM 0.8.3 logs "
+            "'total_gpu_memory (39.38GiB)' on 4 x A100 40GB (github.com/vllm-project/vllm/issues/16570)",
         ),
         "a100-80gb": GpuModel(
             name="NVIDIA A100-SXM4-80GB",
             memory_mib=81920,
+            cuda_memory_gib=79.25,
             bandwidth_gb_s=2039,
             fp8=False,
-            source="NVIDIA A100 datasheet (80 GB HBM2e, 2039 GB/s SXM); nvidia-smi reports 81920 MiB",
+            source="NVIDIA A100 datasheet (80 GB HBM2e, 2039 GB/s SXM); nvidia-smi reports 81920 MiB; CUDA: "
+            "'79.25 GiB total capacity' on an A100 80GB (github.com/levihsu/OOTDiffusion/issues/235)",
         ),
         "h100-80gb": GpuModel(
             name="NVIDIA H100 80GB HBM3",
             memory_mib=81559,
+            cuda_memory_gib=79.22,
             bandwidth_gb_s=3350,
             fp8=True,
-            source="NVIDIA H100 datasheet (SXM5 80 GB HBM3, 3.35 TB/s); nvidia-smi reports 81559 MiB",
+            source="NVIDIA H100 datasheet (SXM5 80 GB HBM3, 3.35 TB/s); nvidia-smi reports 81559 MiB "
+            "(github.com/vllm-project/vllm/issues/55169); CUDA: vLLM logs 'total_gpu_memory (79.22GiB)' on H100-80G "
+            "(github.com/vllm-project/vllm/pull/12126)",
         ),
         "h200-141gb": GpuModel(
             name="NVIDIA H200",
             memory_mib=143771,
+            cuda_memory_gib=139.72,
             bandwidth_gb_s=4800,
             fp8=True,
-            source=f"NVIDIA H200 datasheet (SXM 141 GB HBM3e, 4.8 TB/s); {_SMI}: 143771 MiB",
+            source=f"NVIDIA H200 datasheet (SXM 141 GB HBM3e, 4.8 TB/s); {_SMI}: 143771 MiB; CUDA: vLLM logs "
+            "'requested GPU memory: 69.86 GiB' at gpu_memory_utilization 0.5 on 4 x H200, i.e. 139.72 GiB total "
+            "(github.com/vllm-project/vllm/pull/21429)",
         ),
     }
 )

@@ -44,3 +44,7 @@ CLASS_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
 # --gpu-memory-utilization of a pool that sets none (vLLM's own default differs:
 # components.vllm_args.GPU_MEMORY_UTILIZATION).
 GPU_MEMORY_UTILIZATION = 0.9
+
+# The longest maxModelLen a class's pool may serve by default: the policy's chat-context-cap
+# default (policy/rules/engine.py) and the cap capacity remedies stay under. Batch has none.
+CONTEXT_CAPS: Mapping[str, int] = {"chat": CLASS_DEFAULTS["chat"]["maxModelLen"]}

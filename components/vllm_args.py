@@ -75,6 +75,10 @@ CONFIG = Flag("--config")
 # Boolean flags (argparse's BooleanOptionalAction: `--no-<flag>` turns each off again).
 ENABLE_LOG_REQUESTS = Flag("--enable-log-requests")
 ENABLE_LOG_OUTPUTS = Flag("--enable-log-outputs")
+# A pool may pass it in extraArgs: vLLM then captures no CUDA graphs and the capacity
+# model counts none (vllm/v1/worker/gpu_worker.py skips profile_cudagraph_memory when
+# cudagraph_mode is NONE). argparse's BooleanOptionalAction also reads --no-enforce-eager.
+ENFORCE_EAGER = Flag("--enforce-eager")
 
 # Every flag this module may emit, plus the ones whose meaning it owns (the model and
 # where it is served from). Users change these through spec fields, never extraArgs.
@@ -101,7 +105,7 @@ MANAGED = (
 # The logging flags the policy keeps off (prompts may hold regulated data).
 REQUEST_LOGGING = (ENABLE_LOG_REQUESTS, ENABLE_LOG_OUTPUTS)
 # Every vLLM flag the platform knows: the table the rest of the code reads.
-FLAGS = MANAGED + REQUEST_LOGGING
+FLAGS = (*MANAGED, *REQUEST_LOGGING, ENFORCE_EAGER)
 MANAGED_FLAGS = frozenset(flag.name for flag in MANAGED)
 
 # vLLM reads extra arguments from a YAML file given with --config (FlexibleArgumentParser,
@@ -140,6 +144,14 @@ def api_key_config(keys: list[str]) -> str:
     """The --config file that makes vLLM require one of `keys` as `Authorization: Bearer <key>`
     on /v1 (its --api-key takes a list; the single-valued VLLM_API_KEY cannot hold per-client keys)."""
     return json.dumps({API_KEY_CONFIG_KEY: sorted(keys)}, indent=2) + "\n"
+
+
+def runs_eager(extra_args: tuple[str, ...] | list[str]) -> bool:
+    """Whether extraArgs turn CUDA graphs off (--enforce-eager; the last spelling wins)."""
+    seen = [arg.replace("_", "-") for arg in extra_args]
+    negated = "--no-" + ENFORCE_EAGER.name.removeprefix("--")
+    states = [arg == ENFORCE_EAGER.name for arg in seen if arg in (ENFORCE_EAGER.name, negated)]
+    return bool(states) and states[-1]
 
 
 def managed_flag_clash(arg: str) -> str | None:

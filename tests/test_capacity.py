@@ -1,6 +1,8 @@
 """Capacity figures anyone can recompute from config.json numbers and a datasheet."""
 
 import json
+import math
+import re
 
 import pytest
 
@@ -137,21 +139,63 @@ def test_unknown_settings_are_refused(call):
         call()
 
 
-# --- usable memory and KV tokens ------------------------------------------------------
+# --- budget, runtime reserve and KV tokens (vLLM 0.32 accounting) -----------------------
+
+
+def test_the_budget_is_cuda_visible_memory_times_utilization_rounded_up():
+    # vllm/v1/worker/utils.py request_memory: ceil(total_memory x gpu_memory_utilization), with
+    # CUDA's total (79.22 GiB on an H100), not nvidia-smi's 81559 MiB.
+    assert capacity.requested_memory_bytes(H100, 0.9) == math.ceil(round(79.22 * GIB) * 0.9)
+    assert capacity.cuda_memory_bytes(H100) < 81559 * 2**20
 
 
 def test_usable_kv_memory_is_budget_minus_weights_minus_reserve():
-    budget = int(81559 * 2**20 * 0.9)
+    budget = math.ceil(round(79.22 * GIB) * 0.9)
     weights = 2 * 8_030_261_248
     reserve = runtime_reserve_bytes(LLAMA_8B, 1, 8192, 64)
     usable = usable_kv_bytes_per_gpu(LLAMA_8B, H100, 1, "auto", "none", 8192, 64, 0.9)
     assert usable == budget - weights - reserve
 
 
-def test_reserve_grows_with_batched_tokens_and_is_a_few_gib():
-    small = runtime_reserve_bytes(LLAMA_8B, 1, 2048, 64)
-    large = runtime_reserve_bytes(LLAMA_8B, 1, 16384, 64)
-    assert capacity.NON_TORCH_AND_CUDA_GRAPH_RESERVE_BYTES < small < large < 4 * GIB
+def test_the_reserve_is_non_torch_plus_the_larger_transient_plus_graphs():
+    forward = capacity.activation_peak_bytes(LLAMA_8B, 1, 8192)
+    sampler = capacity.sampler_peak_bytes(LLAMA_8B, 64, 8192)
+    graphs = capacity.cuda_graph_bytes(LLAMA_8B, 1, 64, 8192)
+    reserve = runtime_reserve_bytes(LLAMA_8B, 1, 8192, 64)
+    assert reserve == capacity.non_torch_bytes(1) + max(forward, sampler) + graphs
+    assert runtime_reserve_bytes(LLAMA_8B, 1, 8192, 64, cuda_graphs=False) == reserve - graphs
+
+
+def test_forward_and_sampler_peaks_do_not_add():
+    # Many batched tokens, few sequences: the forward pass is the peak; the reverse makes
+    # the sampler's logits the peak.
+    assert capacity.transient_peak_bytes(LLAMA_8B, 1, 16384, 16) == capacity.activation_peak_bytes(LLAMA_8B, 1, 16384)
+    assert capacity.transient_peak_bytes(LLAMA_8B, 1, 2048, 1024) == capacity.sampler_peak_bytes(LLAMA_8B, 1024, 2048)
+
+
+def test_forward_peak_per_token_is_three_hidden_plus_three_intermediate():
+    # 2 bytes x (3 x 4096 + 3 x 14336) = 110,592 bytes per token; the MLP splits over TP.
+    assert capacity.activation_peak_bytes(LLAMA_8B, 1, 1) == 110_592
+    assert capacity.activation_peak_bytes(LLAMA_8B, 2, 1) == 2 * (3 * 4096 + 3 * 14336 // 2)
+
+
+def test_non_torch_memory_grows_with_tensor_parallelism():
+    assert capacity.non_torch_bytes(1) < capacity.non_torch_bytes(2) == capacity.non_torch_bytes(8)
+
+
+def test_cuda_graph_sizes_follow_vllm_0_32_defaults():
+    # 256 sequences: PIECEWISE up to 512 tokens (51 sizes), FULL decode up to 256 (35), the
+    # counts vLLM logs ("Profiling CUDA graph memory: PIECEWISE=51 (largest=512), FULL=35").
+    piecewise, full = capacity.memory.cuda_graph_capture_sizes(256, 8192)
+    assert (len(piecewise), max(piecewise), len(full), max(full)) == (51, 512, 35, 256)
+    assert capacity.memory.cuda_graph_capture_sizes(64, 8192)[0][-1] == 128
+
+
+def test_vllm_scheduler_defaults_depend_on_the_gpu():
+    assert capacity.vllm_default_batch_limits(H100) == (8192, 1024)
+    assert capacity.vllm_default_batch_limits(H100, api_server=False) == (16384, 1024)
+    assert capacity.vllm_default_batch_limits(GPUS["a100-80gb"]) == (2048, 256)  # excluded by name
+    assert capacity.vllm_default_batch_limits(A10G) == (2048, 256)
 
 
 def test_kv_tokens_fill_whole_blocks():
@@ -163,7 +207,7 @@ def test_kv_tokens_fill_whole_blocks():
 
 def test_lower_memory_utilization_leaves_fewer_tokens():
     at_90, at_80 = pool(util=0.9), pool(util=0.8)
-    lost_bytes = int(81559 * 2**20 * 0.9) - int(81559 * 2**20 * 0.8)
+    lost_bytes = capacity.requested_memory_bytes(H100, 0.9) - capacity.requested_memory_bytes(H100, 0.8)
     assert at_90.kv_cache_tokens - at_80.kv_cache_tokens == pytest.approx(lost_bytes / 131072, abs=16)
 
 
@@ -182,16 +226,38 @@ def test_moe_decode_reads_only_the_routed_experts():
     assert 3 * dense_equivalent < mixtral.decode_ceiling_tokens_per_s < 4 * dense_equivalent
 
 
+# --- partially quantized checkpoints, MoE, multimodal -----------------------------------
+
+
+def test_a_checkpoint_that_keeps_attention_16_bit_weighs_more():
+    partial = LLAMA_70B.model_copy(update={"unquantized_attention": True, "unquantized_mlp_layers": 2})
+    attention = 80 * (2 * 8192 * 8192 + 2 * 8192 * 1024)
+    mlp = 2 * 3 * 8192 * 28672
+    assert weight_bytes_total(partial, "auto", "fp8") - weight_bytes_total(LLAMA_70B, "auto", "fp8") == attention + mlp
+    assert weight_bytes_total(partial, "auto", "none") == weight_bytes_total(LLAMA_70B, "auto", "none")
+
+
+def test_moe_and_multimodal_models_are_not_modelled_without_a_measurement():
+    moe = pool(arch=ARCHITECTURES["mixtral-8x7b"], tp=2, cap=4096)
+    assert any(error.startswith("not modelled: MoE") for error in moe.errors)
+    vision = pool(arch=LLAMA_8B.model_copy(update={"multimodal": True}))
+    assert any(error.startswith("not modelled: vLLM profiles the vision") for error in vision.errors)
+    measured = evaluate_pool(
+        ARCHITECTURES["mixtral-8x7b"], H100, 2, "auto", "none", "auto", 4096, 64, 8192, 0.9,
+        measured_kv_cache_tokens=200_000,
+    )  # fmt: skip
+    assert measured.fits and measured.kv_cache_tokens == 200_000 and measured.kv_cache_measured
+    assert any("stated measurement" in warning for warning in measured.warnings)
+
+
 # --- verdicts -------------------------------------------------------------------------
-
-
 def test_70b_bf16_on_one_h100_is_rejected_for_its_weights():
     result = pool(arch=LLAMA_70B, cap=8192)
     assert not result.fits
     assert len(result.errors) == 1
     message = result.errors[0]
     assert "131.42 GiB" in message and "does not fit" in message
-    assert "quantize" in message and "tensorParallelSize" in message and "larger GPU" in message
+    assert "tensorParallelSize 2 (a node with 2 GPUs): 65.71 GiB weights/GPU" in message
 
 
 def test_70b_fp8_with_tp4_on_h100_at_32k_is_accepted():
@@ -206,15 +272,52 @@ def test_8b_chat_pool_at_32k_on_one_a10g_is_rejected_with_remedies():
     assert not result.fits
     message = " ".join(result.errors)
     assert "32768" in message
-    assert "lower maxModelLen" in message and "kvCacheDtype fp8" in message and "larger GPU" in message
+    assert "set maxModelLen to" in message and "a larger GPU" in message
+    assert "kvCacheDtype fp8" not in message  # listed only where it alone would fit
 
 
 def test_too_few_sequences_at_the_cap_is_an_error_naming_the_longest_cap_that_fits():
     result = pool(cap=32768, seqs=256, min_at_cap=64)
     assert 1 <= result.concurrent_sequences_at_cap < 64
     (message,) = result.errors
-    assert f"lower maxModelLen to at most {result.kv_cache_tokens // 64}" in message
+    assert f"set maxModelLen to {result.kv_cache_tokens // 64 // 16 * 16}," in message
     assert "minConcurrentAtCap 64" in message
+
+
+def _remedy(message: str) -> int:
+    found = re.search(r"set maxModelLen to (\d+)", message)
+    assert found, message
+    return int(found.group(1))
+
+
+@pytest.mark.parametrize(
+    "arch, gpu, cap, min_at_cap, class_cap",
+    [
+        (LLAMA_8B, A10G, 32768, 8, 8192),  # capacity binds below the chat cap
+        (LLAMA_8B, H100, 65536, 8, 8192),  # the chat cap binds
+        (LLAMA_8B, A10G, 65536, 1, None),  # batch: capacity alone
+        (QWEN_7B, H100, 131072, 40, None),  # the model's 32768 context binds first... and capacity
+    ],
+)
+def test_the_remedy_value_passes_every_constraint_when_applied(arch, gpu, cap, min_at_cap, class_cap):
+    settings = dict(tp=1, dtype="auto", quantization="none", kv="auto", seqs=64, batched=8192, util=0.9)
+    first = evaluate_pool(arch, gpu, 1, "auto", "none", "auto", cap, 64, 8192, 0.9, min_at_cap, context_cap=class_cap)
+    assert not first.fits
+    fixed_len = _remedy(" ".join(first.errors))
+    again = evaluate_pool(
+        arch, gpu, 1, "auto", "none", "auto", fixed_len, 64, 8192, 0.9, min_at_cap, context_cap=class_cap
+    )
+    assert again.fits, again.errors
+    assert fixed_len <= arch.max_context and (class_cap is None or fixed_len <= class_cap)
+    assert settings  # the same settings apart from maxModelLen
+
+
+def test_the_alternatives_carry_their_numbers_and_fit():
+    result = pool(arch=LLAMA_70B, quantization="fp8", cap=8192)  # fp8 70B on one H100: 5216 tokens
+    (message,) = result.errors
+    assert "set maxModelLen to 5216" in message
+    assert "kvCacheDtype fp8: 67.67 GiB weights/GPU, 10432 KV tokens, 1 sequences at 8192" in message
+    assert "tensorParallelSize 2 (a node with 2 GPUs)" in message and "a larger GPU, h200-141gb" in message
 
 
 def test_enough_sequences_at_the_cap_fits():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -39,7 +40,7 @@ def test_70b_bf16_on_one_h100_is_rejected_for_weights(platform):
     platform["pools"][0]["class"] = "batch"
     (line,) = gate_errors(platform)
     assert "pools[0]: capacity: weights need 131.4" in line
-    assert "quantize the weights" in line and "raise tensorParallelSize" in line
+    assert "use tensorParallelSize 4 (a node with 4 GPUs): 32.85 GiB weights/GPU" in line
 
 
 def test_70b_fp8_tp4_on_h100_is_accepted(platform):
@@ -53,15 +54,16 @@ def test_70b_fp8_tp4_on_h100_is_accepted(platform):
 def test_8b_chat_at_32k_on_one_a10g_is_rejected_with_remedy(platform):
     one_pool(platform, model=platform["models"][0], instance_type="g5.xlarge", maxModelLen=32768)
     (line,) = gate_errors(platform)
-    assert "pools[0]: capacity: the KV cache holds 24080 tokens" in line
+    assert "pools[0]: capacity: the KV cache holds 31520 tokens" in line
     assert "maxModelLen is 32768: vLLM refuses to start" in line
-    assert "lower maxModelLen to at most 24080" in line
+    # minConcurrentAtCap 8 and the chat cap at once: 31520 // 8 = 3940, in whole blocks
+    assert "set maxModelLen to 3936, the longest that passes every constraint" in line
 
 
 def test_8b_chat_short_of_concurrency_on_one_a10g(platform):
     one_pool(platform, model=platform["models"][0], instance_type="g5.xlarge", maxModelLen=8192)
     (line,) = gate_errors(platform)
-    assert "only 2 sequences at maxModelLen 8192, fewer than minConcurrentAtCap 8" in line
+    assert "only 3 sequences at maxModelLen 8192, fewer than minConcurrentAtCap 8" in line
 
 
 def test_min_concurrency_is_configurable(platform):
@@ -125,3 +127,27 @@ def test_render_writes_capacity_json_and_output(tmp_path):
     assert set(capacity) == {"chat", "batch"}
     assert capacity["chat"]["kvBytesPerTokenPerGpu"] == 131072
     assert outputs["capacity"] == capacity
+
+
+@pytest.mark.parametrize(
+    "workload_class, instance_type, max_model_len, min_concurrent",
+    [
+        ("chat", "g5.xlarge", 32768, 8),  # capacity binds below the chat cap
+        ("chat", "p5.48xlarge", 32768, 16),  # the chat policy cap binds
+        ("batch", "g6e.2xlarge", 131072, 2),  # no class cap: capacity alone
+    ],
+)
+def test_the_remedy_value_passes_check_when_applied(
+    capsys, tmp_path, platform, workload_class, instance_type, max_model_len, min_concurrent
+):
+    one_pool(platform, model=platform["models"][0], instance_type=instance_type, maxModelLen=max_model_len,
+             minConcurrentAtCap=min_concurrent)  # fmt: skip
+    platform["pools"][0]["class"] = workload_class
+    config_file = write_stack_file(tmp_path / "Pulumi.big.yaml", platform)
+    assert main(["check", "big", "--config-file", str(config_file)]) == 2
+    captured = capsys.readouterr()
+    found = re.findall(r"set maxModelLen to (\d+)", captured.out + captured.err)
+    assert len(set(found)) == 1, captured.out + captured.err
+    platform["pools"][0]["maxModelLen"] = int(found[0])
+    config_file = write_stack_file(tmp_path / "Pulumi.big.yaml", platform)
+    assert main(["check", "big", "--config-file", str(config_file)]) == 0, capsys.readouterr().out

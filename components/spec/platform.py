@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from components.capacity import PoolCapacity, evaluate_pool
 from components.catalog import GPUS
 from components.images import ECR_PULL_THROUGH, Mirror, ecr_registry_host, unpinned
+from components.pool_defaults import CONTEXT_CAPS
 from components.spec.base import _Spec
 from components.spec.cluster import (
     CLOUD_KINDS,
@@ -36,6 +37,7 @@ from components.spec.supply_chain import (
     RegistryMirrorSpec,
     S3ModelMirror,
 )
+from components.vllm_args import runs_eager
 
 
 class PlatformSpec(_Spec):
@@ -156,4 +158,7 @@ class PlatformSpec(_Spec):
             max_num_batched_tokens=pool.max_num_batched_tokens,
             gpu_memory_utilization=pool.gpu_memory_utilization,
             min_concurrent_at_cap=pool.min_concurrent_at_cap,
+            cuda_graphs=not runs_eager(pool.extra_args),
+            measured_kv_cache_tokens=pool.measured_kv_cache_tokens,
+            context_cap=CONTEXT_CAPS.get(pool.workload_class),
         )

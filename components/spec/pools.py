@@ -71,6 +71,12 @@ class PoolSpec(_Spec):
         "caps requests that ask for more at this value.",
     )
     min_concurrent_at_cap: int = Field(ge=1, description="Sequences the KV cache must hold at the cap.")
+    measured_kv_cache_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="The KV-cache size vLLM logged for this pool on its GPU ('GPU KV cache size: N tokens'). "
+        "Required for models the capacity model does not size (MoE, multimodal); used as is, not computed.",
+    )
     startup_timeout_seconds: int = Field(
         default=1200, ge=60, description="Model load + CUDA graph capture budget for the startup probe."
     )

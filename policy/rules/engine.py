@@ -12,7 +12,7 @@ from components.conventions import (
     POOL_LABEL,
     PREDICTOR_SUFFIX,
 )  # fmt: skip
-from components.pool_defaults import CLASS_DEFAULTS
+from components.pool_defaults import CONTEXT_CAPS
 from components.vllm_args import MAX_MODEL_LEN, MAX_NUM_SEQS, TENSOR_PARALLEL_SIZE
 from policy import flags
 from policy.kube import (
@@ -73,7 +73,7 @@ CHAT_CAP_CONFIG = PolicyConfigSchema(
         "maxModelLen": {
             "type": "integer",
             "minimum": 1,
-            "default": CLASS_DEFAULTS["chat"]["maxModelLen"],
+            "default": CONTEXT_CAPS["chat"],
             "description": f"Largest {MAX_MODEL_LEN.name} a chat-class pool may serve.",
         }
     }
