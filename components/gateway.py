@@ -41,7 +41,7 @@ from pulumi_kubernetes._utilities import get_version as k8s_sdk_version
 from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.apiextensions.CustomResource import CustomResourceArgs
 
-from components import charts, conventions, versions
+from components import charts, conventions, upstream, versions
 from components.conventions import CLIENT_HEADER
 from components.options import inherited_dependencies
 from components.plan.edge import GatewayPlan
@@ -71,7 +71,7 @@ OPENAI_PATH_PREFIX = "/v1"
 # AWS Load Balancer Controller. Why not the proxy Service's `status.loadBalancer`: Envoy Gateway
 # creates that Service, so reading it (`Service.get`) fails on a new stack's first preview, and
 # only the Gateway's status covers every Service type the same way.
-WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
+WAIT_FOR_ANNOTATION = upstream.PULUMI_WAIT_FOR_ANNOTATION
 GATEWAY_READY = "condition=Programmed"
 GATEWAY_READY_TIMEOUT = "15m"
 

@@ -97,6 +97,18 @@ PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
 EKS_POD_IDENTITY_AGENT = ("169.254.170.23/32", 80)
 
 
+# pulumi-kubernetes (since v4.18; pinned 4.34.2) waits for an object whose `pulumi.com/waitFor`
+# annotation names a condition, in `kubectl wait --for=` syntax, before it counts as created
+# (pulumi/pulumi-kubernetes provider/pkg/metadata/overrides.go ReadyCondition,
+# provider/pkg/await/await.go); without it a custom resource is "created" once the API accepts it.
+PULUMI_WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
+# The Knative Operator sets `Ready` on a KnativeServing once Serving's manifests (the Knative
+# Service CRD among them) are applied and its Deployments available: Ready is the happy
+# condition of a living set of DependenciesInstalled, DeploymentsAvailable, InstallSucceeded,
+# VersionMigrationEligible, TargetClusterResolved (knative/operator v1.23
+# pkg/apis/operator/v1beta1/knativeserving_lifecycle.go servingCondSet).
+KNATIVE_SERVING_READY = "condition=Ready"
+
 # --- Knative Serving and Kourier, as KnativeServing configures them (knative-v1.23.0) ---
 # net-kourier's ingress class (config-network `ingress-class`, net-kourier config/200-config.yaml).
 KOURIER_INGRESS_CLASS = "kourier.ingress.networking.knative.dev"

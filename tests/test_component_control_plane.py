@@ -83,6 +83,16 @@ def test_it_installs_every_piece_in_its_namespace_and_registers_the_charts():
     assert recording.only(COMPONENT_TYPE)["outputs"] == {"installed": ALL_CHARTS}
 
 
+def test_kserve_starts_after_keda_and_after_knative_serving_is_ready():
+    # KServe decides once, at start-up, whether to watch Knative Services and ScaledObjects.
+    recording = build(plan_of())
+    charts = recording.of_type(CHART_TYPE)
+    serving = recording.only(KNATIVE_SERVING_TYPE)
+    assert serving["inputs"]["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
+    waits_for = recording.dependencies[charts["kserve"]["urn"]]
+    assert {serving["urn"], charts["keda"]["urn"], charts["cert-manager"]["urn"]} <= set(waits_for)
+
+
 def test_kserve_points_at_the_edge_gateway_and_leaves_its_routes_to_us():
     charts = build(plan_of(gateway={"name": "edge", "namespace": "ingress"})).of_type(CHART_TYPE)
     gateway = charts["kserve"]["inputs"]["values"]["kserve"]["controller"]["gateway"]
