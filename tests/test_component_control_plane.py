@@ -93,6 +93,35 @@ def test_kserve_starts_after_keda_and_after_knative_serving_is_ready():
     assert {serving["urn"], charts["keda"]["urn"], charts["cert-manager"]["urn"]} <= set(waits_for)
 
 
+HARBOR = {
+    "kind": "external",
+    "host": "harbor.example.internal",
+    "prefixes": {
+        r: r.split(".")[0] for r in ("docker.io", "gcr.io", "ghcr.io", "nvcr.io", "quay.io", "registry.k8s.io")
+    },
+}
+
+
+def test_knative_skips_tag_resolution_for_the_registry_its_pools_pull_from():
+    # Knative resolves tags with its own credentials, which a private mirror does not give it.
+    spec = knative_spec(build(plan_of(registryMirror=HARBOR)))
+    assert spec["config"]["deployment"]["registries-skipping-tag-resolving"] == (
+        "kind.local,ko.local,dev.local,harbor.example.internal"
+    )
+
+
+def test_an_image_pinned_by_digest_needs_no_skipped_registry():
+    digest = "sha256:" + "a" * 64
+    mirror = {**HARBOR, "digests": {versions.VLLM_IMAGE: digest}}
+    spec = knative_spec(build(plan_of(registryMirror=mirror)))
+    assert "registries-skipping-tag-resolving" not in spec["config"]["deployment"]
+    assert plan_of(registryMirror=HARBOR, pools=chat_pools_only()).knative_tag_registries == ()
+
+
+def knative_spec(recording: Recording) -> dict[str, Any]:
+    return recording.only(KNATIVE_SERVING_TYPE)["inputs"]["spec"]
+
+
 def test_kserve_points_at_the_edge_gateway_and_leaves_its_routes_to_us():
     charts = build(plan_of(gateway={"name": "edge", "namespace": "ingress"})).of_type(CHART_TYPE)
     gateway = charts["kserve"]["inputs"]["values"]["kserve"]["controller"]["gateway"]

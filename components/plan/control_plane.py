@@ -25,7 +25,7 @@ from components.chart_images import (
     knative_registry,
     values_for,
 )
-from components.images import NO_MIRROR, Mirror
+from components.images import NO_MIRROR, Mirror, mirrored, parse
 from components.spec import PlatformSpec
 from components.spec.cluster import ControlPlaneSpec
 
@@ -46,6 +46,8 @@ class ControlPlanePlan:
     knative_progress_deadline_seconds: int
     local_model_cache: bool  # modelCache.kind == "local": KServe's local model cache is installed
     local_model_path: str  # modelCache.localPath, the node directory that holds that cache
+    # Registries of the Knative pools' images given by tag only, which Knative must not resolve.
+    knative_tag_registries: tuple[str, ...] = ()
 
 
 def plan_control_plane(spec: PlatformSpec) -> ControlPlanePlan:
@@ -58,7 +60,23 @@ def plan_control_plane(spec: PlatformSpec) -> ControlPlanePlan:
         knative_progress_deadline_seconds=knative_progress_deadline_seconds(spec),
         local_model_cache=spec.model_cache.kind == "local",
         local_model_path=spec.model_cache.local_path,
+        knative_tag_registries=knative_tag_registries(spec),
     )
+
+
+def knative_tag_registries(spec: PlatformSpec) -> tuple[str, ...]:
+    """The registries Knative's controller would resolve tags against for our Knative pools.
+
+    Why skip rather than pin: Knative resolves with its own pull credentials only
+    (components/upstream.py), which a private mirror (ECR pull-through, Harbor) does not give
+    it, so the revision never becomes Ready (knative/serving#14117 on private ECR). Pinning by
+    digest at preview time would need registry access from the machine that runs the
+    preview; a digest the spec pins (`registryMirror.digests`) is honoured as it is (a digest
+    reference is never resolved). Skipping costs Knative's guarantee that every pod of a
+    revision runs the same bytes; our tags are exact releases in a mirror we control.
+    """
+    images = {parse(mirrored(versions.VLLM_IMAGE, spec.image_mirror))} if spec.knative_pools else set()
+    return tuple(sorted({image.registry for image in images if image.digest is None}))
 
 
 def knative_progress_deadline_seconds(spec: PlatformSpec) -> int:
@@ -131,6 +149,15 @@ def _kserve_controller_values(plan: ControlPlanePlan) -> dict[str, Any]:
     }
 
 
+def _deployment_config(plan: ControlPlanePlan) -> dict[str, str]:
+    config = {"progress-deadline": f"{plan.knative_progress_deadline_seconds}s"}
+    if plan.knative_tag_registries:
+        # Setting the key replaces Knative's default list, so the defaults stay in it.
+        skipped = [*upstream.KNATIVE_DEFAULT_REGISTRIES_SKIPPING_TAG_RESOLVING, *plan.knative_tag_registries]
+        config["registries-skipping-tag-resolving"] = ",".join(skipped)
+    return config
+
+
 def knative_serving_spec(plan: ControlPlanePlan) -> dict[str, Any]:
     serving: dict[str, Any] = {
         "version": versions.KNATIVE_VERSION.removeprefix("v"),
@@ -147,7 +174,7 @@ def knative_serving_spec(plan: ControlPlanePlan) -> dict[str, Any]:
                 "kubernetes.podspec-persistent-volume-claim": "enabled",
             },
             "defaults": {"max-revision-timeout-seconds": str(plan.knative_max_revision_timeout_seconds)},
-            "deployment": {"progress-deadline": f"{plan.knative_progress_deadline_seconds}s"},
+            "deployment": _deployment_config(plan),
             "autoscaler": {
                 "enable-scale-to-zero": "true",
                 # How long the last pod keeps running once traffic stopped, after its
