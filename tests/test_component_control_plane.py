@@ -118,6 +118,15 @@ def test_an_image_pinned_by_digest_needs_no_skipped_registry():
     assert plan_of(registryMirror=HARBOR, pools=chat_pools_only()).knative_tag_registries == ()
 
 
+def test_the_operators_post_install_jobs_pull_through_the_mirror():
+    # knative/operator 1.23.0 4-serving-post-install-jobs.yaml: containers `migrate`, `cleanup`.
+    override = knative_spec(build(plan_of(registryMirror=HARBOR)))["registry"]["override"]
+    assert override["cleanup"] == (
+        f"harbor.example.internal/gcr/knative-releases/knative.dev/serving/pkg/cleanup/cmd/cleanup:{versions.KNATIVE_VERSION}"
+    )
+    assert all(image.startswith("harbor.example.internal/") for image in override.values())
+
+
 def knative_spec(recording: Recording) -> dict[str, Any]:
     return recording.only(KNATIVE_SERVING_TYPE)["inputs"]["spec"]
 
