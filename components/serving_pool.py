@@ -137,6 +137,9 @@ def predictor_spec(args: ServingPoolArgs, serve_args: list[str], labels: dict[st
     volumes = _pod_volumes(args)
     if volumes:
         predictor["volumes"] = [volume for volume, _ in volumes]
+    if args.rollout is not None:
+        # KServe copies it onto the pool's Deployment (components/rollout.py says why and which).
+        predictor["deploymentStrategy"] = args.rollout.strategy()
     return {**predictor, **autoscaling_fields(pool, args)}
 
 

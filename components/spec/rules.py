@@ -12,6 +12,7 @@ from pydantic.alias_generators import to_camel
 from components.catalog import ARCHITECTURES, INSTANCE_TYPES, Architecture
 from components.images import ECR_PULL_THROUGH, parse, unpinned
 from components.model_cache_size import model_cache_error
+from components.rollout import rollout_problems
 from components.spec.base import Problem, quantity_bytes
 from components.spec.cluster import CLOUD_KINDS, NodePoolSpec, node_pool_problems
 from components.spec.edge import gateway_problems
@@ -251,3 +252,4 @@ def capacity_problems(spec: PlatformSpec) -> Iterator[Problem]:
         cache_error = model_cache_error(cache_bytes, [m.checkpoint_bytes for m in spec.models])
         if cache_error:
             yield "modelCache.size", cache_error
+    yield from rollout_problems(spec)
