@@ -91,6 +91,12 @@ def _device_plugin_problems(spec: PlatformSpec) -> Iterator[Problem]:
 
 def _pool_problems(spec: PlatformSpec, path: str, pool: PoolSpec) -> Iterator[Problem]:
     yield from pool_problems(path, pool)
+    if pool.requests_per_minute % spec.gateway.replicas:
+        yield (
+            f"{path}.requestsPerMinute",
+            f"{pool.requests_per_minute} is not a multiple of gateway.replicas ({spec.gateway.replicas}): "
+            "each proxy enforces an equal whole share of it (components/gateway.py per_proxy_limit)",
+        )
     yield from _knative_timeout_problems(spec, path, pool)
     model = next((m for m in spec.models if m.name == pool.model), None)
     node_pool = next((n for n in spec.node_pools if n.name == pool.node_pool), None)
