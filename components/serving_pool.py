@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from components import conventions, metrics, vllm_args
+from components import conventions, metrics, upstream, vllm_args
 from components.options import inherited_dependencies
 from components.plan.pools import PoolPlan
 from components.spec import ModelSpec, PoolSpec
@@ -168,6 +168,7 @@ def autoscaling_fields(pool: PoolSpec, args: ServingPoolArgs) -> dict[str, Any]:
             "annotations": {
                 "autoscaling.knative.dev/scale-to-zero-pod-retention-period": "10m",
                 KNATIVE_SCALE_DOWN_DELAY: f"{pool.autoscaling.scale_down_delay_seconds}s",
+                **({upstream.KNATIVE_INITIAL_SCALE: "0"} if args.zero_initial_scale else {}),
             },
         }
     return {

@@ -121,6 +121,13 @@ CLUSTER_LOCAL_DOMAIN = "svc.cluster.local"
 # config-deployment `registries-skipping-tag-resolving` is skipped, and the default list is
 # these (config/core/configmaps/deployment.yaml). A reference with a digest is never resolved.
 KNATIVE_DEFAULT_REGISTRIES_SKIPPING_TAG_RESOLVING = ("kind.local", "ko.local", "dev.local")
+# A revision annotated `initial-scale: "0"` starts with no pod, which Knative admits only where
+# config-autoscaler `allow-zero-initial-scale` is "true" (default "false"; knative/serving
+# v1.23 pkg/apis/autoscaling/register.go InitialScaleAnnotationKey,
+# config/core/configmaps/autoscaler.yaml). Otherwise every new revision (every config change)
+# starts `initial-scale` (default 1) pods and keeps them until scale-down.
+KNATIVE_INITIAL_SCALE = "autoscaling.knative.dev/initial-scale"
+KNATIVE_ALLOW_ZERO_INITIAL_SCALE = "allow-zero-initial-scale"
 # config-deployment `progress-deadline` default (knative/serving config/core/configmaps/deployment.yaml).
 KNATIVE_DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
 

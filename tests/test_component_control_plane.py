@@ -127,6 +127,26 @@ def test_the_operators_post_install_jobs_pull_through_the_mirror():
     assert all(image.startswith("harbor.example.internal/") for image in override.values())
 
 
+def test_the_progress_deadline_leaves_time_to_launch_a_gpu_node_where_nodes_come_on_demand():
+    on_eks = {"cluster": {"kind": "eks", "name": "test", "region": "us-east-1"}}
+    for kind, margin in (("existing", 300), ("managed", 900), ("karpenter", 900)):
+        node_pools = [{**BASE_PLATFORM["nodePools"][0], "kind": kind}]
+        if kind == "karpenter":
+            node_pools[0]["amiVersion"] = "v20260810"
+        plan = plan_of(**(on_eks if kind != "existing" else {}), nodePools=node_pools)
+        batch = load_platform(copy.deepcopy(BASE_PLATFORM), "test", capacity_gate=False).knative_pools[0]
+        assert plan.knative_progress_deadline_seconds == max(600, batch.startup_timeout_seconds + margin), kind
+
+
+def test_a_pool_that_may_scale_to_zero_lets_its_revisions_start_at_zero():
+    autoscaler = knative_spec(build(plan_of()))["config"]["autoscaler"]
+    assert autoscaler["allow-zero-initial-scale"] == "true"
+    pools = [copy.deepcopy(p) for p in BASE_PLATFORM["pools"]]
+    pools[1]["replicas"] = {"min": 1, "max": 2}
+    autoscaler = knative_spec(build(plan_of(pools=pools)))["config"]["autoscaler"]
+    assert "allow-zero-initial-scale" not in autoscaler
+
+
 def knative_spec(recording: Recording) -> dict[str, Any]:
     return recording.only(KNATIVE_SERVING_TYPE)["inputs"]["spec"]
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from components import versions
 from components.capacity import PoolCapacity
 from components.images import mirrored
+from components.plan.control_plane import zero_initial_scale
 from components.plan.weights import storage_uri
 from components.rollout import Rollout, rollout_for
 from components.secret_config import vllm_api_keys_name
@@ -30,6 +31,8 @@ class PoolPlan:
     storage_uri: str | None = None
     # Standard pools: how the Deployment rolls out on its node pool (components/rollout.py).
     rollout: Rollout | None = None
+    # Knative pools at zero: each revision starts with no pod (plan/control_plane.py zero_initial_scale).
+    zero_initial_scale: bool = False
 
 
 def plan_pools(spec: PlatformSpec, capacity: Mapping[str, PoolCapacity]) -> dict[str, PoolPlan]:
@@ -51,4 +54,5 @@ def _pool_plan(spec: PlatformSpec, pool: PoolSpec, capacity: PoolCapacity) -> Po
         api_key_secret=vllm_api_keys_name(pool) if spec.gateway.vllm_api_key else None,
         storage_uri=storage_uri(spec, model),
         rollout=rollout_for(spec, pool) if pool.mode == "standard" else None,
+        zero_initial_scale=zero_initial_scale(spec, pool),
     )
