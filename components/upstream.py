@@ -116,8 +116,9 @@ KOURIER_INGRESS_CLASS = "kourier.ingress.networking.knative.dev"
 # `svc.` + the cluster domain, `cluster.local` by default).
 CLUSTER_LOCAL_DOMAIN = "svc.cluster.local"
 # Knative's controller resolves each revision's image tags to digests by asking the registry
-# itself, with the credentials of the revision's service account and pull secrets only
-# (knative/serving v1.23 pkg/reconciler/revision/resolve.go, background.go); a registry in
+# itself, with the revision's service account's pull secrets and the controller pod's own
+# identity, not the node's credentials the kubelet pulls with (knative/serving v1.23
+# pkg/reconciler/revision/resolve.go, background.go); a registry in
 # config-deployment `registries-skipping-tag-resolving` is skipped, and the default list is
 # these (config/core/configmaps/deployment.yaml). A reference with a digest is never resolved.
 KNATIVE_DEFAULT_REGISTRIES_SKIPPING_TAG_RESOLVING = ("kind.local", "ko.local", "dev.local")

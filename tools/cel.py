@@ -42,7 +42,8 @@ _UNKNOWN_FUNCTION = re.compile(r"undeclared reference to '([^']+)'|no such overl
 class CelResult:
     findings: list[SchemaFinding] = field(default_factory=list)
     evaluated: int = 0
-    transition_rules: int = 0
+    # (kind, schema path, rule) of each transition rule met: skipped, and said so once each.
+    transition_rules: set[tuple[str, str, str]] = field(default_factory=set)
     # (kind, path, rule, why) of each rule evaluation that could not be done.
     unevaluable: list[tuple[str, str, str, str]] = field(default_factory=list)
 
@@ -56,8 +57,9 @@ class CelResult:
             for (kind, path, rule, why), _ in Counter(self.unevaluable).most_common()
         ]
         if self.transition_rules:
+            kinds = ", ".join(sorted({kind for kind, _, _ in self.transition_rules}))
             lines.append(
-                f"{self.transition_rules} CEL transition rules (oldSelf): they compare with the stored object, "
+                f"{len(self.transition_rules)} CEL transition rules (oldSelf) of {kinds}: they compare with the stored object, "
                 "which an offline check does not have"
             )
         return lines
@@ -123,7 +125,7 @@ class _Walk:
         expression = str(rule.get("rule", ""))
         where = format_path(path)
         if _OLD_SELF.search(expression):
-            self.result.transition_rules += 1
+            self.result.transition_rules.add((self.kind, _schema_path(path), expression))
             return
         try:
             passed = _evaluate(expression, to_cel(schema, value))

@@ -80,7 +80,7 @@ def zero_initial_scale(spec: PlatformSpec, pool: PoolSpec) -> bool:
 def knative_tag_registries(spec: PlatformSpec) -> tuple[str, ...]:
     """The registries Knative's controller would resolve tags against for our Knative pools.
 
-    Why skip rather than pin: Knative resolves with its own pull credentials only
+    Why skip rather than pin: Knative resolves with its own credentials, not the nodes'
     (components/upstream.py), which a private mirror (ECR pull-through, Harbor) does not give
     it, so the revision never becomes Ready (knative/serving#14117 on private ECR). Pinning by
     digest at preview time would need registry access from the machine that runs the
