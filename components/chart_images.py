@@ -190,7 +190,14 @@ KNATIVE_OPERATOR_IMAGES = (
 )
 # What the Knative Operator deploys for a KnativeServing, keyed the way `spec.registry.override`
 # names them: a container name, `<deployment>/<container>` where two share a container name,
-# or a caching Image (queue-proxy, Knative's sidecar in every Knative pod).
+# or a caching Image (queue-proxy, Knative's sidecar in every Knative pod). The list is every
+# container of the operator's own manifests at KNATIVE_VERSION (knative/operator
+# cmd/operator/kodata/knative-serving/1.23.0/: 2-serving-core.yaml activator, autoscaler,
+# controller, webhook and the queue-proxy Image; 3-serving-hpa.yaml autoscaler-hpa;
+# 4-serving-post-install-jobs.yaml the Jobs' `migrate` and `cleanup`) and of its Kourier
+# ingress (kodata/ingress/1.23/kourier: net-kourier-controller/controller, kourier-gateway).
+# Those manifests are not in ../shared/schemas, so this table is the source; a container it
+# misses would pull from gcr.io past the mirror.
 KOURIER_GATEWAY_CONTAINER = "kourier-gateway"
 KNATIVE_SERVING_IMAGES: dict[str, str] = {
     "activator": f"{_KNATIVE_RELEASES}/serving/cmd/activator:{_KN}",
@@ -200,6 +207,8 @@ KNATIVE_SERVING_IMAGES: dict[str, str] = {
     "webhook": f"{_KNATIVE_RELEASES}/serving/cmd/webhook:{_KN}",
     "queue-proxy": f"{_KNATIVE_RELEASES}/serving/cmd/queue:{_KN}",
     "migrate": f"{_KNATIVE_RELEASES}/pkg/apiextensions/storageversion/cmd/migrate:{_KN}",
+    # The post-install `cleanup-serving-` Job (container `cleanup`).
+    "cleanup": f"{_KNATIVE_RELEASES}/serving/pkg/cleanup/cmd/cleanup:{_KN}",
     # Kourier: its controller, and the Envoy gateway it programs.
     "net-kourier-controller/controller": f"{_KNATIVE_RELEASES}/net-kourier/cmd/kourier:{_KN}",
     KOURIER_GATEWAY_CONTAINER: versions.KOURIER_ENVOY_IMAGE,

@@ -3,7 +3,13 @@
 Each piece is optional (`controlPlane.<piece>.enabled`), for clusters that already run it.
 Order matters: a chart that installs CRDs comes before any object of those kinds, so the
 `KnativeServing` waits for the Knative Operator chart and KServe for cert-manager (its
-webhook certificate) and for Knative (its Knative-mode reconciler). What each chart is
+webhook certificate), for KEDA and for the `KnativeServing` to be Ready. The KServe
+controller looks once, at start-up, for the Knative Service and KEDA ScaledObject CRDs and
+only then watches those kinds (kserve v0.20.0 pkg/controller/v1beta1/inferenceservice/
+controller.go SetupWithManager, `IsCrdAvailable`); a controller started before them stays
+blind to them until it restarts. The Knative Service CRD comes from the Knative Operator
+reconciling the KnativeServing, so "the KnativeServing resource exists" is not enough:
+Pulumi waits for its Ready condition (`pulumi.com/waitFor`, components/upstream.py). What each chart is
 configured with comes from the plan (components/plan/control_plane.py).
 """
 
@@ -30,6 +36,9 @@ CERT_MANAGER_NAMESPACE = "cert-manager"
 KNATIVE_OPERATOR_NAMESPACE = "knative-operator"
 KSERVE_NAMESPACE = "kserve"
 KEDA_NAMESPACE = "keda"
+# Serving's Deployments pull their images and start on a fresh cluster within minutes; a
+# KnativeServing not Ready after this fails `pulumi up` instead of leaving KServe blind.
+KNATIVE_READY_TIMEOUT = "15m"
 
 
 @dataclass(frozen=True)
@@ -62,10 +71,11 @@ class ServingControlPlane(pulumi.ComponentResource):
         self.knative_operator = self.knative_serving = None
         if switches.knative.enabled:
             self.knative_operator, self.knative_serving = self._knative()
+        # KEDA before KServe: its chart brings the ScaledObject CRD KServe looks for at start-up.
+        self.keda = self._keda() if switches.keda.enabled else None
         self.kserve_crd = self.kserve = self.localmodel_crd = self.localmodel = None
         if switches.kserve.enabled:
             self.kserve_crd, self.kserve = self._kserve()
-        self.keda = self._keda() if switches.keda.enabled else None
         charts_of_kserve = (self.kserve_crd, self.kserve, self.localmodel_crd, self.localmodel)
         self.kserve_charts = [chart for chart in charts_of_kserve if chart is not None]
         self.installed = self._installed()
@@ -106,10 +116,17 @@ class ServingControlPlane(pulumi.ComponentResource):
                 "name": "knative-serving",
                 "namespace": upstream.KNATIVE_SERVING_NAMESPACE,
                 "labels": conventions.standard_labels("knative-serving", "knative-serving", "control-plane"),
+                # Created only once Ready: what depends on it (KServe) then finds Knative's CRDs.
+                "annotations": {upstream.PULUMI_WAIT_FOR_ANNOTATION: upstream.KNATIVE_SERVING_READY},
             },
             spec=knative_serving_spec(self._plan),
             # The operator chart installs the KnativeServing CRD.
-            opts=self._after(operator, serving_ns),
+            opts=pulumi.ResourceOptions.merge(
+                self._after(operator, serving_ns),
+                pulumi.ResourceOptions(
+                    custom_timeouts=pulumi.CustomTimeouts(create=KNATIVE_READY_TIMEOUT, update=KNATIVE_READY_TIMEOUT)
+                ),
+            ),
         )
         return operator, serving
 
@@ -121,9 +138,9 @@ class ServingControlPlane(pulumi.ComponentResource):
             versions.KSERVE_CHART,
             ns,
             kserve_values(self._plan),
-            # Its webhook certificate is a cert-manager Certificate; its Knative-mode
-            # reconciler watches Knative Services.
-            self._after(crd, self.cert_manager, self.knative_serving),
+            # Its webhook certificate is a cert-manager Certificate; at start-up it decides
+            # whether to watch Knative Services and KEDA ScaledObjects (module docstring).
+            self._after(crd, self.cert_manager, self.knative_serving, self.keda),
         )
         if self._plan.local_model_cache:
             self._local_model_cache(ns, controller)

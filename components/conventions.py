@@ -27,6 +27,11 @@ from components.upstream import predictor_service_name as predictor_service_name
 PART_OF = "private-llm-serving"
 # The edge Gateway's one listener port (HTTPS), which its proxies open to clients.
 EDGE_HTTPS_PORT = 443
+
+# The label a kube-prometheus-stack Prometheus selects monitors and rules by (its
+# `serviceMonitorSelector`/`ruleSelector` match `release: <Helm release>`); the value is
+# `monitoring.releaseLabel`. Ours carry it, and so must the GPU Operator's DCGM ServiceMonitor.
+PROMETHEUS_RELEASE_LABEL = "release"
 # The Pulumi project (Pulumi.yaml `name`): stack config keys are `<PROJECT>:<key>`.
 PROJECT = "private-llm-serving"
 # Pulumi.yaml `stackConfigDir`: one stack file per environment.

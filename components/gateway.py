@@ -41,7 +41,7 @@ from pulumi_kubernetes._utilities import get_version as k8s_sdk_version
 from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.apiextensions.CustomResource import CustomResourceArgs
 
-from components import charts, conventions, versions
+from components import charts, conventions, upstream, versions
 from components.conventions import CLIENT_HEADER
 from components.options import inherited_dependencies
 from components.plan.edge import GatewayPlan
@@ -71,7 +71,7 @@ OPENAI_PATH_PREFIX = "/v1"
 # AWS Load Balancer Controller. Why not the proxy Service's `status.loadBalancer`: Envoy Gateway
 # creates that Service, so reading it (`Service.get`) fails on a new stack's first preview, and
 # only the Gateway's status covers every Service type the same way.
-WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
+WAIT_FOR_ANNOTATION = upstream.PULUMI_WAIT_FOR_ANNOTATION
 GATEWAY_READY = "condition=Programmed"
 GATEWAY_READY_TIMEOUT = "15m"
 
@@ -115,11 +115,16 @@ class Gateway(pulumi.ComponentResource):
             "api-key-auth", ENVOY_GATEWAY_V1ALPHA1, "SecurityPolicy",
             metadata("api-key-auth", gateway.namespace, "edge"), api_key_auth(gateway),
         )  # fmt: skip
+        self.client_traffic = self._object(
+            "client-traffic", ENVOY_GATEWAY_V1ALPHA1, "ClientTrafficPolicy",
+            metadata("client-traffic", gateway.namespace, "edge"), client_traffic(gateway),
+        )  # fmt: skip
         self.routes = {
             pool.name: self._pool_object(gateway, pool, "route", http_route(plan, pool)) for pool in plan.pools
         }
         self.traffic_policies = {
-            pool.name: self._pool_object(gateway, pool, "traffic", backend_traffic(pool)) for pool in plan.pools
+            pool.name: self._pool_object(gateway, pool, "traffic", backend_traffic(pool, gateway.replicas))
+            for pool in plan.pools
         }
         self.allowlists = {
             pool.name: self._pool_object(gateway, pool, "clients", client_allowlist(pool))
@@ -298,6 +303,22 @@ def api_key_auth(gateway: GatewaySpec) -> dict[str, Any]:
     }
 
 
+def client_traffic(gateway: GatewaySpec) -> dict[str, Any]:
+    """What the proxies do to every request first: drop any `CLIENT_HEADER` the client sent.
+
+    api_key_auth sets the header on every request it lets through (Envoy's api_key_auth
+    filter `forwarding.header`, set with the header map's setCopy: it replaces), and the
+    allowlist and the rate limit trust it. Removing it before routing as well
+    (`earlyRequestHeaders`: before routing and every HTTP filter, envoyproxy/gateway v1.9
+    api/v1alpha1/clienttrafficpolicy_types.go HeaderSettings) keeps a client from naming
+    itself even where a route were ever left without auth.
+    """
+    return {
+        "targetRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway.name}],
+        "headers": {"earlyRequestHeaders": {"remove": [CLIENT_HEADER]}},
+    }
+
+
 def client_allowlist(pool: PoolSpec) -> dict[str, Any]:
     """Merged into the Gateway's policy for this pool's route: the authenticated client's
     name, as api_key_auth set it, must be one of the pool's clients."""
@@ -318,6 +339,22 @@ def client_allowlist(pool: PoolSpec) -> dict[str, Any]:
 
 
 # --- per pool -------------------------------------------------------------------------------
+
+
+def per_proxy_limit(pool: PoolSpec, proxies: int) -> int:
+    """Each proxy's share of the pool's per-client limit, so that all of them together allow
+    exactly `requestsPerMinute`.
+
+    A local rate limit counts in each Envoy replica on its own (Envoy Gateway's local rate
+    limit docs; envoyproxy/gateway v1.9 api/v1alpha1/ratelimit_types.go LocalRateLimit), and
+    the proxies run `gateway.replicas` fixed (EnvoyProxy `envoyDeployment.replicas`, no
+    autoscaler), so the share is the limit over that count; the spec rules make it a whole
+    number. Why not Envoy Gateway's global limit: it needs its rate-limit service and a
+    Redis the stack would run, secure and monitor, and a Redis outage then fails every
+    request or none. The cost of a share: a client whose requests all ride one connection
+    reaches one proxy, so it gets that share, never more than the limit in total.
+    """
+    return pool.requests_per_minute // proxies
 
 
 def backend_of(plan: GatewayPlan, pool: PoolSpec) -> dict[str, Any]:
@@ -353,9 +390,9 @@ def http_route(plan: GatewayPlan, pool: PoolSpec) -> dict[str, Any]:
     }
 
 
-def backend_traffic(pool: PoolSpec) -> dict[str, Any]:
+def backend_traffic(pool: PoolSpec, proxies: int) -> dict[str, Any]:
     per_client = {"clientSelectors": [{"headers": [{"name": CLIENT_HEADER, "type": "Distinct"}]}]}
-    limit = {"requests": pool.requests_per_minute, "unit": "Minute"}
+    limit = {"requests": per_proxy_limit(pool, proxies), "unit": "Minute"}
     return {
         "targetRefs": [{"group": GATEWAY_API, "kind": "HTTPRoute", "name": pool.name}],
         # One bucket per client name, per proxy: a client's retry storm spends its own budget.

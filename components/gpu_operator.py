@@ -54,7 +54,7 @@ def gpu_operator_values(plan: GpuOperatorPlan) -> dict[str, Any]:
         "toolkit": {"enabled": not plan.driver_on_host},
         "devicePlugin": {"enabled": plan.device_plugin},
         "gfd": {"enabled": True},
-        "dcgmExporter": {"enabled": True, "serviceMonitor": {"enabled": plan.monitoring}},
+        "dcgmExporter": {"enabled": True, "serviceMonitor": _dcgm_service_monitor(plan)},
         "daemonsets": {"tolerations": tolerations},
         # Feature discovery labels the GPU nodes the operands are scheduled by.
         "node-feature-discovery": {"worker": {"tolerations": tolerations}},
@@ -62,3 +62,15 @@ def gpu_operator_values(plan: GpuOperatorPlan) -> dict[str, Any]:
         "operator": {"upgradeCRD": False},
     }
     return deep_merge(values, values_for(GPU_OPERATOR_IMAGES, plan.mirror))
+
+
+def _dcgm_service_monitor(plan: GpuOperatorPlan) -> dict[str, Any]:
+    # The operator creates the DCGM exporter's ServiceMonitor from ClusterPolicy
+    # `dcgmExporter.serviceMonitor` with only its own labels plus `additionalLabels`
+    # (gpu-operator v26.7.0 deployments/gpu-operator/values.yaml `dcgmExporter.serviceMonitor`;
+    # api/nvidia/v1/clusterpolicy_types.go DCGMExporterServiceMonitorConfig): without the
+    # release label a kube-prometheus-stack Prometheus never scrapes it and the GPU panels
+    # stay empty.
+    if not plan.monitoring:
+        return {"enabled": False}
+    return {"enabled": True, "additionalLabels": {conventions.PROMETHEUS_RELEASE_LABEL: plan.release_label}}

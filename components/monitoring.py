@@ -24,7 +24,7 @@ from components.dashboard import dashboard_json
 from components.plan.monitoring import MonitoringPlan
 
 MONITORING_API = "monitoring.coreos.com/v1"
-RELEASE_LABEL = "release"
+RELEASE_LABEL = conventions.PROMETHEUS_RELEASE_LABEL
 METRICS_PATH = "/metrics"
 # KEDA polls its Prometheus query every 30 s; scraping faster keeps that query fresh.
 SCRAPE_INTERVAL = "15s"

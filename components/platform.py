@@ -64,7 +64,13 @@ class Platform(pulumi.ComponentResource):
                 "name": spec.namespaces.serving,
                 "labels": conventions.standard_labels("llm-serving", spec.namespaces.serving, "serving"),
             },
-            opts=on_cluster,
+            # The model cache claim lives here and is retain_on_delete, but deleting a
+            # Namespace deletes everything in it (Kubernetes' namespace controller), claim
+            # included: so a stack with a claim in it keeps the namespace on `pulumi destroy`
+            # too, and the weights stay (delete both by hand; README, Model cache).
+            opts=pulumi.ResourceOptions.merge(
+                on_cluster, pulumi.ResourceOptions(retain_on_delete=plan.model_cache.kind == "pvc")
+            ),
         )
         self.gateway = Gateway("gateway", GatewayArgs(plan.gateway), _after(on_cluster, self.control_plane))
         namespaces = [self.serving_namespace, self.gateway.namespace]

@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from components import conventions, metrics, vllm_args
+from components import conventions, metrics, upstream, vllm_args
 from components.options import inherited_dependencies
 from components.plan.pools import PoolPlan
 from components.spec import ModelSpec, PoolSpec
@@ -133,17 +133,22 @@ def predictor_spec(args: ServingPoolArgs, serve_args: list[str], labels: dict[st
     predictor: dict[str, Any] = {
         "minReplicas": pool.replicas.min,
         "maxReplicas": pool.replicas.max,
-        # Knative mode: the revision's timeoutSeconds, which also bounds the activator's wait
-        # for a cold start.
-        "timeout": pool.request_timeout_seconds,
         "labels": labels,
         "nodeSelector": conventions.gpu_node_selector(args.node_pool.name),
         "tolerations": conventions.gpu_tolerations(),
         "model": model_spec(args, serve_args),
     }
+    if pool.mode == "knative":
+        # The revision's timeoutSeconds, which also bounds the activator's wait for a cold
+        # start. A Standard pool gets none: KServe applies `timeout` only to a route it
+        # creates, and it creates none here (disableIngressCreation): our HTTPRoute holds it.
+        predictor["timeout"] = pool.request_timeout_seconds
     volumes = _pod_volumes(args)
     if volumes:
         predictor["volumes"] = [volume for volume, _ in volumes]
+    if args.rollout is not None:
+        # KServe copies it onto the pool's Deployment (components/rollout.py says why and which).
+        predictor["deploymentStrategy"] = args.rollout.strategy()
     return {**predictor, **autoscaling_fields(pool, args)}
 
 
@@ -165,6 +170,7 @@ def autoscaling_fields(pool: PoolSpec, args: ServingPoolArgs) -> dict[str, Any]:
     if pool.mode == "knative":
         return {
             "scaleMetric": "concurrency",
+            # Knative aims at this x container-concurrency-target-percentage (70 %) per pod.
             "scaleTarget": int(pool.autoscaling.target),
             # vLLM batches at most maxNumSeqs; more in flight only queue inside the pod.
             "containerConcurrency": pool.max_num_seqs,
@@ -172,6 +178,7 @@ def autoscaling_fields(pool: PoolSpec, args: ServingPoolArgs) -> dict[str, Any]:
             "annotations": {
                 "autoscaling.knative.dev/scale-to-zero-pod-retention-period": "10m",
                 KNATIVE_SCALE_DOWN_DELAY: f"{pool.autoscaling.scale_down_delay_seconds}s",
+                **({upstream.KNATIVE_INITIAL_SCALE: "0"} if args.zero_initial_scale else {}),
             },
         }
     return {
@@ -187,6 +194,9 @@ def autoscaling_fields(pool: PoolSpec, args: ServingPoolArgs) -> dict[str, Any]:
                             "serverAddress": args.prometheus_url,
                             "query": keda_query(pool, args.namespace),
                         },
+                        # KServe passes only `value`, as KEDA's `threshold`, and no metric type, so
+                        # KEDA divides the summed query by the replicas (AverageValue): the target
+                        # is per replica (kserve v0.20.0 .../reconcilers/keda/keda_reconciler.go).
                         "target": {"type": "Value", "value": metrics.number(pool.autoscaling.target)},
                     },
                 }

@@ -102,12 +102,38 @@ PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes
 EKS_POD_IDENTITY_AGENT = ("169.254.170.23/32", 80)
 
 
+# pulumi-kubernetes (since v4.18; pinned 4.34.2) waits for an object whose `pulumi.com/waitFor`
+# annotation names a condition, in `kubectl wait --for=` syntax, before it counts as created
+# (pulumi/pulumi-kubernetes provider/pkg/metadata/overrides.go ReadyCondition,
+# provider/pkg/await/await.go); without it a custom resource is "created" once the API accepts it.
+PULUMI_WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
+# The Knative Operator sets `Ready` on a KnativeServing once Serving's manifests (the Knative
+# Service CRD among them) are applied and its Deployments available: Ready is the happy
+# condition of a living set of DependenciesInstalled, DeploymentsAvailable, InstallSucceeded,
+# VersionMigrationEligible, TargetClusterResolved (knative/operator v1.23
+# pkg/apis/operator/v1beta1/knativeserving_lifecycle.go servingCondSet).
+KNATIVE_SERVING_READY = "condition=Ready"
+
 # --- Knative Serving and Kourier, as KnativeServing configures them (knative-v1.23.0) ---
 # net-kourier's ingress class (config-network `ingress-class`, net-kourier config/200-config.yaml).
 KOURIER_INGRESS_CLASS = "kourier.ingress.networking.knative.dev"
 # Knative's domain suffix for cluster-local routes (knative/networking pkg/network/domain.go:
 # `svc.` + the cluster domain, `cluster.local` by default).
 CLUSTER_LOCAL_DOMAIN = "svc.cluster.local"
+# Knative's controller resolves each revision's image tags to digests by asking the registry
+# itself, with the revision's service account's pull secrets and the controller pod's own
+# identity, not the node's credentials the kubelet pulls with (knative/serving v1.23
+# pkg/reconciler/revision/resolve.go, background.go); a registry in
+# config-deployment `registries-skipping-tag-resolving` is skipped, and the default list is
+# these (config/core/configmaps/deployment.yaml). A reference with a digest is never resolved.
+KNATIVE_DEFAULT_REGISTRIES_SKIPPING_TAG_RESOLVING = ("kind.local", "ko.local", "dev.local")
+# A revision annotated `initial-scale: "0"` starts with no pod, which Knative admits only where
+# config-autoscaler `allow-zero-initial-scale` is "true" (default "false"; knative/serving
+# v1.23 pkg/apis/autoscaling/register.go InitialScaleAnnotationKey,
+# config/core/configmaps/autoscaler.yaml). Otherwise every new revision (every config change)
+# starts `initial-scale` (default 1) pods and keeps them until scale-down.
+KNATIVE_INITIAL_SCALE = "autoscaling.knative.dev/initial-scale"
+KNATIVE_ALLOW_ZERO_INITIAL_SCALE = "allow-zero-initial-scale"
 # config-deployment `progress-deadline` default (knative/serving config/core/configmaps/deployment.yaml).
 KNATIVE_DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
 

@@ -41,8 +41,10 @@ def test_check_reports_each_stage_and_what_it_did_not_check_on_stderr(capsys):
     code, out, err = run_cli(capsys, "check", "dev")
     assert code == 0, out
     stages = re.findall(r"^dev: (.+?) \d+\.\d s, ", err, re.MULTILINE)
-    assert stages == ["render", "schemas", "helm-values", "promql", "cross-references", "vllm-args", "policy pack"]
-    assert "dev: ran: schemas, helm-values, promql, cross-references, vllm-args, policy pack" in err
+    assert stages == [
+        "render", "schemas", "cel", "helm-values", "promql", "cross-references", "vllm-args", "policy pack"
+    ]  # fmt: skip
+    assert "dev: ran: schemas, cel, helm-values, promql, cross-references, vllm-args, policy pack" in err
     assert "dev: not checked: Helm chart contents" in err
     assert "not checked" not in out and "advisory" not in err  # stdout keeps the findings and their count
 
@@ -128,6 +130,24 @@ def test_check_from_reports_an_edited_manifest(capsys, tmp_path):
     assert code == 1
     assert f"schema serving.kserve.io/v1beta1/InferenceService llm-serving/{isvc['metadata']['name']}: " in out
     assert "spec.predictor.model.argz" in out
+
+
+def test_check_from_enforces_the_crds_cel_rules(capsys, tmp_path):
+    # Schema-valid, but Gateway API's CEL rule on HTTPRouteTimeouts refuses it.
+    run_cli(capsys, "render", "dev", "--out", str(tmp_path))
+    manifests = tmp_path / "manifests.yaml"
+    documents = list(yaml.safe_load_all(manifests.read_text()))
+    route = next(d for d in documents if d and d["kind"] == "HTTPRoute")
+    route["spec"]["rules"][0]["timeouts"] = {"request": "60s", "backendRequest": "61s"}
+    manifests.write_text(yaml.safe_dump_all(documents))
+    code, out, _ = run_cli(capsys, "check", "--from", str(tmp_path))
+    assert code == 1
+    name = f"{route['metadata']['namespace']}/{route['metadata']['name']}"
+    assert (
+        f"cel gateway.networking.k8s.io/v1/HTTPRoute {name}: spec.rules[0].timeouts: "
+        "backendRequest timeout cannot be longer than request timeout"
+    ) in out
+    assert "schema gateway.networking.k8s.io" not in out
 
 
 def test_check_from_a_folder_that_is_no_render(capsys, tmp_path):

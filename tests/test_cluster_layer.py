@@ -294,7 +294,8 @@ def test_gpu_operator_on_eks_nvidia_amis_leaves_driver_and_toolkit_to_the_node(p
     values = chart["values"]
     assert values["driver"] == {"enabled": False} and values["toolkit"] == {"enabled": False}
     assert values["devicePlugin"] == {"enabled": True} and values["gfd"] == {"enabled": True}
-    assert values["dcgmExporter"] == {"enabled": True, "serviceMonitor": {"enabled": True}}
+    monitor = {"enabled": True, "additionalLabels": {"release": "kube-prometheus-stack"}}
+    assert values["dcgmExporter"] == {"enabled": True, "serviceMonitor": monitor}
     assert values["daemonsets"]["tolerations"] == conventions.gpu_tolerations()
 
 
@@ -386,9 +387,12 @@ def test_knative_features_timeouts_and_scale_to_zero(platform):
     }
     # The batch pool scales to zero: the activator counts its cold start against the same timeout.
     assert config["defaults"] == {"max-revision-timeout-seconds": "2700"}
-    # A revision whose GPU pod is still loading weights must not be failed by Knative.
+    # A revision whose GPU pod is still loading weights must not be failed by Knative: on
+    # existing nodes the startup budget plus the image pull.
     assert config["deployment"] == {"progress-deadline": "2100s"}
     assert config["autoscaler"]["enable-scale-to-zero"] == "true"
+    # The batch pool may scale to zero, so its revisions may start with none.
+    assert config["autoscaler"]["allow-zero-initial-scale"] == "true"
 
 
 def test_every_piece_can_be_switched_off(platform):

@@ -83,6 +83,74 @@ def test_it_installs_every_piece_in_its_namespace_and_registers_the_charts():
     assert recording.only(COMPONENT_TYPE)["outputs"] == {"installed": ALL_CHARTS}
 
 
+def test_kserve_starts_after_keda_and_after_knative_serving_is_ready():
+    # KServe decides once, at start-up, whether to watch Knative Services and ScaledObjects.
+    recording = build(plan_of())
+    charts = recording.of_type(CHART_TYPE)
+    serving = recording.only(KNATIVE_SERVING_TYPE)
+    assert serving["inputs"]["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
+    waits_for = recording.dependencies[charts["kserve"]["urn"]]
+    assert {serving["urn"], charts["keda"]["urn"], charts["cert-manager"]["urn"]} <= set(waits_for)
+
+
+HARBOR = {
+    "kind": "external",
+    "host": "harbor.example.internal",
+    "prefixes": {
+        r: r.split(".")[0] for r in ("docker.io", "gcr.io", "ghcr.io", "nvcr.io", "quay.io", "registry.k8s.io")
+    },
+}
+
+
+def test_knative_skips_tag_resolution_for_the_registry_its_pools_pull_from():
+    # Knative resolves tags with its own credentials, which a private mirror does not give it.
+    spec = knative_spec(build(plan_of(registryMirror=HARBOR)))
+    assert spec["config"]["deployment"]["registries-skipping-tag-resolving"] == (
+        "kind.local,ko.local,dev.local,harbor.example.internal"
+    )
+
+
+def test_an_image_pinned_by_digest_needs_no_skipped_registry():
+    digest = "sha256:" + "a" * 64
+    mirror = {**HARBOR, "digests": {versions.VLLM_IMAGE: digest}}
+    spec = knative_spec(build(plan_of(registryMirror=mirror)))
+    assert "registries-skipping-tag-resolving" not in spec["config"]["deployment"]
+    assert plan_of(registryMirror=HARBOR, pools=chat_pools_only()).knative_tag_registries == ()
+
+
+def test_the_operators_post_install_jobs_pull_through_the_mirror():
+    # knative/operator 1.23.0 4-serving-post-install-jobs.yaml: containers `migrate`, `cleanup`.
+    override = knative_spec(build(plan_of(registryMirror=HARBOR)))["registry"]["override"]
+    assert override["cleanup"] == (
+        f"harbor.example.internal/gcr/knative-releases/knative.dev/serving/pkg/cleanup/cmd/cleanup:{versions.KNATIVE_VERSION}"
+    )
+    assert all(image.startswith("harbor.example.internal/") for image in override.values())
+
+
+def test_the_progress_deadline_leaves_time_to_launch_a_gpu_node_where_nodes_come_on_demand():
+    on_eks = {"cluster": {"kind": "eks", "name": "test", "region": "us-east-1"}}
+    for kind, margin in (("existing", 300), ("managed", 900), ("karpenter", 900)):
+        node_pools = [{**BASE_PLATFORM["nodePools"][0], "kind": kind}]
+        if kind == "karpenter":
+            node_pools[0]["amiVersion"] = "v20260810"
+        plan = plan_of(**(on_eks if kind != "existing" else {}), nodePools=node_pools)
+        batch = load_platform(copy.deepcopy(BASE_PLATFORM), "test", capacity_gate=False).knative_pools[0]
+        assert plan.knative_progress_deadline_seconds == max(600, batch.startup_timeout_seconds + margin), kind
+
+
+def test_a_pool_that_may_scale_to_zero_lets_its_revisions_start_at_zero():
+    autoscaler = knative_spec(build(plan_of()))["config"]["autoscaler"]
+    assert autoscaler["allow-zero-initial-scale"] == "true"
+    pools = [copy.deepcopy(p) for p in BASE_PLATFORM["pools"]]
+    pools[1]["replicas"] = {"min": 1, "max": 2}
+    autoscaler = knative_spec(build(plan_of(pools=pools)))["config"]["autoscaler"]
+    assert "allow-zero-initial-scale" not in autoscaler
+
+
+def knative_spec(recording: Recording) -> dict[str, Any]:
+    return recording.only(KNATIVE_SERVING_TYPE)["inputs"]["spec"]
+
+
 def test_kserve_points_at_the_edge_gateway_and_leaves_its_routes_to_us():
     charts = build(plan_of(gateway={"name": "edge", "namespace": "ingress"})).of_type(CHART_TYPE)
     gateway = charts["kserve"]["inputs"]["values"]["kserve"]["controller"]["gateway"]

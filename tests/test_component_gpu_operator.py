@@ -37,7 +37,11 @@ def build(plan: GpuOperatorPlan) -> Recording:
 def test_off_eks_the_operator_installs_the_driver_and_runs_its_device_plugin():
     spec = load_platform(copy.deepcopy(BASE_PLATFORM), "test", capacity_gate=False)
     assert plan_gpu_operator(spec) == GpuOperatorPlan(
-        driver_on_host=False, monitoring=True, device_plugin=True, mirror=spec.image_mirror
+        driver_on_host=False,
+        monitoring=True,
+        device_plugin=True,
+        mirror=spec.image_mirror,
+        release_label="kube-prometheus-stack",
     )
 
 
@@ -69,6 +73,12 @@ def test_its_values_follow_the_plan_and_tolerate_the_gpu_taint():
     assert values["dcgmExporter"]["serviceMonitor"] == {"enabled": False}
     assert values["daemonsets"]["tolerations"] == conventions.gpu_tolerations()
     assert values["node-feature-discovery"]["worker"]["tolerations"] == conventions.gpu_tolerations()
+
+
+def test_the_dcgm_service_monitor_carries_the_release_label_prometheus_selects_by():
+    plan = plan_of(monitoring={"releaseLabel": "prom"})
+    values = build(plan).only(CHART_TYPE)["inputs"]["values"]
+    assert values["dcgmExporter"]["serviceMonitor"] == {"enabled": True, "additionalLabels": {"release": "prom"}}
 
 
 def test_every_operand_image_comes_through_the_mirror():

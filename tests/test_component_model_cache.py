@@ -117,6 +117,8 @@ def test_the_claim_the_stack_creates_is_rwx_in_the_serving_namespace_after_it():
     recording = build(plan_model_cache(spec), built)
     claim = recording.of_type(CLAIM_TYPE)["model-cache-claim"]
     assert claim["parent"] == recording.only(COMPONENT_TYPE)["urn"]
+    # The option the engine acts on at `pulumi destroy` (tests/test_destroy.py replays one).
+    assert recording.options[claim["urn"]] == {"retainOnDelete": True}
     assert claim["inputs"]["metadata"] == {
         "name": "model-cache",
         "namespace": "llm-serving",

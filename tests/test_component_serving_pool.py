@@ -55,3 +55,21 @@ def test_with_vllm_key_checking_the_pool_mounts_its_api_key_secret():
         for volume in predictor.get("volumes", [])
         if "secret" in volume
     ]
+
+
+def test_a_standard_pool_rolls_out_with_its_planned_strategy_and_a_knative_pool_without_one():
+    chat, batch = pool_plan("chat"), pool_plan("batch")
+    assert chat.rollout is not None and batch.rollout is None
+    predictor = record(lambda: ServingPool("chat", chat)).only(ISVC_TYPE)["inputs"]["spec"]["predictor"]
+    assert predictor["deploymentStrategy"] == chat.rollout.strategy()
+    predictor = record(lambda: ServingPool("batch", batch)).only(ISVC_TYPE)["inputs"]["spec"]["predictor"]
+    assert "deploymentStrategy" not in predictor
+
+
+def test_a_knative_pool_at_zero_starts_each_revision_at_zero_only_on_our_knative():
+    batch = pool_plan("batch")
+    annotations = record(lambda: ServingPool("batch", batch)).only(ISVC_TYPE)["inputs"]["spec"]["predictor"]
+    assert annotations["annotations"]["autoscaling.knative.dev/initial-scale"] == "0"
+    # The cluster's own Knative may not allow it (allow-zero-initial-scale): then no annotation.
+    switches = {"knative": {"enabled": False, "maxRevisionTimeoutSeconds": 3600}}
+    assert not pool_plan("batch", controlPlane=switches).zero_initial_scale

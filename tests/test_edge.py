@@ -182,7 +182,44 @@ def test_each_route_has_a_per_client_rate_limit_from_its_pool(platform):
         # One bucket per client: the header api_key_auth sets from the authenticated key.
         assert rule["clientSelectors"] == [{"headers": [{"name": CLIENT_HEADER, "type": "Distinct"}]}]
         limits[route["metadata"]["name"]] = rule["limit"]
-    assert limits == {"chat": {"requests": 90, "unit": "Minute"}, "batch": {"requests": 60, "unit": "Minute"}}
+    # Each of the gateway.replicas (2) proxies counts on its own: each allows half.
+    assert limits == {"chat": {"requests": 45, "unit": "Minute"}, "batch": {"requests": 30, "unit": "Minute"}}
+
+
+def test_the_proxies_together_allow_exactly_the_pools_limit(platform):
+    platform["gateway"] = {**platform.get("gateway", {}), "replicas": 3}
+    platform["pools"][0]["requestsPerMinute"] = 90
+    platform["pools"][1]["requestsPerMinute"] = 30
+    found = objects(platform)
+    (proxy,) = of_kind(found, "EnvoyProxy")
+    replicas = proxy["spec"]["provider"]["kubernetes"]["envoyDeployment"]["replicas"]
+    assert replicas == 3 and "envoyHpa" not in proxy["spec"]["provider"]["kubernetes"]  # fixed: no autoscaler
+    for policy in of_kind(found, "BackendTrafficPolicy"):
+        (rule,) = policy["spec"]["rateLimit"]["local"]["rules"]
+        pool = policy["spec"]["targetRefs"][0]["name"]
+        assert rule["limit"]["requests"] * replicas == {"chat": 90, "batch": 30}[pool]
+
+
+def test_a_limit_the_proxies_cannot_share_evenly_is_rejected(platform):
+    platform["pools"][0]["requestsPerMinute"] = 91
+    with pytest.raises(
+        SpecError, match=r"pools\[0\]\.requestsPerMinute: 91 is not a multiple of gateway.replicas \(2\)"
+    ):
+        load_platform(platform, "test")
+
+
+def test_a_client_cannot_name_itself(platform):
+    # The allowlist and the rate limit key on CLIENT_HEADER: the proxies drop any the client
+    # sent before routing, and api_key_auth then sets it from the key.
+    found = objects(platform)
+    (policy,) = of_kind(found, "ClientTrafficPolicy")
+    assert policy["spec"]["headers"] == {"earlyRequestHeaders": {"remove": [CLIENT_HEADER]}}
+    (gateway,) = of_kind(found, "Gateway")
+    assert policy["spec"]["targetRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gateway["metadata"]["name"]}
+    ]
+    (auth,) = [p for p in of_kind(found, "SecurityPolicy") if "apiKeyAuth" in p["spec"]]
+    assert auth["spec"]["apiKeyAuth"]["forwardClientIDHeader"] == CLIENT_HEADER
 
 
 # --- exposure -------------------------------------------------------------------------------

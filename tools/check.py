@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-from tools import helm_values, policy_gate, promql, vllm_parser, xref
+from tools import cel, helm_values, policy_gate, promql, vllm_parser, xref
 from tools.render import Rendered
 from tools.schemas import SchemaRegistry
 
@@ -25,7 +25,6 @@ from tools.schemas import SchemaRegistry
 # so a clean result is not read as more than it is.
 NOT_CHECKED_OFFLINE = (
     "Helm chart contents: charts are rendered by the Kubernetes provider at preview; offline only their values are checked",
-    "CEL rules (x-kubernetes-validations) of the CRDs: not evaluated yet, only the OpenAPI schemas",
     "the cluster itself: what exists there, admission webhooks, controllers' behaviour",
 )
 
@@ -82,6 +81,13 @@ def schema_findings(rendered: Rendered, schemas_dir: Path) -> list[str]:
     return [finding.line() for finding in registry.validate_all(rendered.manifests)]
 
 
+def cel_findings(rendered: Rendered, schemas_dir: Path, progress: Progress) -> list[str]:
+    """The CRDs' CEL rules (tools/cel.py); what it could not evaluate becomes a "not checked" line."""
+    result = cel.check(_registry(Path(schemas_dir)), rendered.manifests)
+    progress.skipped.extend(result.not_checked())
+    return result.lines()
+
+
 def findings(
     rendered: Rendered,
     schemas_dir: Path,
@@ -91,6 +97,7 @@ def findings(
     progress = progress or Progress()
     lines = [
         *progress.stage("schemas", lambda: schema_findings(rendered, schemas_dir)),
+        *progress.stage("cel", lambda: cel_findings(rendered, schemas_dir, progress)),
         *progress.stage("helm-values", lambda: helm_values.findings(rendered.resources, schemas_dir)),
         *progress.stage("promql", lambda: promql.findings(rendered.manifests)),
         *progress.stage("cross-references", lambda: xref.findings(rendered)),

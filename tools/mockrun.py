@@ -34,6 +34,9 @@ class Recording:
     outputs: dict[str, Any] = field(default_factory=dict)
     # URN -> the URNs it waits for (depends_on and inputs), for tests of creation order.
     dependencies: dict[str, list[str]] = field(default_factory=dict)
+    # URN -> the resource options the engine acts on at delete time that are set
+    # (`retainOnDelete`, `protect`, `deletedWith`), for tests of what a destroy leaves.
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         """Resource name -> its record, for every resource of `resource_type`."""
@@ -108,6 +111,12 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 }
             )
             self.recording.dependencies[response.urn] = sorted(request.dependencies)
+            options = {
+                "retainOnDelete": request.retainOnDelete,
+                "protect": request.protect,
+                "deletedWith": request.deletedWith,
+            }
+            self.recording.options[response.urn] = {key: value for key, value in options.items() if value}
         return response
 
     def RegisterResourceOutputs(self, request):

@@ -173,6 +173,10 @@ class SchemaRegistry:
         raw = self._raw.get((api_version, kind.lower()))
         return raw is not None and raw.kind in (None, kind)
 
+    def raw_schema(self, api_version: str, kind: str) -> dict[str, Any]:
+        """The schema as the CRD declares it (with its defaults and CEL rules), not tightened."""
+        return self._raw[(api_version, kind.lower())].schema
+
     def strict_schema(self, api_version: str, kind: str) -> dict[str, Any]:
         """The schema of a custom resource, tightened as described in the module docstring."""
         return self._validator(api_version, kind).schema

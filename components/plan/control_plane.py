@@ -25,13 +25,16 @@ from components.chart_images import (
     knative_registry,
     values_for,
 )
-from components.images import NO_MIRROR, Mirror
-from components.spec import PlatformSpec
+from components.images import NO_MIRROR, Mirror, mirrored, parse
+from components.spec import PlatformSpec, PoolSpec
 from components.spec.cluster import ControlPlaneSpec
 
 # A Knative revision whose pods are not ready by config-deployment's progress-deadline fails,
-# so the deadline outlasts the slowest model load by this much.
-PROGRESS_DEADLINE_MARGIN_SECONDS = 300
+# so the deadline outlasts the slowest model load (the startup probe's budget) by what comes
+# before the probe starts: pulling the multi-GB vLLM image (any node), and on node pools that
+# add nodes on demand, launching the GPU node and the GPU Operator's driver checks, device
+# plugin and feature discovery coming up on it (minutes each on EKS).
+PROGRESS_DEADLINE_MARGIN_SECONDS = {"existing": 300, "managed": 900, "karpenter": 900}
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class ControlPlanePlan:
     knative_progress_deadline_seconds: int
     local_model_cache: bool  # modelCache.kind == "local": KServe's local model cache is installed
     local_model_path: str  # modelCache.localPath, the node directory that holds that cache
+    # Registries of the Knative pools' images given by tag only, which Knative must not resolve.
+    knative_tag_registries: tuple[str, ...] = ()
+    # Some Knative pool may scale to zero and so starts its revisions at zero.
+    knative_zero_initial_scale: bool = False
 
 
 def plan_control_plane(spec: PlatformSpec) -> ControlPlanePlan:
@@ -58,12 +65,41 @@ def plan_control_plane(spec: PlatformSpec) -> ControlPlanePlan:
         knative_progress_deadline_seconds=knative_progress_deadline_seconds(spec),
         local_model_cache=spec.model_cache.kind == "local",
         local_model_path=spec.model_cache.local_path,
+        knative_tag_registries=knative_tag_registries(spec),
+        knative_zero_initial_scale=any(zero_initial_scale(spec, pool) for pool in spec.knative_pools),
     )
+
+
+def zero_initial_scale(spec: PlatformSpec, pool: PoolSpec) -> bool:
+    """A Knative pool that may scale to zero starts each new revision at zero, so a config
+    change does not start a GPU pod nobody asked for; only with our KnativeServing, which
+    allows it (a cluster's own Knative may not: Knative would refuse the revision)."""
+    return pool.mode == "knative" and pool.replicas.min == 0 and spec.control_plane.knative.enabled
+
+
+def knative_tag_registries(spec: PlatformSpec) -> tuple[str, ...]:
+    """The registries Knative's controller would resolve tags against for our Knative pools.
+
+    Why skip rather than pin: Knative resolves with its own credentials, not the nodes'
+    (components/upstream.py), which a private mirror (ECR pull-through, Harbor) does not give
+    it, so the revision never becomes Ready (knative/serving#14117 on private ECR). Pinning by
+    digest at preview time would need registry access from the machine that runs the
+    preview; a digest the spec pins (`registryMirror.digests`) is honoured as it is (a digest
+    reference is never resolved). Skipping costs Knative's guarantee that every pod of a
+    revision runs the same bytes; our tags are exact releases in a mirror we control.
+    """
+    images = {parse(mirrored(versions.VLLM_IMAGE, spec.image_mirror))} if spec.knative_pools else set()
+    # Without a mirror the image is public upstream, which Knative resolves anonymously.
+    private = {spec.image_mirror.host}
+    return tuple(sorted({image.registry for image in images if image.digest is None and image.registry in private}))
 
 
 def knative_progress_deadline_seconds(spec: PlatformSpec) -> int:
     """Knative's default, or longer when a Knative pool may take longer to start."""
-    startups = [pool.startup_timeout_seconds + PROGRESS_DEADLINE_MARGIN_SECONDS for pool in spec.knative_pools]
+    startups = [
+        pool.startup_timeout_seconds + PROGRESS_DEADLINE_MARGIN_SECONDS[spec.node_pool(pool.node_pool).kind]
+        for pool in spec.knative_pools
+    ]
     return max([upstream.KNATIVE_DEFAULT_PROGRESS_DEADLINE_SECONDS, *startups])
 
 
@@ -131,6 +167,15 @@ def _kserve_controller_values(plan: ControlPlanePlan) -> dict[str, Any]:
     }
 
 
+def _deployment_config(plan: ControlPlanePlan) -> dict[str, str]:
+    config = {"progress-deadline": f"{plan.knative_progress_deadline_seconds}s"}
+    if plan.knative_tag_registries:
+        # Setting the key replaces Knative's default list, so the defaults stay in it.
+        skipped = [*upstream.KNATIVE_DEFAULT_REGISTRIES_SKIPPING_TAG_RESOLVING, *plan.knative_tag_registries]
+        config["registries-skipping-tag-resolving"] = ",".join(skipped)
+    return config
+
+
 def knative_serving_spec(plan: ControlPlanePlan) -> dict[str, Any]:
     serving: dict[str, Any] = {
         "version": versions.KNATIVE_VERSION.removeprefix("v"),
@@ -147,12 +192,13 @@ def knative_serving_spec(plan: ControlPlanePlan) -> dict[str, Any]:
                 "kubernetes.podspec-persistent-volume-claim": "enabled",
             },
             "defaults": {"max-revision-timeout-seconds": str(plan.knative_max_revision_timeout_seconds)},
-            "deployment": {"progress-deadline": f"{plan.knative_progress_deadline_seconds}s"},
+            "deployment": _deployment_config(plan),
             "autoscaler": {
                 "enable-scale-to-zero": "true",
                 # How long the last pod keeps running once traffic stopped, after its
                 # per-pool retention period; short, since the retention period already waited.
                 "scale-to-zero-grace-period": "30s",
+                **({upstream.KNATIVE_ALLOW_ZERO_INITIAL_SCALE: "true"} if plan.knative_zero_initial_scale else {}),
             },
         },
         # At least as many Kourier gateways as edge proxies, so Knative pools are no less

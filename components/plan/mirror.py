@@ -60,6 +60,8 @@ class GpuOperatorPlan:
     driver_on_host: bool
     monitoring: bool
     device_plugin: bool = True
+    # The `release` label value the cluster's Prometheus selects ServiceMonitors by.
+    release_label: str = ""
     mirror: Mirror = NO_MIRROR  # every operand image, NFD's included, comes through it
 
 
@@ -75,6 +77,7 @@ def plan_gpu_operator(spec: PlatformSpec) -> GpuOperatorPlan:
         monitoring=spec.monitoring.enabled,
         device_plugin=spec.gpu_operator_device_plugin,
         mirror=spec.image_mirror,
+        release_label=spec.monitoring.release_label,
     )
 
 

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from components import versions
 from components.capacity import PoolCapacity
 from components.images import mirrored
+from components.plan.control_plane import zero_initial_scale
 from components.plan.weights import storage_uri
+from components.rollout import Rollout, rollout_for
 from components.secret_config import vllm_api_keys_name
 from components.spec import ModelSpec, NodePoolSpec, PlatformSpec, PoolSpec
 
@@ -27,6 +29,10 @@ class PoolPlan:
     api_key_secret: str | None = None
     # Where the weights are (ModelCache's storage_uri); None: the revision's path in the claim.
     storage_uri: str | None = None
+    # Standard pools: how the Deployment rolls out on its node pool (components/rollout.py).
+    rollout: Rollout | None = None
+    # Knative pools at zero: each revision starts with no pod (plan/control_plane.py zero_initial_scale).
+    zero_initial_scale: bool = False
 
 
 def plan_pools(spec: PlatformSpec, capacity: Mapping[str, PoolCapacity]) -> dict[str, PoolPlan]:
@@ -47,4 +53,6 @@ def _pool_plan(spec: PlatformSpec, pool: PoolSpec, capacity: PoolCapacity) -> Po
         image=mirrored(versions.VLLM_IMAGE, spec.image_mirror),
         api_key_secret=vllm_api_keys_name(pool) if spec.gateway.vllm_api_key else None,
         storage_uri=storage_uri(spec, model),
+        rollout=rollout_for(spec, pool) if pool.mode == "standard" else None,
+        zero_initial_scale=zero_initial_scale(spec, pool),
     )

@@ -55,7 +55,12 @@ class GatewaySpec(_Spec):
         description="CIDRs that may reach the gateway's load balancer (loadBalancerSourceRanges); on "
         "clusters other than EKS, private ranges here are what keeps the load balancer internal.",
     )
-    replicas: int = Field(default=2, ge=1, le=20, description="Envoy proxies per gateway; rate limits count per proxy.")
+    replicas: int = Field(
+        default=2,
+        ge=1,
+        le=20,
+        description="Envoy proxies per gateway, fixed (no autoscaler); each enforces its share of a rate limit.",
+    )
     vllm_api_key: bool = Field(
         default=False,
         description="vLLM itself also checks the client's API key (defence in depth behind the gateway).",

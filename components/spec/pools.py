@@ -86,7 +86,9 @@ class PoolSpec(_Spec):
         default=(), description="Extra vLLM flags appended verbatim after ours; may not repeat ours."
     )
     requests_per_minute: int = Field(
-        gt=0, description="Requests one API-key client may send per minute, counted at each gateway proxy."
+        gt=0,
+        description="Requests one API-key client may send per minute through the gateway, a multiple of "
+        "gateway.replicas: each proxy allows its equal share.",
     )
     clients: tuple[ClientName, ...] | None = Field(
         default=None, min_length=1, description="API-key clients allowed on this pool; default every client."

@@ -12,6 +12,7 @@ from pydantic.alias_generators import to_camel
 from components.catalog import ARCHITECTURES, INSTANCE_TYPES, Architecture
 from components.images import ECR_PULL_THROUGH, parse, unpinned
 from components.model_cache_size import model_cache_error
+from components.rollout import rollout_problems
 from components.spec.base import Problem, quantity_bytes
 from components.spec.cluster import CLOUD_KINDS, NodePoolSpec, node_pool_problems
 from components.spec.edge import gateway_problems
@@ -90,6 +91,12 @@ def _device_plugin_problems(spec: PlatformSpec) -> Iterator[Problem]:
 
 def _pool_problems(spec: PlatformSpec, path: str, pool: PoolSpec) -> Iterator[Problem]:
     yield from pool_problems(path, pool)
+    if pool.requests_per_minute % spec.gateway.replicas:
+        yield (
+            f"{path}.requestsPerMinute",
+            f"{pool.requests_per_minute} is not a multiple of gateway.replicas ({spec.gateway.replicas}): "
+            "each proxy enforces an equal whole share of it (components/gateway.py per_proxy_limit)",
+        )
     yield from _knative_timeout_problems(spec, path, pool)
     model = next((m for m in spec.models if m.name == pool.model), None)
     node_pool = next((n for n in spec.node_pools if n.name == pool.node_pool), None)
@@ -251,3 +258,4 @@ def capacity_problems(spec: PlatformSpec) -> Iterator[Problem]:
         cache_error = model_cache_error(cache_bytes, [m.checkpoint_bytes for m in spec.models])
         if cache_error:
             yield "modelCache.size", cache_error
+    yield from rollout_problems(spec)
