@@ -84,10 +84,12 @@ class GatewayArgs:
 class Gateway(pulumi.ComponentResource):
     """The edge; exposes `namespace`, `chart`, `edge`, `auth`, per pool name `routes`,
     `traffic_policies`, `allowlists` and (Standard pools) `reference_grants`, and
-    `kourier_grant` (None without Knative pools); outputs `hostnames` (registered), and
-    `address` and `dns_records` (the stack exports them)."""
+    `kourier_grant` (None without Knative pools); outputs `hostnames` and `tls_secret`
+    (registered: "<namespace>/<name>" of the edge's certificate), and `address` and
+    `dns_records` (the stack exports them)."""
 
     hostnames: dict[str, str]
+    tls_secret: str
     # None until Envoy Gateway reports an address (always under the mock runtime).
     address: pulumi.Output[dict[str, str] | None]
     dns_records: pulumi.Output[dict[str, dict[str, str | None]]]
@@ -138,9 +140,8 @@ class Gateway(pulumi.ComponentResource):
         self.address = self.edge.status.apply(gateway_address)
         self.dns_records = self.address.apply(lambda address: dns_records(self.hostnames, address))
         # The policy pack reads both: which pool owns which hostname, and the edge's own certificate.
-        self.register_outputs(
-            {"hostnames": self.hostnames, "tlsSecret": f"{gateway.namespace}/{gateway.tls.secret_name}"}
-        )
+        self.tls_secret = f"{gateway.namespace}/{gateway.tls.secret_name}"
+        self.register_outputs({"hostnames": self.hostnames, "tlsSecret": self.tls_secret})
 
     def _object(
         self, resource: str, api_version: str, kind: str, meta: dict[str, Any], spec: dict[str, Any]
