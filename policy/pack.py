@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Policy
 
-from policy.rules import data_protection, engine, stack, supply_chain
+from policy.rules import data_protection, engine, governance, stack, supply_chain
 
 PACK_NAME = "private-llm-serving"
 # Every rule sets its own level; this one applies to a rule that would not.
@@ -18,6 +18,8 @@ PACK_ENFORCEMENT_LEVEL = EnforcementLevel.MANDATORY
 POLICIES: list[Policy] = [
     supply_chain.PINNED_IMAGE_TAGS,
     supply_chain.PINNED_MODEL_REVISIONS,
+    governance.MODEL_APPROVED,
+    governance.MODEL_PROVENANCE,
     engine.CONTEXT_CAP_REQUIRED,
     engine.CHAT_CONTEXT_CAP,
     engine.GPU_REQUESTS_EQUAL_LIMITS,

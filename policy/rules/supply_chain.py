@@ -13,7 +13,15 @@ from components.images import MIRROR_PREFIXES_OUTPUT
 from components.vllm_args import MODEL, REVISION
 from policy import flags
 from policy.kube import Container, at, containers, kind_of, mapping, sequence
-from policy.rule import resource_rule, setting, stack_name, stack_output, stack_rule, string_list_config
+from policy.rule import (
+    in_production,
+    production_stacks_config,
+    resource_rule,
+    setting,
+    stack_output,
+    stack_rule,
+    string_list_config,
+)
 
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _COMMIT_SEGMENT = re.compile(r"(^|/)[0-9a-f]{40}(/|$)")
@@ -34,11 +42,7 @@ _LOCAL_MODEL_CACHE = ("serving.kserve.io", "LocalModelCache")
 
 # --- pinned-image-tags ----------------------------------------------------------------
 
-IMAGE_TAG_CONFIG = string_list_config(
-    "productionStacks",
-    "Stacks held to digests or exact version tags (a stack tagged environment=production counts too).",
-    default=("prod", "production"),
-)
+IMAGE_TAG_CONFIG = production_stacks_config("Stacks held to digests or exact version tags")
 
 
 def split_image(image: str) -> tuple[str, str | None, str | None]:
@@ -65,9 +69,7 @@ def image_pin_problem(image: str, production: bool) -> str | None:
 
 
 def is_production(args: ResourceValidationArgs) -> bool:
-    production_stacks = setting(args, IMAGE_TAG_CONFIG, "productionStacks")
-    tagged = str(args.stack_tags.get("environment", "")).lower() in ("prod", "production")
-    return tagged or stack_name(args.urn) in production_stacks
+    return in_production(args, IMAGE_TAG_CONFIG)
 
 
 def _pinned_image_tags(args: ResourceValidationArgs) -> Iterator[str]:
