@@ -44,3 +44,11 @@ CLASS_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
 # --gpu-memory-utilization of a pool that sets none (vLLM's own default differs:
 # components.vllm_args.GPU_MEMORY_UTILIZATION).
 GPU_MEMORY_UTILIZATION = 0.9
+
+# The request shapes `python -m tools loadtest` sends a pool of each class when its
+# `slo.workload` sets none: prompt and output tokens per request, drawn uniformly from
+# [min, max]. Chat: short conversational turns; batch: long documents, long answers.
+WORKLOAD_DEFAULTS: Mapping[str, Mapping[str, Mapping[str, int]]] = {
+    "chat": {"promptTokens": {"min": 64, "max": 1024}, "outputTokens": {"min": 32, "max": 256}},
+    "batch": {"promptTokens": {"min": 1024, "max": 8192}, "outputTokens": {"min": 256, "max": 1024}},
+}
