@@ -138,6 +138,11 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     out(f"loadtest {args.stack}/{target.pool.name} at {target.base_url}: model {target.served_model}, prompt "
         f"{shape.prompt[0]}-{shape.prompt[1]} and output {shape.output[0]}-{shape.output[1]} tokens, "
         f"{len(levels)} levels x {args.requests} requests")  # fmt: skip
+    allowed = target.pool.requests_per_minute / 60
+    if not target.explicit and any((level.rate or 0) > allowed for level in levels):
+        # One key is one client at the gateway: above its local rate limit the test measures 429s.
+        out(f"note: rates above {allowed:g} req/s exceed the pool's requestsPerMinute ({target.pool.requests_per_minute}) "
+            "per client at each gateway proxy; expect HTTP 429 there")  # fmt: skip
     results = asyncio.run(_run_levels(target, key, levels, shape, args, timeout))
     return _report(args, target, levels, results, redact, out)
 
