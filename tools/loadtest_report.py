@@ -131,6 +131,7 @@ def plot(path: Path, title: str, x_label: str, levels: Sequence[LevelStats], slo
             axis.plot(loads, [math.nan if v is None else v for v in values], style, marker="o", label=f"p{q}")
         axis.axhline(target, color="red", linewidth=1.5, label=f"SLO p95 {target:g} s")
         axis.set_title(name)
+        axis.set_xticks(loads)
         axis.set_xlabel(x_label)
         axis.set_ylabel("seconds")
         axis.grid(True, alpha=0.3)
