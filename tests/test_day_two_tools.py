@@ -136,8 +136,10 @@ def test_request_shapes_come_from_the_class_unless_the_slo_sets_a_workload():
     ("workload", "message"),
     [
         ({"promptTokens": {"min": 9, "max": 8}}, "pools[0].slo.workload.promptTokens.min: 9 is above max (8)"),
-        ({"promptTokens": {"min": 1, "max": 8000}, "outputTokens": {"min": 1, "max": 500}},
-         "the longest request (8500 tokens, prompt and output) is above maxModelLen (8192)"),  # fmt: skip
+        (
+            {"promptTokens": {"min": 1, "max": 8000}, "outputTokens": {"min": 1, "max": 500}},
+            "the longest request (8500 tokens, prompt and output) is above maxModelLen (8192)",
+        ),  # fmt: skip
     ],
 )
 def test_a_workload_must_fit_the_pool(workload, message):

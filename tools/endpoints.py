@@ -173,8 +173,11 @@ def api_keys(stack: StackInput, pool: PoolSpec, environ: Mapping[str, str] | Non
         if key:
             keys.found[client] = key
         else:
-            where = "nor in the stack's secret config" if pulumi else "(no Pulumi CLI to read the secret config)"
-            keys.missing[client] = f"no key: set {variable} {where}"
+            keys.missing[client] = (
+                f"no key in {variable} nor in the stack's secret config (apiKeys.{client})"
+                if pulumi
+                else f"no key: set {variable} (no Pulumi CLI here to read the stack's secret config)"
+            )
     return keys
 
 
