@@ -136,3 +136,28 @@ HUB_TOKEN_KEY = "HF_TOKEN"
 # The file in a pool's vLLM api-key Secret, mounted as vLLM's `--config` (vLLM reads --config
 # files only with a .yaml or .yml suffix).
 API_KEY_FILE = "api-keys.yaml"
+
+# The model a pool serves and why it was allowed, as annotations on its InferenceService, so
+# `kubectl describe inferenceservice` shows what runs and the `model-approved` policy rule
+# reads the record from the object itself (components/plan/pools.py: model_annotations).
+MODEL_SOURCE_ANNOTATION = "llmserving.io/model-source"
+MODEL_REVISION_ANNOTATION = "llmserving.io/model-revision"
+MODEL_QUANTIZATION_ANNOTATION = "llmserving.io/model-quantization"
+MODEL_LICENSE_ANNOTATION = "llmserving.io/model-license"
+MODEL_APPROVED_BY_ANNOTATION = "llmserving.io/model-approved-by"
+MODEL_APPROVAL_REF_ANNOTATION = "llmserving.io/model-approval-ref"
+MODEL_APPROVED_ON_ANNOTATION = "llmserving.io/model-approved-on"
+MODEL_EVALUATION_ANNOTATION = "llmserving.io/model-evaluation"
+MODEL_QUANTIZATION_SOURCE_ANNOTATION = "llmserving.io/model-quantization-source"
+# The quantization annotation's values: the spec's `quantization`, or this one when vLLM
+# quantizes 16-bit weights at load (no quantized checkpoint, so no quantization source).
+QUANTIZED_AT_LOAD = "fp8-at-load"
+UNQUANTIZED = "none"
+# The provenance every model a production stack serves must carry (model-approved).
+MODEL_PROVENANCE_ANNOTATIONS = (
+    MODEL_LICENSE_ANNOTATION,
+    MODEL_APPROVED_BY_ANNOTATION,
+    MODEL_APPROVAL_REF_ANNOTATION,
+    MODEL_APPROVED_ON_ANNOTATION,
+    MODEL_EVALUATION_ANNOTATION,
+)

@@ -48,3 +48,10 @@ GPU_MEMORY_UTILIZATION = 0.9
 # The longest maxModelLen a class's pool may serve by default: the policy's chat-context-cap
 # default (policy/rules/engine.py) and the cap capacity remedies stay under. Batch has none.
 CONTEXT_CAPS: Mapping[str, int] = {"chat": CLASS_DEFAULTS["chat"]["maxModelLen"]}
+# The request shapes `python -m tools loadtest` sends a pool of each class when its
+# `slo.workload` sets none: prompt and output tokens per request, drawn uniformly from
+# [min, max]. Chat: short conversational turns; batch: long documents, long answers.
+WORKLOAD_DEFAULTS: Mapping[str, Mapping[str, Mapping[str, int]]] = {
+    "chat": {"promptTokens": {"min": 64, "max": 1024}, "outputTokens": {"min": 32, "max": 256}},
+    "batch": {"promptTokens": {"min": 1024, "max": 8192}, "outputTokens": {"min": 256, "max": 1024}},
+}

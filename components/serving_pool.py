@@ -15,7 +15,7 @@ from pulumi_kubernetes.apiextensions import CustomResource
 
 from components import conventions, metrics, upstream, vllm_args
 from components.options import inherited_dependencies
-from components.plan.pools import PoolPlan
+from components.plan.pools import PoolPlan, model_annotations
 from components.spec import ModelSpec, PoolSpec
 
 MODEL_FORMAT = "vllm"
@@ -73,7 +73,7 @@ class ServingPool(pulumi.ComponentResource):
             kind="InferenceService",
             metadata={
                 **_metadata(args.pool.name, args.namespace, self.pod_labels),
-                "annotations": inference_service_annotations(args.pool),
+                "annotations": inference_service_annotations(args.pool, args.model),
             },
             spec={"predictor": predictor_spec(args, self.args, self.pod_labels)},
             opts=pulumi.ResourceOptions(
@@ -121,8 +121,8 @@ def runtime_spec(image: str) -> dict[str, Any]:
     }
 
 
-def inference_service_annotations(pool: PoolSpec) -> dict[str, str]:
-    annotations = {conventions.KSERVE_DEPLOYMENT_MODE: _DEPLOYMENT_MODES[pool.mode]}
+def inference_service_annotations(pool: PoolSpec, model: ModelSpec) -> dict[str, str]:
+    annotations = {conventions.KSERVE_DEPLOYMENT_MODE: _DEPLOYMENT_MODES[pool.mode], **model_annotations(model)}
     if pool.mode == "standard":
         annotations["serving.kserve.io/autoscalerClass"] = "keda"
     return annotations

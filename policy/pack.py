@@ -9,7 +9,7 @@ users' policy config refers to them.
 from __future__ import annotations
 
 from policy.rule import EnforcementLevel, Rule
-from policy.rules import data_protection, edge, engine, isolation, stack, supply_chain, trust
+from policy.rules import data_protection, edge, engine, governance, isolation, stack, supply_chain, trust
 
 PACK_NAME = "private-llm-serving"
 # Every rule sets its own level; this one applies to a rule that would not.
@@ -18,6 +18,8 @@ PACK_ENFORCEMENT_LEVEL = EnforcementLevel.MANDATORY
 POLICIES: list[Rule] = [
     supply_chain.PINNED_IMAGE_TAGS,
     supply_chain.PINNED_MODEL_REVISIONS,
+    governance.MODEL_APPROVED,
+    governance.MODEL_PROVENANCE,
     engine.CONTEXT_CAP_REQUIRED,
     engine.CHAT_CONTEXT_CAP,
     engine.GPU_REQUESTS_EQUAL_LIMITS,

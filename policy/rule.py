@@ -153,3 +153,20 @@ def stack_output(args: StackValidationArgs, key: str) -> Any:
 def stack_name(urn: str) -> str:
     """The stack part of `urn:pulumi:<stack>::<project>::...`."""
     return urn.split("::", 1)[0].rpartition(":")[2]
+
+
+# Stacks held to production rules unless a rule's `productionStacks` config says otherwise;
+# a stack tagged environment=production (or prod) counts too.
+PRODUCTION_STACKS = ("prod", "production")
+
+
+def production_stacks_config(description: str) -> PolicyConfigSchema:
+    return string_list_config(
+        "productionStacks", f"{description} (a stack tagged environment=production counts too).", PRODUCTION_STACKS
+    )
+
+
+def in_production(args: ResourceValidationArgs, schema: PolicyConfigSchema) -> bool:
+    """Whether the resource's stack is a production stack, by `schema`'s `productionStacks`."""
+    tagged = str(args.stack_tags.get("environment", "")).lower() in PRODUCTION_STACKS
+    return tagged or stack_name(args.urn) in setting(args, schema, "productionStacks")

@@ -45,6 +45,27 @@ def test_alone_it_makes_its_runtime_and_inference_service_and_registers_its_outp
     assert runtime["inputs"]["spec"]["containers"][0]["image"] == plan.image
 
 
+def test_the_inference_service_records_its_model_and_why_it_was_allowed():
+    models = [{**BASE_PLATFORM["models"][0], "quantization": "fp8", "license": "llama3.1",
+               "approval": {"owner": "ml-platform", "reference": "GOV-1", "date": "2026-11-02"},
+               "evaluation": "EVAL-7", "quantizationSource": "llm-compressor FP8 dynamic"}]  # fmt: skip
+    plan = pool_plan(models=models)
+    annotations = record(lambda: ServingPool("chat", plan)).only(ISVC_TYPE)["inputs"]["metadata"]["annotations"]
+    assert {key: value for key, value in annotations.items() if key.startswith("llmserving.io/")} == {
+        conventions.MODEL_SOURCE_ANNOTATION: "meta-llama/Llama-3.1-8B-Instruct",
+        conventions.MODEL_REVISION_ANNOTATION: plan.model.revision,
+        conventions.MODEL_QUANTIZATION_ANNOTATION: "fp8",
+        conventions.MODEL_LICENSE_ANNOTATION: "llama3.1",
+        conventions.MODEL_APPROVED_BY_ANNOTATION: "ml-platform",
+        conventions.MODEL_APPROVAL_REF_ANNOTATION: "GOV-1",
+        conventions.MODEL_APPROVED_ON_ANNOTATION: "2026-11-02",
+        conventions.MODEL_EVALUATION_ANNOTATION: "EVAL-7",
+        conventions.MODEL_QUANTIZATION_SOURCE_ANNOTATION: "llm-compressor FP8 dynamic",
+    }
+    unrecorded = record(lambda: ServingPool("chat", pool_plan())).only(ISVC_TYPE)["inputs"]["metadata"]["annotations"]
+    assert not set(unrecorded) & set(conventions.MODEL_PROVENANCE_ANNOTATIONS)
+
+
 def test_with_vllm_key_checking_the_pool_mounts_its_api_key_secret():
     platform_gateway = {"gateway": {"vllmApiKey": True}}
     plan = pool_plan(**platform_gateway)

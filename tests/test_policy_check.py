@@ -12,6 +12,7 @@ import sys
 
 import grpc
 import pytest
+import yaml
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
@@ -39,8 +40,24 @@ def run_cli(capsys, *argv):
 @pytest.mark.parametrize("stack", SHIPPED_STACKS)
 def test_shipped_stacks_pass_every_rule(stack):
     found = policy_gate.violations(render.render(load_stack(stack)))
-    assert [v.line() for v in found] == []
+    # Outside production, the only advice is the approval record production would require.
+    assert [v.line() for v in found if v.rule != "model-provenance"] == []
     assert not any(v.blocking for v in found)
+    assert (stack == "prod") == (not found)
+
+
+def test_a_prod_model_without_approval_fails_model_approved_and_dev_still_passes(capsys, tmp_path):
+    stack_file = yaml.safe_load((REPO_ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
+    del stack_file["config"]["private-llm-serving:platform"]["models"][0]["approval"]
+    proposed = tmp_path / "Pulumi.prod.yaml"
+    proposed.write_text(yaml.safe_dump(stack_file))
+    code, out, _ = run_cli(capsys, "check", "prod", "--config-file", proposed)
+    assert code == 1
+    blocking = [line for line in out.splitlines() if line.startswith("model-approved ")]
+    assert len(blocking) == 1 and "llm-serving/chat: serves meta-llama/Llama-3.1-8B-Instruct without approval" in out
+    code, out, _ = run_cli(capsys, "check", "dev")
+    assert code == 0, out
+    assert "model-provenance serving.kserve.io/v1beta1/InferenceService llm-serving/chat" in out and "(advisory)" in out
 
 
 # --- a proposed config that breaks a rule -----------------------------------------------
@@ -283,6 +300,10 @@ EDITS = {
     "pool-routes-rate-limited": (_drop_rate_limit, None),
     "route-hostnames-owned": (_chat_host_to_batch, None),
     "vllm-api-key-required": (_drop_key_check, {"vllm-api-key-required": {"productionStacks": ["dev"]}}),
+    # dev has a license but no approval or evaluation on record: advisory there, blocking once
+    # dev counts as production or the advisory rule is made mandatory.
+    "model-approved": (lambda r, _: None, {"model-approved": {"productionStacks": ["dev"]}}),
+    "model-provenance": (lambda r, _: None, {"model-provenance": "mandatory"}),
 }
 
 
@@ -429,7 +450,11 @@ def test_pack_serves_every_rule_with_its_level_and_config_schema(running_pack):
     info = running_pack.GetAnalyzerInfo(empty_pb2.Empty())
     served = {policy.name: policy for policy in info.policies}
     assert list(served) == [policy.name for policy in POLICIES]
-    assert all(policy.enforcementLevel == analyzer_pb2.MANDATORY for policy in served.values())
+    advisory = {name for name, policy in served.items() if policy.enforcementLevel == analyzer_pb2.ADVISORY}
+    assert advisory == {"model-provenance"}
+    assert all(
+        policy.enforcementLevel == analyzer_pb2.MANDATORY for name, policy in served.items() if name not in advisory
+    )
     assert served["chat-context-cap"].configSchema.properties["maxModelLen"]["default"] == 8192
     assert all(policy.remediation_steps for policy in served.values())
 
@@ -444,8 +469,11 @@ def test_pack_judges_a_resource_and_a_stack_as_the_engine_sends_them(running_pac
         type=isvc["type"], properties=_struct(isvc["inputs"]), urn=isvc["urn"], name=isvc["name"]
     )
     diagnostics = running_pack.Analyze(resource_request).diagnostics
-    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("chat-context-cap", analyzer_pb2.MANDATORY)]
-    assert "above the chat cap 8192" in diagnostics[0].message
+    # A hand-made InferenceService of a dev stack, without an approval record: advice, not a block.
+    assert sorted((d.policyName, d.enforcementLevel) for d in diagnostics) == [
+        ("chat-context-cap", analyzer_pb2.MANDATORY), ("model-provenance", analyzer_pb2.ADVISORY)
+    ]  # fmt: skip
+    assert "above the chat cap 8192" in next(d.message for d in diagnostics if d.policyName == "chat-context-cap")
     stack = analyzer_pb2.AnalyzerResource(
         type="pulumi:pulumi:Stack", urn="urn:pulumi:dev::private-llm-serving::pulumi:pulumi:Stack::p-dev",
         name="p-dev", properties=_struct(capacity_outputs(chat={})),
@@ -480,9 +508,9 @@ def test_pack_finds_the_stacks_mirror_in_its_outputs_as_the_engine_sends_them(ru
 def test_pack_lists_every_rule_of_the_issue_once():
     names = [policy.name for policy in POLICIES]
     assert names == [
-        "pinned-image-tags", "pinned-model-revisions", "context-cap-required", "chat-context-cap",
-        "gpu-requests-equal-limits", "shm-for-tensor-parallel", "no-generation-probes", "vllm-api-key-required",
-        "no-plaintext-secrets",
+        "pinned-image-tags", "pinned-model-revisions", "model-approved", "model-provenance", "context-cap-required",
+        "chat-context-cap", "gpu-requests-equal-limits", "shm-for-tensor-parallel", "no-generation-probes",
+        "vllm-api-key-required", "no-plaintext-secrets",
         "no-request-logging", "no-public-model-services", "inference-signal-autoscaling", "pinned-chart-versions",
         "images-from-mirror", "chat-batch-separated", "serving-namespace-default-deny", "routes-authenticated",
         "edge-listeners-https", "pool-routes-rate-limited", "route-hostnames-owned", "model-ingress-restricted", "model-egress-restricted", "platform-ingress-restricted", "capacity-fits",

@@ -193,6 +193,20 @@ LBC_INTERNAL = {
 }
 IN_TREE_INTERNAL = {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}
 CHAT = inference_service()
+APPROVED_BY, APPROVED_ON, QUANTIZATION = (
+    "llmserving.io/model-approved-by", "llmserving.io/model-approved-on", "llmserving.io/model-quantization"
+)  # fmt: skip
+APPROVED = _annotated(CHAT, **{
+    "llmserving.io/model-source": "org/m", "llmserving.io/model-quantization": "none",
+    "llmserving.io/model-license": "apache-2.0", APPROVED_BY: "ml-platform", APPROVED_ON: "2026-11-02",
+    "llmserving.io/model-approval-ref": "GOV-1", "llmserving.io/model-evaluation": "EVAL-7",
+})  # fmt: skip
+
+
+def _in_prod(isvc):
+    return resource(isvc["type"], copy.deepcopy(isvc["inputs"]), stack="prod")
+
+
 BATCH = inference_service("batch", "batch", args=["/mnt/models", "--max-model-len", "32768"])
 SECRET_ENV = {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hub", "key": "token"}}}
 GPU = {"requests": {"cpu": "4", "memory": "32Gi", "nvidia.com/gpu": "2"}, "limits": {"nvidia.com/gpu": "2"}}
@@ -1225,6 +1239,52 @@ CASES = [
         "runs with maxModelLen 16384 but its capacity figures were computed for 8192",
     ),
     ("capacity-fits", "fits", [CHAT, BATCH], capacity_outputs(chat={}, batch={"maxModelLen": 32768}), None, None),
+    ("model-approved", "no record in production", [_in_prod(CHAT)], None, None, "without license, approval.owner"),
+    (
+        "model-approved",
+        "no approval",
+        [_in_prod(_annotated(APPROVED, **{APPROVED_BY: ""}))],
+        None,
+        None,
+        "without approval.owner on record",
+    ),  # fmt: skip
+    (
+        "model-approved",
+        "quantized without its source",
+        [_in_prod(_annotated(APPROVED, **{QUANTIZATION: "awq"}))],
+        None,
+        None,
+        "without quantizationSource",
+    ),  # fmt: skip
+    (
+        "model-approved",
+        "not a date",
+        [_in_prod(_annotated(APPROVED, **{APPROVED_ON: "last week"}))],
+        None,
+        None,
+        "is not a date",
+    ),  # fmt: skip
+    (
+        "model-approved",
+        "a stack named production by config",
+        [_annotated(CHAT)],
+        None,
+        {"model-approved": {"productionStacks": ["dev"]}},
+        "without license",
+    ),  # fmt: skip
+    ("model-approved", "full record", [_in_prod(APPROVED)], None, None, None),
+    (
+        "model-approved",
+        "quantized at load",
+        [_in_prod(_annotated(APPROVED, **{QUANTIZATION: "fp8-at-load"}))],
+        None,
+        None,
+        None,
+    ),  # fmt: skip
+    ("model-approved", "outside production", [CHAT], None, None, None),
+    ("model-provenance", "no record outside production", [CHAT], None, None, "without license"),
+    ("model-provenance", "full record", [APPROVED], None, None, None),
+    ("model-provenance", "production is model-approved's", [_in_prod(CHAT)], None, None, None),
 ]
 
 

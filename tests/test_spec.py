@@ -221,6 +221,16 @@ def test_quantize_on_load_only_for_fp8(platform):
     assert "models[0].quantizeOnLoad: only FP8 can be applied at load" in only_problem(platform)
 
 
+def test_a_quantization_source_only_for_a_pre_quantized_checkpoint(platform):
+    platform["models"][0].update(quantizationSource="made by us with llm-compressor")
+    assert "models[0].quantizationSource: only a pre-quantized checkpoint" in only_problem(platform)
+
+
+def test_an_approval_needs_owner_reference_and_a_real_date(platform):
+    platform["models"][0].update(approval={"owner": "ml-platform", "reference": "GOV-1", "date": "2026-13-40"})
+    assert "models[0].approval.date" in only_problem(platform)
+
+
 def test_eks_cluster_needs_name_and_region(platform):
     platform["cluster"] = {"kind": "eks", "name": "prod"}
     assert "cluster.region: required field is missing" in only_problem(platform)

@@ -1,4 +1,7 @@
-"""`python -m tools`: render and check a stack offline, with no cloud and no CLI.
+"""`python -m tools`: render and check a stack offline; smoke- and load-test its deployed pools.
+
+`render`, `check`, `capacity` and `images` need no cloud and no CLI; `smoke` and `loadtest`
+call a deployed pool's endpoint (tools/endpoints.py).
 
 Exit codes: 0 fine, 1 findings, 2 invalid input (config or arguments).
 """
@@ -13,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from tools import capacity_table, check, image_list, policy_gate, render
+from tools import capacity_table, check, image_list, loadtest, policy_gate, render, smoke
 from tools.schemas import DEFAULT_SCHEMAS_DIR, SchemasMissing
 from tools.stackfile import REPO_ROOT, InputError, load_stack
 
@@ -66,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         help="print only the images to copy yourself, one '<source> <destination>' line each (for crane copy)",
     )  # fmt: skip
     images_verb.set_defaults(handler=_images)
+
+    smoke.add_parser(verbs)
+    loadtest.add_parser(verbs)
     return parser
 
 

@@ -8,7 +8,8 @@ stack with the pull request's and the base branch's code, and runs
 where DIR holds `<stack>.check.txt` and `<stack>.exit` (the output and exit code of
 `python -m tools check <stack>`) and `head/<stack>/`, `base/<stack>/` (render outputs; a
 missing base means the stack is new, or the base branch could not render it). Reviewers and
-forks without cloud credentials see exactly which Kubernetes objects a change touches.
+forks without cloud credentials see exactly which Kubernetes objects a change touches; each
+stack's section opens with what changes for serving (`tools/serving_summary.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import difflib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from tools import serving_summary
 
 MARKER = "<!-- offline-check -->"
 # GitHub refuses comments over 65536 characters; leave room for the truncation note.
@@ -33,9 +36,14 @@ def file_diff(base_dir: Path | None, head_dir: Path, name: str) -> str:
     return "".join(difflib.unified_diff(base, head, f"base/{name}", f"pull request/{name}"))
 
 
-def stack_section(stack: str, exit_code: int, check_output: str, diffs: dict[str, str], base_rendered: bool) -> str:
+def stack_section(
+    stack: str, exit_code: int, check_output: str, diffs: dict[str, str], base_rendered: bool, serving: str = ""
+) -> str:
+    """One stack: its verdict, the serving summary (`tools.serving_summary`) first, then the
+    check output and the diffs."""
     verdict = {0: "passes", 1: "has findings", 2: "invalid config"}.get(exit_code, f"exit {exit_code}")
-    lines = [f"### `{stack}`: check {verdict}", "", "<details><summary>check output</summary>", "",
+    lines = [f"### `{stack}`: check {verdict}", "", *([serving] if serving else []),
+             "<details><summary>check output</summary>", "",
              "```", check_output.strip(), "```", "</details>", ""]  # fmt: skip
     if not base_rendered:
         lines += ["The base branch does not render this stack (a new stack, or a base that fails): "
@@ -68,7 +76,8 @@ def build(results: Path) -> tuple[str, list[str]]:
         base = base_dir if base_rendered else None
         diffs = {name: file_diff(base, results / "head" / stack, name) for name in DIFFED_FILES}
         check_output = (results / f"{stack}.check.txt").read_text(encoding="utf-8")
-        sections.append(stack_section(stack, exit_code, check_output, diffs, base_rendered))
+        serving = serving_summary.section(base, results / "head" / stack)
+        sections.append(stack_section(stack, exit_code, check_output, diffs, base_rendered, serving))
         if exit_code != 0:
             failed.append(stack)
     return comment(sections, failed), failed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from components import versions
+from components import conventions, versions
 from components.capacity import PoolCapacity
 from components.images import mirrored
 from components.plan.control_plane import zero_initial_scale
@@ -56,3 +56,23 @@ def _pool_plan(spec: PlatformSpec, pool: PoolSpec, capacity: PoolCapacity) -> Po
         rollout=rollout_for(spec, pool) if pool.mode == "standard" else None,
         zero_initial_scale=zero_initial_scale(spec, pool),
     )
+
+
+def model_annotations(model: ModelSpec) -> dict[str, str]:
+    """What the InferenceService records about its model: the pinned source, revision and
+    quantization always; the provenance (license, approval, evaluation, quantization source)
+    where the spec gives it. The `model-approved` rule reads these."""
+    quantization = conventions.QUANTIZED_AT_LOAD if model.quantize_on_load else model.quantization
+    recorded = {
+        conventions.MODEL_SOURCE_ANNOTATION: model.source,
+        conventions.MODEL_REVISION_ANNOTATION: model.revision,
+        conventions.MODEL_QUANTIZATION_ANNOTATION: quantization,
+        conventions.MODEL_LICENSE_ANNOTATION: model.license,
+        conventions.MODEL_EVALUATION_ANNOTATION: model.evaluation,
+        conventions.MODEL_QUANTIZATION_SOURCE_ANNOTATION: model.quantization_source,
+    }
+    if model.approval is not None:
+        recorded[conventions.MODEL_APPROVED_BY_ANNOTATION] = model.approval.owner
+        recorded[conventions.MODEL_APPROVAL_REF_ANNOTATION] = model.approval.reference
+        recorded[conventions.MODEL_APPROVED_ON_ANNOTATION] = model.approval.date.isoformat()
+    return {key: value for key, value in recorded.items() if value is not None}

@@ -3,6 +3,7 @@ architecture named from the catalog or given inline."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
@@ -23,6 +24,14 @@ ArchitectureRef = Annotated[
 ]
 
 
+class Approval(_Spec):
+    """Who allowed this revision into serving, where that decision is recorded, and when."""
+
+    owner: str = Field(min_length=1, description="Who approved it: a person or a team.")
+    reference: str = Field(min_length=1, description="Where the approval is recorded: a ticket id or URL.")
+    date: datetime.date = Field(description="The day it was approved (YYYY-MM-DD).")
+
+
 class ModelSpec(_Spec):
     """One model pinned to an exact hub commit."""
 
@@ -39,6 +48,28 @@ class ModelSpec(_Spec):
         description="The checkpoint is 16-bit and vLLM quantizes it to FP8 at load "
         "(--quantization fp8). Pre-quantized checkpoints leave this off: vLLM reads their "
         "quantization_config and picks its fastest kernel.",
+    )
+
+    license: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The model's license (an SPDX id or the license's own name, e.g. llama3.1). "
+        "Production stacks require it (policy rule model-approved).",
+    )
+    approval: Approval | None = Field(
+        default=None, description="The approval of this revision. Production stacks require it (model-approved)."
+    )
+    evaluation: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Reference (report id or URL) to the evaluation that approved this revision and "
+        "quantization. Production stacks require it (model-approved).",
+    )
+    quantization_source: str | None = Field(
+        default=None,
+        min_length=1,
+        description="For a pre-quantized checkpoint: where the quantization came from (who made it, "
+        "with which tool and recipe). Production stacks require it for quantized checkpoints.",
     )
 
     @property
@@ -65,3 +96,8 @@ def model_problems(path: str, model: ModelSpec) -> Iterator[Problem]:
         yield f"{path}.architecture", not_in_catalog(model.architecture, ARCHITECTURES)
     if model.quantize_on_load and model.quantization != "fp8":
         yield f"{path}.quantizeOnLoad", "only FP8 can be applied at load; set quantization: fp8"
+    if model.quantization_source is not None and (model.quantization == "none" or model.quantize_on_load):
+        yield (
+            f"{path}.quantizationSource",
+            "only a pre-quantized checkpoint has a quantization source (quantization set, quantizeOnLoad off)",
+        )

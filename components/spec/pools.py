@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from components.pool_defaults import CLASS_DEFAULTS, GPU_MEMORY_UTILIZATION
+from components.pool_defaults import CLASS_DEFAULTS, GPU_MEMORY_UTILIZATION, WORKLOAD_DEFAULTS
 from components.spec.base import HOSTNAME_PATTERN, POOL_NAME_PATTERN, ClientName, Problem, Quantity, _Spec
 from components.vllm_args import managed_flag_clash
 
@@ -37,10 +37,36 @@ class Autoscaling(_Spec):
     )
 
 
+def _class_ranges(key: str) -> str:
+    return ", ".join(f"{cls} {shape[key]['min']}-{shape[key]['max']}" for cls, shape in WORKLOAD_DEFAULTS.items())
+
+
+class TokenRange(_Spec):
+    """Tokens per request, drawn uniformly from [min, max]."""
+
+    min: int = Field(ge=1)
+    max: int = Field(ge=1)
+
+
+class Workload(_Spec):
+    """The requests `python -m tools loadtest` sends to judge the SLO; unset: the class's
+    shapes (components/pool_defaults.py WORKLOAD_DEFAULTS)."""
+
+    prompt_tokens: TokenRange | None = Field(
+        default=None, description=f"Prompt tokens per request (default {_class_ranges('promptTokens')})."
+    )
+    output_tokens: TokenRange | None = Field(
+        default=None, description=f"Output tokens per request (default {_class_ranges('outputTokens')})."
+    )
+
+
 class Slo(_Spec):
     ttft_p95_seconds: float = Field(gt=0, description="Time to first token, 95th percentile.")
     e2e_p95_seconds: float = Field(
         gt=0, alias="e2eP95Seconds", description="End-to-end request latency, 95th percentile."
+    )
+    workload: Workload | None = Field(
+        default=None, description="The request shapes the SLO holds for, as the load test sends them."
     )
 
 
@@ -155,6 +181,7 @@ def pool_problems(path: str, pool: PoolSpec) -> Iterator[Problem]:
             f"{pool.max_num_batched_tokens} is below maxNumSeqs ({pool.max_num_seqs}); vLLM refuses to start",
         )
     yield from _autoscaling_problems(path, pool)
+    yield from _workload_problems(path, pool)
     clients = pool.clients or ()
     for index, client in enumerate(clients):
         if clients.index(client) != index:
@@ -182,4 +209,18 @@ def _autoscaling_problems(path: str, pool: PoolSpec) -> Iterator[Problem]:
         yield (
             f"{path}.autoscaling.target",
             f"{target} concurrent requests per replica is above maxNumSeqs ({pool.max_num_seqs})",
+        )
+
+
+def _workload_problems(path: str, pool: PoolSpec) -> Iterator[Problem]:
+    workload = pool.slo.workload
+    ranges = {"promptTokens": workload.prompt_tokens, "outputTokens": workload.output_tokens} if workload else {}
+    for name, tokens in ranges.items():
+        if tokens is not None and tokens.min > tokens.max:
+            yield f"{path}.slo.workload.{name}.min", f"{tokens.min} is above max ({tokens.max})"
+    longest = sum(tokens.max for tokens in ranges.values() if tokens is not None)
+    if workload and workload.prompt_tokens and workload.output_tokens and longest > pool.max_model_len:
+        yield (
+            f"{path}.slo.workload",
+            f"the longest request ({longest} tokens, prompt and output) is above maxModelLen ({pool.max_model_len})",
         )

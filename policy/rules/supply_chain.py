@@ -16,9 +16,10 @@ from policy.kube import INFERENCE_SERVICE, LLM_INFERENCE_SERVICE, Container, at,
 from policy.rule import (
     ResourceValidationArgs,
     StackValidationArgs,
+    in_production,
+    production_stacks_config,
     resource_rule,
     setting,
-    stack_name,
     stack_output,
     stack_rule,
     string_list_config,
@@ -37,11 +38,7 @@ _HELM_CHARTS = {("helm.sh", "Chart"), ("helm.sh", "Release")}
 
 # --- pinned-image-tags ----------------------------------------------------------------
 
-IMAGE_TAG_CONFIG = string_list_config(
-    "productionStacks",
-    "Stacks held to digests or exact version tags (a stack tagged environment=production counts too).",
-    default=("prod", "production"),
-)
+IMAGE_TAG_CONFIG = production_stacks_config("Stacks held to digests or exact version tags")
 
 
 def split_image(image: str) -> tuple[str, str | None, str | None]:
@@ -68,9 +65,7 @@ def image_pin_problem(image: str, production: bool) -> str | None:
 
 
 def is_production(args: ResourceValidationArgs) -> bool:
-    production_stacks = setting(args, IMAGE_TAG_CONFIG, "productionStacks")
-    tagged = str(args.stack_tags.get("environment", "")).lower() in ("prod", "production")
-    return tagged or stack_name(args.urn) in production_stacks
+    return in_production(args, IMAGE_TAG_CONFIG)
 
 
 def _pinned_image_tags(args: ResourceValidationArgs) -> Iterator[str]:
