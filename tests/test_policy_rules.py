@@ -255,6 +255,8 @@ PROXY_POLICY = _with_namespace(_named(_network_policy({"matchLabels": PROXIES}, 
     {"ports": [{"protocol": "TCP", "port": 10443}]},
     {"from": [_pinned("monitoring", PROMETHEUS_PODS)], "ports": [{"protocol": "TCP", "port": 19001}]}]), "proxies"),
     "llm-gateway")  # fmt: skip
+MIRROR_EGRESS = _named(_network_policy({}, ["Egress"], egress=[
+    {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]}]), "mirror")  # fmt: skip
 ISOLATION_CASES = [
     ("model-ingress-restricted", "no policy", [CHAT], None, None, "no NetworkPolicy isolates it for ingress"),
     ("model-ingress-restricted", "allow-all beside the deny", [*ISOLATED, _ingress("all", ports=())], None, None,
@@ -279,10 +281,11 @@ ISOLATION_CASES = [
      None, None, "llm-serving/out lets it reach addresses 0.0.0.0/0 (ipBlock) on every port"),
     ("model-egress-restricted", "warm-up to its mirror's port, DNS for all",
      [*ISOLATED, _job("hf", "download", "org/m", "--revision", COMMIT),
-      _named(_network_policy({}, ["Egress"], egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
-                                                      "ports": [{"protocol": "TCP", "port": 443}]}]), "mirror")],
+      MIRROR_EGRESS],
      None, None, "InferenceService llm-serving/chat predictor: NetworkPolicy llm-serving/mirror lets it reach"),
     ("model-egress-restricted", "DNS only", ISOLATED, None, None, None),
+    ("model-egress-restricted", "KServe's storage initializer fetches an hf:// model on 443",
+     [_model(CHAT, storageUri=f"hf://org/m:{COMMIT}"), *ISOLATED[1:], MIRROR_EGRESS], None, None, None),
     ("model-egress-restricted", "KServe's download Jobs of a LocalModelCache, not isolated",
      [resource("kubernetes:serving.kserve.io/v1alpha1:LocalModelCache",
                {"kind": "LocalModelCache", "metadata": {"name": "m"}, "spec": {"sourceModelUri": f"hf://org/m:{COMMIT}"}})],
