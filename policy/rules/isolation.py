@@ -56,7 +56,8 @@ class Stack:
 
 
 def read_stack(args: StackValidationArgs) -> Stack:
-    policies, urns, proxies, monitors, knative, listeners = [], {}, [], set(), set(), {}
+    policies, urns, proxies, monitors, knative = [], {}, [], set(), set()
+    listeners: dict[str, frozenset[int | str]] = {}
     for resource in args.resources:
         kind, props = kind_of(resource.resource_type), resource.props
         if kind == _NETWORK_POLICY:
