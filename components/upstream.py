@@ -49,9 +49,9 @@ KOURIER_SERVICES = {
 }
 
 # Knative's activator pods (knative/serving v1.23 config/core/deployments/activator.yaml) and
-# their ports there, (name, containerPort): HTTP/1 and h2c from the ingress, metrics, profiling.
+# the container ports declared there, (name, containerPort): HTTP/1 and h2c from the ingress, metrics.
 KNATIVE_ACTIVATOR_LABELS = {"app": "activator"}
-KNATIVE_ACTIVATOR_PORTS = (("http1", 8012), ("h2c", 8013), ("metrics", 9090), ("profiling", 8008))
+KNATIVE_ACTIVATOR_PORTS = (("http1-port", 8012), ("h2c-port", 8013), ("metrics-port", 9090))
 KNATIVE_ACTIVATOR_METRICS_PORT = 9090
 
 # knative/serving v1.23 pkg/networking/constants.go: queue-proxy's HTTP/1 port
@@ -246,7 +246,8 @@ ENVOY_GATEWAY_NAMESPACE = "envoy-gateway-system"
 ENVOY_PRIVILEGED_PORT_SHIFT = 10000
 
 
-# The proxies' Prometheus stats port (internal/xds/bootstrap bootstrap.go EnvoyStatsPort).
+# The proxies' Prometheus stats port (internal/xds/bootstrap bootstrap.go EnvoyStatsPort; the
+# readiness port 19003 is the kubelet's, and Envoy's admin listens on localhost only).
 ENVOY_PROXY_METRICS_PORT = 19001
 
 

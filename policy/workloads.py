@@ -140,7 +140,12 @@ def _inference_service_pods(resource: Any, runtimes: dict) -> Iterator[ModelPod]
             other = {number for port, number in upstream.QUEUE_PROXY_PORTS if port != upstream.QUEUE_PROXY_PORT_NAME}
             other |= {port for port, _ in upstream.QUEUE_PROXY_PORTS if port != upstream.QUEUE_PROXY_PORT_NAME}
         where = f"{_describe(resource)} {component}"
-        yield ModelPod(where, resource.urn, namespace, labels, frozenset(ports), frozenset(other), knative)
+        # KServe's storage initializer (an init container of the same pod) fetches any storageUri
+        # but a claim's, so such a pod may reach its mirror like a warm-up Job.
+        uri = str(mapping(model).get("storageUri") or "")
+        fetches = bool(uri) and not uri.startswith("pvc://")
+        yield ModelPod(where, resource.urn, namespace, labels, frozenset(ports), frozenset(other), knative,
+                       downloader=fetches, mirror_ports=frozenset({HTTPS_PORT}) if fetches else frozenset())  # fmt: skip
 
 
 def _llm_inference_service_pods(resource: Any) -> Iterator[ModelPod]:

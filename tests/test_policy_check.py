@@ -244,6 +244,8 @@ ATTACKS = [
      [("platform-ingress-restricted", "Kourier's gateway in knative-serving: no NetworkPolicy")]),
     ("activator open to every pod", lambda r, _: r.remove(_find(r, NP, "knative-serving-activator-ingress")),
      [("platform-ingress-restricted", "Knative's activator in knative-serving: no NetworkPolicy")]),
+    ("the edge proxies' policy removed", lambda r, _: r.remove(_find(r, NP, "llm-gateway-edge-proxy-ingress")),
+     [("platform-ingress-restricted", "proxies of Gateway llm-gateway/llm-gateway")]),
     ("vLLM through sh -c behind a NodePort", _sh_c_vllm_nodeport,
      [("no-public-model-services", "exposes model pods (Deployment llm-serving/sneaky)")]),
     ("another cloud's internal annotation", _gke_internal_lb, [("no-public-model-services", "internet-facing")]),

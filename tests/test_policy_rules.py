@@ -265,6 +265,12 @@ def _llm_isvc(image="vllm/vllm-openai:latest", uri="hf://org/m", args=("--enable
     return resource("kubernetes:serving.kserve.io/v1alpha2:LLMInferenceService", props)
 
 
+PROXY_POLICY = _with_namespace(_named(_network_policy({"matchLabels": PROXIES}, ["Ingress"], ingress=[
+    {"ports": [{"protocol": "TCP", "port": 10443}]},
+    {"from": [_pinned("monitoring", PROMETHEUS_PODS)], "ports": [{"protocol": "TCP", "port": 19001}]}]), "proxies"),
+    "llm-gateway")  # fmt: skip
+MIRROR_EGRESS = _named(_network_policy({}, ["Egress"], egress=[
+    {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]}]), "mirror")  # fmt: skip
 ISOLATION_CASES = [
     ("model-ingress-restricted", "no policy", [CHAT], None, None, "no NetworkPolicy isolates it for ingress"),
     ("model-ingress-restricted", "allow-all beside the deny", [*ISOLATED, _ingress("all", ports=())], None, None,
@@ -289,10 +295,11 @@ ISOLATION_CASES = [
      None, None, "llm-serving/out lets it reach addresses 0.0.0.0/0 (ipBlock) on every port"),
     ("model-egress-restricted", "warm-up to its mirror's port, DNS for all",
      [*ISOLATED, _job("hf", "download", "org/m", "--revision", COMMIT),
-      _named(_network_policy({}, ["Egress"], egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
-                                                      "ports": [{"protocol": "TCP", "port": 443}]}]), "mirror")],
+      MIRROR_EGRESS],
      None, None, "InferenceService llm-serving/chat predictor: NetworkPolicy llm-serving/mirror lets it reach"),
     ("model-egress-restricted", "DNS only", ISOLATED, None, None, None),
+    ("model-egress-restricted", "KServe's storage initializer fetches an hf:// model on 443",
+     [_model(CHAT, storageUri=f"hf://org/m:{COMMIT}"), *ISOLATED[1:], MIRROR_EGRESS], None, None, None),
     ("model-egress-restricted", "KServe's download Jobs of a LocalModelCache, not isolated",
      [resource("kubernetes:serving.kserve.io/v1alpha1:LocalModelCache",
                {"kind": "LocalModelCache", "metadata": {"name": "m"}, "spec": {"sourceModelUri": f"hf://org/m:{COMMIT}"}})],
@@ -304,8 +311,13 @@ ISOLATION_CASES = [
      [_annotated(CHAT, **{"serving.kserve.io/deploymentMode": "Knative"}),
       _with_namespace(_ingress("act", ports=(), selector={"matchLabels": {"app": "activator"}}), "knative-serving")],
      None, None, "Knative's activator in knative-serving: NetworkPolicy knative-serving/act admits every source"),
+    ("platform-ingress-restricted", "edge proxies without a policy", [GATEWAY], None, None,
+     "proxies of Gateway llm-gateway/edge in envoy-gateway-system/llm-gateway: no NetworkPolicy isolates them"),
+    ("platform-ingress-restricted", "edge proxies open on every port", [GATEWAY, _with_namespace(
+        _ingress("proxies", ports=(), selector={"matchLabels": PROXIES}), "llm-gateway")], None, None,
+     "NetworkPolicy llm-gateway/proxies admits every source to every port"),
     ("platform-ingress-restricted", "guarded",
-     [_annotated(CHAT, **{"serving.kserve.io/deploymentMode": "Knative"}), GATEWAY,
+     [_annotated(CHAT, **{"serving.kserve.io/deploymentMode": "Knative"}), GATEWAY, PROXY_POLICY, _monitor(),
       _with_namespace(_ingress("act", _pinned("knative-serving"), ports=(), selector={"matchLabels": {"app": "activator"}}),
                       "knative-serving"),
       _with_namespace(_ingress("kourier", _pinned("llm-gateway", PROXIES), ports=(),

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from components import upstream
-from policy.kube import at, kind_of, name_of, namespace_of
+from policy.kube import at, kind_of, mapping, name_of, namespace_of, sequence
 from policy.netpol_effect import Peer, Rule, applying, peer_is, rules
 from policy.rule import StackValidationArgs, stack_rule
 from policy.workloads import ModelPod, model_pods
@@ -47,6 +47,7 @@ class Stack:
     policies: list[Mapping]
     pods: list[ModelPod]
     proxies: list[Front]  # per Gateway
+    listener_ports: dict[str, frozenset[int | str]]  # Front.what of each Gateway's proxies -> their listener ports
     prometheus: Front | None
     knative_namespaces: frozenset[str]  # where a KnativeServing runs Knative's pods (activator, Kourier)
     urns: dict[str, str]  # "namespace/name" of each NetworkPolicy -> its URN
@@ -54,6 +55,7 @@ class Stack:
 
 def read_stack(args: StackValidationArgs) -> Stack:
     policies, urns, proxies, monitors, knative = [], {}, [], set(), set()
+    listeners: dict[str, frozenset[int | str]] = {}
     for resource in args.resources:
         kind, props = kind_of(resource.resource_type), resource.props
         if kind == _NETWORK_POLICY:
@@ -62,15 +64,18 @@ def read_stack(args: StackValidationArgs) -> Stack:
         elif kind == _GATEWAY:
             name, namespace = name_of(props, resource.name), namespace_of(props)
             where = frozenset({namespace, upstream.ENVOY_GATEWAY_NAMESPACE})
-            proxies.append(
-                Front(f"proxies of Gateway {namespace}/{name}", where, upstream.envoy_proxy_labels(name, namespace))
+            front = Front(f"proxies of Gateway {namespace}/{name}", where, upstream.envoy_proxy_labels(name, namespace))
+            proxies.append(front)
+            listeners[front.what] = frozenset(
+                upstream.envoy_proxy_port(int(float(mapping(item).get("port") or 0)))
+                for item in sequence(at(props, "spec", "listeners"))
             )
         elif kind in _MONITORS:
             monitors.add(namespace_of(props))
         elif kind == _KNATIVE_SERVING and at(props, "spec", "ingress", "kourier", "enabled"):
             knative.add(namespace_of(props))
     prometheus = Front("Prometheus", frozenset(monitors), upstream.PROMETHEUS_POD_LABELS) if monitors else None
-    return Stack(policies, model_pods(args.resources), proxies, prometheus,
+    return Stack(policies, model_pods(args.resources), proxies, listeners, prometheus,
                  frozenset(knative or {upstream.KNATIVE_SERVING_NAMESPACE}), urns)  # fmt: skip
 
 
@@ -227,8 +232,41 @@ def _platform_problems(stack: Stack, namespace: str, labels: Mapping, fronts: li
                 yield f"NetworkPolicy {rule.policy} admits {opened or peer.text} to {_ports_text(rule)}"
 
 
+def _proxy_problems(stack: Stack, proxies: Front) -> Iterator[tuple[str, str]]:
+    """(namespace, problem) for a Gateway's proxies: clients may reach the listener ports from
+    anywhere; every other port only Prometheus's pods and the proxies' own namespace."""
+    isolated = [ns for ns in sorted(proxies.namespaces) if applying(stack.policies, ns, proxies.labels, "ingress")]
+    if not isolated:
+        yield (
+            "/".join(sorted(proxies.namespaces)),
+            "no NetworkPolicy isolates them for ingress: every pod reaches every port",
+        )
+    listeners = stack.listener_ports.get(proxies.what, frozenset())
+    for namespace in isolated:
+        inside = [
+            Front("their namespace", frozenset({namespace}), {}),
+            *([stack.prometheus] if stack.prometheus else []),
+        ]
+        for rule in rules(applying(stack.policies, namespace, proxies.labels, "ingress"), "ingress"):
+            if rule.ports_within(listeners):
+                continue
+            for peer in rule.peers:
+                if _open(peer) or not any(
+                    peer.namespace in f.namespaces and (not f.labels or peer_is(peer, set(f.namespaces), f.labels))
+                    for f in inside
+                ):
+                    yield (
+                        namespace,
+                        f"NetworkPolicy {rule.policy} admits {_open(peer) or peer.text} to {_ports_text(rule)}",
+                    )
+
+
 def _platform_ingress_restricted(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     stack = read_stack(args)
+    for proxies in stack.proxies:
+        for namespace, problem in dict.fromkeys(_proxy_problems(stack, proxies)):
+            urn = next((stack.urns[p] for p in stack.urns if p.startswith(f"{namespace}/")), None)
+            yield f"{proxies.what} in {namespace}: {problem}", urn
     if not any(pod.knative for pod in stack.pods):
         return
     for what, namespace, labels, fronts in _platform_targets(stack):
@@ -239,11 +277,12 @@ def _platform_ingress_restricted(args: StackValidationArgs) -> Iterator[tuple[st
 
 PLATFORM_INGRESS_RESTRICTED = stack_rule(
     "platform-ingress-restricted",
-    "Where Knative pools run, Knative's activator and Kourier's gateway (which forward to every "
+    "Every Gateway's proxies are isolated for ingress: anyone may reach their listener ports, only "
+    "Prometheus's pods and their own namespace any other port. Where Knative pools run, Knative's activator and Kourier's gateway (which forward to every "
     "Knative pool without auth) are isolated for ingress: the activator admits Knative's own "
     "pods, Kourier and Prometheus; Kourier admits Knative's own pods, the Gateway's proxies and "
     "Prometheus.",
     _platform_ingress_restricted,
-    "Let the NetworkPolicies component declare the activator's and Kourier's policies (it does "
-    "when it installs Knative); on a cluster's own Knative, add equivalent policies there.",
+    "Let the NetworkPolicies component declare the proxies', the activator's and Kourier's policies "
+    "(it does, the latter two when it installs Knative); on a cluster's own Knative, add equivalent policies there.",
 )

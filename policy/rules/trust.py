@@ -61,11 +61,11 @@ def _vllm_api_key_required(args: ResourceValidationArgs) -> Iterator[str]:
 
 VLLM_API_KEY_REQUIRED = resource_rule(
     "vllm-api-key-required",
-    "In production stacks every vLLM server checks API keys itself (--api-key, VLLM_API_KEY from a "
-    "Secret, or a --config file mounted from a Secret), so a pod that reaches it around the "
+    f"In production stacks every vLLM server checks API keys itself ({API_KEY.name}, VLLM_API_KEY from a "
+    f"Secret, or a {CONFIG.name} file mounted from a Secret), so a pod that reaches it around the "
     "gateway still needs a key for the OpenAI routes.",
     _vllm_api_key_required,
     "Keep the pool's vLLM API-key config (the ServingPool mounts its keys Secret and passes "
-    "--config); never drop it in production. Production stacks are config `productionStacks`.",
+    f"{CONFIG.name}); never drop it in production. Production stacks are config `productionStacks`.",
     config=IMAGE_TAG_CONFIG,
 )
