@@ -4,6 +4,8 @@ replicas, capacity and approval, above the manifests diff."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -51,7 +53,10 @@ def test_a_revision_change_opens_the_stack_section_with_the_serving_summary_abov
     assert row["model"] == "`llama-3-1-8b-instruct`"
     assert row["revision"] == f"`{OLD_REVISION[:12]}` → **`{NEW_REVISION[:12]}`**"
     assert row["context cap"] == "`8192`" and row["replicas"] == "`2-8`"
-    assert row["KV tokens"] == "`444,992`" and row["seqs at cap"] == "`54`"
+    # The figures of the render it summarises (capacity.json), not a copy of the model's numbers.
+    figures = json.loads((tmp_path / "results" / "head" / "prod" / "capacity.json").read_text())["chat"]
+    assert row["KV tokens"] == f"`{figures['kvCacheTokens']:,}`"
+    assert row["seqs at cap"] == f"`{figures['concurrentSequencesAtCap']}`"
     assert row["approval"].endswith("→ **ml-platform-team (GOV-2001, 2026-12-01)**")
     batch = next(line for line in summary.splitlines() if line.startswith("| `batch` |"))
     assert "→" not in batch and "ml-platform-team (example) (EXAMPLE-GOV-1251, 2026-11-16)" in batch
