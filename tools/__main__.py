@@ -143,7 +143,9 @@ def _read_render(out_dir: Path) -> render.Rendered:
         raise InputError(f"{out_dir}: not a render output (missing {', '.join(missing)}); run 'python -m tools render'")
     try:
         return render.read(out_dir)
-    except (ValueError, yaml.YAMLError) as error:  # json.JSONDecodeError is a ValueError
+    # json.JSONDecodeError and safe_yaml.YamlRefused are ValueErrors; JSON nested too deep
+    # for the json module raises RecursionError.
+    except (ValueError, RecursionError, yaml.YAMLError) as error:
         raise InputError(f"{out_dir}: unreadable render output: {error}") from None
 
 

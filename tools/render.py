@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from tools import safe_yaml
 from tools.stackfile import StackInput
 
 MANIFESTS = "manifests.yaml"
@@ -91,12 +92,18 @@ def _dump_json(value: Any) -> str:
 def read(out_dir: Path) -> Rendered:
     """Read a render output back (for `check --from`)."""
     return Rendered(
-        manifests=[doc for doc in yaml.safe_load_all((out_dir / MANIFESTS).read_text(encoding="utf-8")) if doc],
+        manifests=[doc for doc in safe_yaml.load_all(_text(out_dir / MANIFESTS), str(out_dir / MANIFESTS)) if doc],
         resources=_read_json(out_dir / RESOURCES),
         outputs=_read_json(out_dir / OUTPUTS),
         capacity=_read_json(out_dir / CAPACITY),
     )
 
 
+def _text(path: Path) -> str:
+    if path.stat().st_size > safe_yaml.MAX_RENDER_BYTES:
+        raise ValueError(f"{path}: larger than {safe_yaml.MAX_RENDER_BYTES // 2**20} MiB; not a render output")
+    return path.read_text(encoding="utf-8")
+
+
 def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads(_text(path))

@@ -56,7 +56,7 @@ _KEY_MARK = "[key]"
 
 def _describe(error: Mapping[str, Any]) -> Problem:
     loc = [part for part in error["loc"] if part not in _UNION_TAGS and part != _KEY_MARK]
-    message = _PLAIN_MESSAGES.get(error["type"], error["msg"])
+    message = _PLAIN_MESSAGES.get(error["type"], str(error["msg"]).removeprefix("Value error, "))
     if error["type"] == "extra_forbidden":
         message = _unknown_field_message(list(error["loc"]))
     return _format_path(loc), message
