@@ -45,13 +45,25 @@ def test_shipped_stacks_pass_every_rule(stack):
 
 # --- a proposed config that breaks a rule -----------------------------------------------
 
+R = "needed for the incident review INC-42"
+
 
 @pytest.mark.parametrize(
     ("pool_change", "rule", "message"),
     [
         ({"maxModelLen": 16384}, "chat-context-cap", "above the chat cap 8192"),
-        ({"extraArgs": ["--enable-log-requests"]}, "no-request-logging", "--enable-log-requests"),
-        ({"extraArgs": ["--hf-token", "hf_" + "x" * 34]}, "no-plaintext-secrets", "--hf-token"),
+        # Trust flags pass the spec only with the pool's opt-in; the policy still judges them.
+        (
+            {"extraArgs": ["--enable-log-requests"], "trustedArgs": [{"flag": "--enable-log-requests", "reason": R}]},
+            "no-request-logging",
+            "--enable-log-requests",
+        ),
+        # A token-shaped value is refused at spec time (tests/test_no_secret_published.py).
+        (
+            {"extraArgs": ["--hf-token", "not-token-shaped"], "trustedArgs": [{"flag": "--hf-token", "reason": R}]},
+            "no-plaintext-secrets",
+            "--hf-token",
+        ),
     ],
 )
 def test_check_of_a_violating_config_names_the_rule_and_exits_1(capsys, tmp_path, platform, pool_change, rule, message):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from components import vllm_args
-from tools import vllm_cli
+from tools import vllm_cli, vllm_parser
 
 pytestmark = pytest.mark.serving
 
@@ -99,3 +99,27 @@ def test_no_ordinary_or_negated_flag_is_taken_for_a_trust_flag(serve):
             assert all(vllm_args.trust_flags_in([o]) == [] for o in negated), name
         elif name in _ordinary():
             assert vllm_args.trust_flags_in([name, "x"]) == [], name
+
+
+def test_vllms_parser_reports_the_trust_flags_an_argument_list_sets(serve, monkeypatch, tmp_path):
+    """The vllm-args gate resolves trust flags through vLLM's own parser (abbreviations
+    allowed, as at run time) and reports any the static table missed."""
+    monkeypatch.setenv(vllm_parser.CACHE_ENV, str(tmp_path))
+    base = [vllm_args.MODEL_DIR, "--max-model-len", "4096"]
+    lists = [
+        [*base, "--trust-remote"],
+        [*base, "--load-format", "dummy", "--no-enable-log-requests"],
+        [*base, "--load-format", "safetensors", "--no-trust-remote-code"],
+    ]
+    trusted = [verdict[1] for verdict in vllm_parser._judge(lists)]
+    assert trusted == [("--trust-remote-code",), ("--load-format",), ()]
+    runtime = {"kind": "ServingRuntime", "metadata": {"name": "vllm", "namespace": "s"},
+               "spec": {"containers": [{"name": "kserve-container", "command": list(vllm_args.SERVE_COMMAND),
+                                        "args": base}]}}  # fmt: skip
+    isvc = {"kind": "InferenceService", "metadata": {"name": "chat", "namespace": "s"},
+            "spec": {"predictor": {"model": {"runtime": "vllm", "args": ["--trust-remote"]}}}}  # fmt: skip
+    missed = "reads the arguments as setting --trust-remote-code, which the static trust-flag table"
+    # The static table sees it (the strict parse still refuses the abbreviation).
+    assert not [line for line in vllm_parser.findings([runtime, isvc]) if missed in line]
+    monkeypatch.setattr(vllm_args, "trust_flags_in", lambda args: [])
+    assert [line for line in vllm_parser.findings([runtime, isvc]) if missed in line]

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import yaml
 
+from components.redact import redacted
 from tools import capacity_table, check, image_list, policy_gate, render
+from tools.offline_secrets import plaintext_secrets
 from tools.schemas import DEFAULT_SCHEMAS_DIR, SchemasMissing
-from tools.stackfile import REPO_ROOT, InputError, load_stack
+from tools.stackfile import REPO_ROOT, InputError, StackInput, load_stack
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 
@@ -25,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (InputError, SchemasMissing) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {redacted(str(error))}", file=sys.stderr)
         return EXIT_INPUT
     except BrokenPipeError:
         # The reader went away (`... | head`): stop quietly, as other command-line tools do;
@@ -77,8 +79,11 @@ def _stack_arguments(verb: argparse.ArgumentParser) -> None:
 def _render(args: argparse.Namespace) -> int:
     stack = load_stack(args.stack, args.config_file)
     out_dir = args.out or REPO_ROOT / "build" / args.stack
-    for path in render.write(render.render(stack), out_dir):
+    written, redactions = render.write(render.render(stack), out_dir)
+    for path in written:
         print(f"wrote {path}")
+    if redactions:
+        print(f"redacted {redactions} token-like strings from the render files (secrets belong in secret config)")
     return EXIT_OK
 
 
@@ -111,30 +116,38 @@ def _check(args: argparse.Namespace) -> int:
         policy_gate.read_policy_config(args.policy_config), source=str(args.policy_config or "policy config")
     )
     progress = check.to_stderr(str(args.from_dir) if args.from_dir is not None else args.stack or "check")
-    rendered, label = _rendered_for_check(args, progress)
+    rendered, label, stack = _rendered_for_check(args, progress)
     lines = check.findings(rendered, args.schemas, policy_config, progress)
+    if stack is not None:
+        lines = [
+            f"secret-config {stack.source}: {path}: {message}" for path, message in plaintext_secrets(stack.config)
+        ] + lines
     advisories = check.advisories(rendered, policy_config)
+    # Findings quote what the render holds, and a hand-edited render may hold anything.
     for line in [*lines, *advisories]:
-        print(line)
+        print(redacted(line))
     for note in check.notes(rendered):
-        print(f"note: {note}")
+        print(f"note: {redacted(note)}")
     progress.summary()
     print(f"{label}: {len(rendered.manifests)} objects, {len(advisories)} advisory, {len(lines)} findings")
     return EXIT_FINDINGS if lines else EXIT_OK
 
 
-def _rendered_for_check(args: argparse.Namespace, progress: check.Progress) -> tuple[render.Rendered, str]:
+def _rendered_for_check(
+    args: argparse.Namespace, progress: check.Progress
+) -> tuple[render.Rendered, str, StackInput | None]:
     if args.from_dir is not None:
         if args.stack or args.config_file:
             raise InputError("check --from DIR takes no stack and no --config-file")
         rendered, seconds = check.timed(lambda: _read_render(args.from_dir))
         progress.say(f"read {len(rendered.manifests)} objects in {seconds:.1f} s")
-        return rendered, str(args.from_dir)
+        return rendered, str(args.from_dir), None
     if not args.stack:
         raise InputError("check needs a stack name, or --from DIR")
-    rendered, seconds = check.timed(lambda: render.render(load_stack(args.stack, args.config_file)))
+    stack = load_stack(args.stack, args.config_file)
+    rendered, seconds = check.timed(lambda: render.render(stack))
     progress.say(f"render {seconds:.1f} s, {len(rendered.manifests)} objects (config, capacity gate, mock runtime)")
-    return rendered, args.stack
+    return rendered, args.stack, stack
 
 
 def _read_render(out_dir: Path) -> render.Rendered:

@@ -19,6 +19,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from components.redact import REDACTED, redact
+
 MARKER = "<!-- offline-check -->"
 # GitHub refuses comments over 65536 characters; leave room for the truncation note.
 MAX_COMMENT_CHARS = 60000
@@ -50,7 +52,15 @@ def stack_section(stack: str, exit_code: int, check_output: str, diffs: dict[str
 
 def comment(sections: Sequence[str], failed: Sequence[str]) -> str:
     summary = f"**Offline check: {', '.join(failed)} failed.**" if failed else "**Offline check: every stack passes.**"
-    body = "\n".join([MARKER, "## Offline check", "", summary, "", *sections])
+    # Whatever the check output and the renders hold, a token-like string is not published:
+    # the comment is public on a public repository, and readable by every reader of the PR.
+    clean, redactions = redact("\n".join(sections))
+    note = (
+        [f"{redactions} token-like string(s) were redacted from this comment as `{REDACTED}`; a secret belongs "
+         "in secret config (`pulumi config set --secret`), never in a stack file or extraArgs.", ""]
+        if redactions else []
+    )  # fmt: skip
+    body = "\n".join([MARKER, "## Offline check", "", summary, "", *note, clean])
     if len(body) <= MAX_COMMENT_CHARS:
         return body
     note = "\n\n…truncated: download the `offline-check-comment` artifact for the full report.\n"

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from components.redact import redact
 from tools import safe_yaml
 from tools.stackfile import StackInput
 
@@ -68,7 +69,12 @@ def _object_order(obj: dict[str, Any]) -> tuple:
             metadata.get("namespace", ""), metadata.get("name", ""))  # fmt: skip
 
 
-def write(rendered: Rendered, out_dir: Path) -> list[Path]:
+def write(rendered: Rendered, out_dir: Path) -> tuple[list[Path], int]:
+    """Write the render files; the paths, and how many token-like strings were redacted.
+
+    A render is uploaded as a CI artifact and diffed into the pull-request comment: a secret
+    pasted into a config field, an extraArg or an annotation would otherwise be published
+    with it. Secret config shows as `[secret]` already; this catches what was put elsewhere."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {
         MANIFESTS: dump_manifests(rendered.manifests),
@@ -76,9 +82,12 @@ def write(rendered: Rendered, out_dir: Path) -> list[Path]:
         OUTPUTS: _dump_json(rendered.outputs),
         CAPACITY: _dump_json(rendered.capacity),
     }
+    total = 0
     for name, text in files.items():
-        (out_dir / name).write_text(text, encoding="utf-8")
-    return [out_dir / name for name in files]
+        clean, count = redact(text)
+        total += count
+        (out_dir / name).write_text(clean, encoding="utf-8")
+    return [out_dir / name for name in files], total
 
 
 def dump_manifests(objects: list[dict[str, Any]]) -> str:

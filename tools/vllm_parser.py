@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import hmac
 import json
 import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 from typing import Any
 
 from components import upstream, vllm_args
+from components.redact import redacted
 from tools import vllm_cli
 from tools.k8s_objects import dig, name_of, namespace_of
-from tools.schemas import PARSED_CACHE_DIR, describe_resource
+from tools.schemas import describe_resource
 
 CHECK = "vllm-args"
 CONFIG_FLAG = vllm_args.CONFIG.name
@@ -69,10 +72,23 @@ def findings(manifests: list[dict[str, Any]]) -> list[str]:
         return []
     lists = serve_arguments(manifests)
     try:
-        problems = parse(list(lists.values()))
+        verdicts = _judge(list(lists.values()))
     except WorkerFailed as error:
         return [f"{CHECK}: {error}"]
-    return [f"{CHECK} {resource}: {problem}" for resource, problem in zip(lists, problems, strict=True) if problem]
+    found = []
+    for (resource, args), (problem, trusted) in zip(lists.items(), verdicts, strict=True):
+        if problem:
+            found.append(f"{CHECK} {resource}: {problem}")
+        # The spec-time check reads the static table (the program env has no vLLM); vLLM's
+        # parser, abbreviations allowed as at run time, must find no trust flag it missed.
+        static = {flag.name for _, flag in vllm_args.trust_flags_in(args)}
+        found += [
+            f"{CHECK} {resource}: vLLM's parser reads the arguments as setting {name}, which the static trust-flag "
+            "table (components/vllm_args.py) did not see; add the spelling to it"
+            for name in trusted
+            if name not in static
+        ]
+    return found
 
 
 def notes(manifests: list[dict[str, Any]]) -> list[str]:
@@ -82,51 +98,111 @@ def notes(manifests: list[dict[str, Any]]) -> list[str]:
 
 def parse(arg_lists: list[list[str]]) -> list[str | None]:
     """vLLM's complaint about each argument list (None: accepted), in order."""
+    return [problem for problem, _ in _judge(arg_lists)]
+
+
+# vLLM's complaint about an argument list (None: accepted), and the trust flags (vllm_args.
+# TRUST_FLAGS) its parser reads the list as setting.
+Verdict = tuple[str | None, tuple[str, ...]]
+
+
+def _judge(arg_lists: list[list[str]]) -> list[Verdict]:
     missing = [args for args in map(tuple, arg_lists) if args not in _verdicts and not _load_verdict(args)]
     if missing:
-        for args, verdict in zip(missing, _worker().ask([offline(list(args)) for args in missing]), strict=True):
+        for args, answer in zip(missing, _worker().ask([offline(list(args)) for args in missing]), strict=True):
+            verdict: Verdict = (answer[0], tuple(answer[1]))
             _verdicts[args] = verdict
             _store_verdict(args, verdict)
     return [_verdicts[tuple(args)] for args in arg_lists]
 
 
-_verdicts: dict[tuple[str, ...], str | None] = {}
+_verdicts: dict[tuple[str, ...], Verdict] = {}
 
-# Verdicts on disk, keyed by the vLLM version and the argument list: importing vLLM costs
-# more than the rest of a `check`, and a pool's arguments rarely change between checks.
-VERDICT_CACHE_DIR = PARSED_CACHE_DIR.parent / ".vllm-args-cache"
+# Verdicts on disk: importing vLLM costs more than the rest of a `check`, and a pool's
+# arguments rarely change between checks. A verdict decides whether an argument list passes,
+# so the cache is no file a pull request can supply:
+# - it lives outside the checkout (the user's cache folder, or LLMSERVING_CACHE_DIR), never
+#   under build/ where a forced `git add` would commit it;
+# - each entry is keyed by what decides the verdict (the vLLM distribution and version, the
+#   code that builds the parser and the stand-in config, the argument list) and carries an
+#   HMAC of key and verdict under a random key made on first use and kept beside the
+#   entries (mode 0600), so an entry written by anything else, or for other arguments, is
+#   ignored and the list is parsed again;
+# - it holds no argument list, only its hash: an argument may hold a value that must not be
+#   copied to disk (render files redact token-like strings; a cache must not undo that).
+CACHE_ENV = "LLMSERVING_CACHE_DIR"
 
 
-def _verdict_file(args: tuple[str, ...]) -> str | None:
+def verdict_cache_dir() -> Path:
+    base = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "private-llm-serving"
+    )
+    return Path(base) / "vllm-args"
+
+
+_CODE_FILES = (Path(vllm_cli.__file__), Path(__file__), Path(vllm_args.__file__))
+
+
+def _identity() -> str:
+    found = vllm_cli.installed()
+    code = hashlib.sha256(b"".join(path.read_bytes() for path in _CODE_FILES)).hexdigest()
+    return json.dumps([found and found.describe(), code])
+
+
+def _cache_key() -> bytes | None:
+    """The cache's HMAC key, made on first use; None when the folder cannot hold one."""
+    path = verdict_cache_dir() / ".key"
+    try:
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(handle, "wb") as file:
+                file.write(os.urandom(32))
+        if path.stat().st_mode & 0o077:
+            return None  # readable or writable by others: not a key to trust
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _entry(args: tuple[str, ...]) -> tuple[Path, str] | None:
+    """Where the verdict on `args` is kept, and the text its HMAC covers."""
     config_at = args.index(CONFIG_FLAG) + 1 if CONFIG_FLAG in args else len(args)
     if config_at < len(args) and os.path.exists(args[config_at]):
         return None  # a config file that exists here: its content is part of the verdict
-    found = vllm_cli.installed()
-    key = json.dumps([found and found.describe(), vllm_args.api_key_config(["stand-in-key"]), list(args)])
-    return str(VERDICT_CACHE_DIR / f"{hashlib.sha256(key.encode()).hexdigest()}.json")
+    covered = json.dumps([_identity(), list(args)])
+    return verdict_cache_dir() / f"{hashlib.sha256(covered.encode()).hexdigest()}.json", covered
+
+
+def _mac(key: bytes, covered: str, verdict: list[Any]) -> str:
+    return hmac.new(key, json.dumps([covered, verdict]).encode(), hashlib.sha256).hexdigest()
 
 
 def _load_verdict(args: tuple[str, ...]) -> bool:
-    path = _verdict_file(args)
-    if path is None or not os.path.isfile(path):
+    entry, key = _entry(args), _cache_key()
+    if entry is None or key is None or not entry[0].is_file():
         return False
     try:
-        with open(path, encoding="utf-8") as file:
-            _verdicts[args] = json.load(file)["verdict"]
-        return True
-    except (OSError, ValueError, KeyError):
+        stored = json.loads(entry[0].read_text(encoding="utf-8"))
+        problem, trusted = stored["verdict"]
+        if not hmac.compare_digest(str(stored["mac"]), _mac(key, entry[1], [problem, trusted])):
+            return False
+        verdict: Verdict = (problem, tuple(trusted))
+    except (OSError, ValueError, KeyError, TypeError):
         return False
+    _verdicts[args] = verdict
+    return True
 
 
-def _store_verdict(args: tuple[str, ...], verdict: str | None) -> None:
-    path = _verdict_file(args)
+def _store_verdict(args: tuple[str, ...], verdict: Verdict) -> None:
+    entry, key = _entry(args), _cache_key()
+    if entry is None or key is None:
+        return
+    kept = [redacted(verdict[0]) if verdict[0] else None, list(verdict[1])]
     try:
-        if path:
-            os.makedirs(VERDICT_CACHE_DIR, exist_ok=True)
-            with open(path, "w", encoding="utf-8") as file:
-                json.dump({"args": list(args), "verdict": verdict}, file)
+        entry[0].write_text(json.dumps({"verdict": kept, "mac": _mac(key, entry[1], kept)}), encoding="utf-8")
     except OSError:
-        pass  # a read-only checkout: no cache
+        pass  # a read-only cache folder: no cache
 
 
 def offline(args: list[str]) -> list[str]:
@@ -222,8 +298,28 @@ def _serve(requests, replies) -> None:
             return str(error).removeprefix("Error: ")
         return None
 
+    defaults: list[Any] = []
+
+    def trusted(args: list[str]) -> list[str]:
+        """The trust flags vLLM's parser reads `args` as setting, abbreviations allowed as
+        `vllm serve` allows them: each whose value differs from a plain start's (or from a
+        safe value)."""
+        parser, _ = vllm_cli.serve_parser(RaisingParser)
+        try:
+            parsed = vars(parser.parse_args([vllm_cli.SUBCOMMAND, *args]))
+            if not defaults:
+                defaults.append(vars(parser.parse_args([vllm_cli.SUBCOMMAND, vllm_args.MODEL_DIR])))
+        except Exception:  # the strict parse reports the problem; nothing to compare here
+            return []
+        return [
+            flag.name
+            for flag in vllm_args.TRUST_FLAGS
+            if parsed.get(flag.dest) != defaults[0].get(flag.dest)
+            and str(parsed.get(flag.dest)) not in flag.safe_values
+        ]
+
     for line in requests:
-        replies.write(json.dumps([problem(args) for args in json.loads(line)]) + "\n")
+        replies.write(json.dumps([[problem(args), trusted(args)] for args in json.loads(line)]) + "\n")
         replies.flush()
 
 

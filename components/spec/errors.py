@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from components.pool_defaults import CLASS_DEFAULTS
+from components.redact import redacted
 from components.spec.base import CONFIG_KEY, Problem
 from components.spec.platform import PlatformSpec
 
@@ -23,7 +24,8 @@ class SpecError(Exception):
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> list[str]:
-        return [f"{self.source}: {CONFIG_KEY}{_dot(path)}: {message}" for path, message in self.problems]
+        # Redacted: a message may quote a value, and a value may be a secret pasted in the wrong place.
+        return [redacted(f"{self.source}: {CONFIG_KEY}{_dot(path)}: {message}") for path, message in self.problems]
 
 
 def _dot(path: str) -> str:
