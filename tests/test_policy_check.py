@@ -184,8 +184,12 @@ def _edited_render(dev_render, tmp_path, edit):
     resources = json.loads((edited / render.RESOURCES).read_text())
     outputs = json.loads((edited / render.OUTPUTS).read_text())
     edit(resources, outputs)
+    # Edited as a whole, as a render could have come out: `check --from` reports a file
+    # edited without the others (tests/test_render_integrity.py).
     (edited / render.RESOURCES).write_text(json.dumps(resources))
     (edited / render.OUTPUTS).write_text(json.dumps(outputs))
+    (edited / render.MANIFESTS).write_text(render.dump_manifests(render.kubernetes_objects(resources)))
+    (edited / render.CAPACITY).write_text(json.dumps(outputs["capacity"]))
     return edited
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from components.redact import redacted
-from tools import capacity_table, check, image_list, policy_gate, render
+from tools import capacity_table, check, image_list, policy_gate, render, render_integrity
 from tools.offline_secrets import plaintext_secrets
 from tools.schemas import DEFAULT_SCHEMAS_DIR, SchemasMissing
 from tools.stackfile import REPO_ROOT, InputError, StackInput, load_stack
@@ -47,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
 
     check_verb = verbs.add_parser("check", help="render, then run every check; exit 1 on findings")
     check_verb.add_argument("stack", nargs="?", help="stack name (stacks/Pulumi.<stack>.yaml)")
-    check_verb.add_argument("--config-file", help="any file in the stack file format")
+    check_verb.add_argument(
+        "--config-file", help="any file in the stack file format; with --from, the stack file the render came from"
+    )
     check_verb.add_argument("--from", dest="from_dir", type=Path, help="check an existing render output")
     check_verb.add_argument("--schemas", type=Path, default=DEFAULT_SCHEMAS_DIR, help="CRD schemas folder")
     check_verb.add_argument(
@@ -118,6 +120,12 @@ def _check(args: argparse.Namespace) -> int:
     progress = check.to_stderr(str(args.from_dir) if args.from_dir is not None else args.stack or "check")
     rendered, label, stack = _rendered_for_check(args, progress)
     lines = check.findings(rendered, args.schemas, policy_config, progress)
+    if args.from_dir is not None:
+        # Handed files are cross-checked, and the figures they carry recomputed, before they count.
+        integrity = progress.stage(
+            render_integrity.CHECK, lambda: render_integrity.findings(rendered, args.config_file)
+        )
+        lines = integrity + lines
     if stack is not None:
         lines = [
             f"secret-config {stack.source}: {path}: {message}" for path, message in plaintext_secrets(stack.config)
@@ -137,8 +145,8 @@ def _rendered_for_check(
     args: argparse.Namespace, progress: check.Progress
 ) -> tuple[render.Rendered, str, StackInput | None]:
     if args.from_dir is not None:
-        if args.stack or args.config_file:
-            raise InputError("check --from DIR takes no stack and no --config-file")
+        if args.stack:
+            raise InputError("check --from DIR takes no stack (its --config-file names the stack file it came from)")
         rendered, seconds = check.timed(lambda: _read_render(args.from_dir))
         progress.say(f"read {len(rendered.manifests)} objects in {seconds:.1f} s")
         return rendered, str(args.from_dir), None
