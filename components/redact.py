@@ -45,8 +45,8 @@ def _looks_random(word: str) -> bool:
     stretch = max(re.split(r"[-_]", word), key=len)
     return (
         len(stretch) >= 16
-        and any(c.isupper() for c in stretch)
-        and any(c.islower() for c in stretch)
+        and sum(c.isupper() for c in stretch) >= 2
+        and sum(c.islower() for c in stretch) >= 2
         and sum(c.isdigit() for c in stretch) >= 2
         and not re.fullmatch(r"[0-9a-fA-F]+", stretch)
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from components import vllm_args
-from tools import vllm_cli, vllm_parser
+from tools import signed_cache, vllm_cli, vllm_parser
 
 pytestmark = pytest.mark.serving
 
@@ -104,7 +104,7 @@ def test_no_ordinary_or_negated_flag_is_taken_for_a_trust_flag(serve):
 def test_vllms_parser_reports_the_trust_flags_an_argument_list_sets(serve, monkeypatch, tmp_path):
     """The vllm-args gate resolves trust flags through vLLM's own parser (abbreviations
     allowed, as at run time) and reports any the static table missed."""
-    monkeypatch.setenv(vllm_parser.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(signed_cache.CACHE_ENV, str(tmp_path))
     base = [vllm_args.MODEL_DIR, "--max-model-len", "4096"]
     lists = [
         [*base, "--trust-remote"],

@@ -7,23 +7,26 @@ RecursionError, and a key given twice silently keeps the last value (`vllmApiKey
 then `false`). Pulumi's own reader (gopkg.in/yaml.v3) refuses duplicate keys; so do we, and
 every document here is refused, with its line, before it is used, when it:
 
-- is larger than `MAX_BYTES`,
+- is larger than `MAX_BYTES` (a render: `MAX_RENDER_BYTES`), which bounds the parsing time,
 - nests deeper than `MAX_DEPTH`, counting what its aliases expand to,
-- expands through aliases to more than `MAX_NODES` nodes, or an alias refers to itself,
+- holds more than `MAX_NODES` nodes once its aliases are expanded (a render:
+  `MAX_RENDER_NODES`), or an alias refers to a node that contains it,
 - repeats a key in one mapping (the `<<` merge key may still be overridden, as YAML says).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-MAX_BYTES = 4 * 2**20  # a stack file is a few kB
+MAX_BYTES = 256 * 2**10  # a stack file is a few kB; 100 pools are about 40 kB
 MAX_RENDER_BYTES = 64 * 2**20  # a render of a large stack is a few MB
 MAX_DEPTH = 48
-MAX_NODES = 200_000
+MAX_NODES = 200_000  # a stack file has a few hundred
+MAX_RENDER_NODES = 5_000_000  # a render of 100 pools has a few hundred thousand
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -31,21 +34,14 @@ class YamlRefused(ValueError):
     """A document this module will not load; the message says why, with the line."""
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
+# libyaml's parser (PyYAML's C binding) where installed: PyYAML's pure-Python scanner takes
+# seconds on a long flow sequence. Composing is then one C call, so depth and size are
+# judged on the composed graph (`_check_expansion`), with flow nesting found beforehand
+# (`_flow_depth_problem`); constructing stays PyYAML's Python, where keys are checked.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        # Depth while composing, before PyYAML's recursive composer hits Python's limit.
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                raise YamlRefused(f"{_line(self.peek_event().start_mark)}nests deeper than {MAX_DEPTH} levels")
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
 
+class _BoundedLoader(_Loader):  # type: ignore[misc]  # a class from getattr
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
@@ -71,7 +67,7 @@ def _short(key: Any) -> str:
     return text if len(text) <= 60 else f"{text[:57]}..."
 
 
-def _check_expansion(root: Node) -> None:
+def _check_expansion(root: Node, max_nodes: int) -> None:
     """Refuse a node graph whose expansion (every alias copied out) is too deep or too large.
     Sizes are memoised per node, so the walk is linear in the document, not in its expansion."""
     sizes: dict[int, int] = {}
@@ -79,7 +75,7 @@ def _check_expansion(root: Node) -> None:
 
     def size(node: Node, depth: int) -> int:
         if depth > MAX_DEPTH:
-            raise YamlRefused(f"{_line(node.start_mark)}nests deeper than {MAX_DEPTH} levels through aliases")
+            raise YamlRefused(f"{_line(node.start_mark)}nests deeper than {MAX_DEPTH} levels (aliases expanded)")
         key = id(node)
         if key in sizes and depth + _heights[key] <= MAX_DEPTH:
             return sizes[key]
@@ -95,8 +91,8 @@ def _check_expansion(root: Node) -> None:
         for child in children:
             total += size(child, depth + 1)
             height = max(height, _heights[id(child)] + 1)
-            if total > MAX_NODES:
-                raise YamlRefused(f"{_line(node.start_mark)}expands to more than {MAX_NODES} nodes through aliases")
+            if total > max_nodes:
+                raise YamlRefused(f"{_line(node.start_mark)}holds more than {max_nodes} nodes (aliases expanded)")
         active.discard(key)
         sizes[key], _heights[key] = total, height
         return total
@@ -105,16 +101,35 @@ def _check_expansion(root: Node) -> None:
     size(root, 1)
 
 
-def _load_documents(text: str, source: str, multi: bool, max_bytes: int) -> list[Any]:
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _flow_depth_problem(text: str) -> str | None:
+    """Flow collections (`[[[...`) nested deeper than MAX_DEPTH, found before PyYAML scans
+    them: its scanner keeps every open bracket as a possible simple key and rechecks them all
+    at each token, so a long run of them takes quadratic time before composing even starts.
+    Brackets inside quoted strings count too; a stack file or render has no such run."""
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        depth = depth + 1 if match.group() in "[{" else max(0, depth - 1)
+        if depth > MAX_DEPTH:
+            return f"line {text.count(chr(10), 0, match.start()) + 1}: nests deeper than {MAX_DEPTH} levels"
+    return None
+
+
+def _load_documents(text: str, source: str, multi: bool, max_bytes: int, max_nodes: int) -> list[Any]:
     if len(text) > max_bytes:
-        raise YamlRefused(f"{source}: larger than {max_bytes // 2**20} MiB; not a file this tool reads")
+        raise YamlRefused(f"{source}: larger than {max_bytes // 2**10} KiB; not a file this tool reads")
+    too_deep = _flow_depth_problem(text)
+    if too_deep:
+        raise YamlRefused(f"{source}: {too_deep}")
     loader = _BoundedLoader(text)
     try:
         documents = []
         while loader.check_node():
             node = loader.get_node()
             if node is not None and not isinstance(node, ScalarNode):
-                _check_expansion(node)
+                _check_expansion(node, max_nodes)
             documents.append(loader.construct_document(node) if node is not None else None)
             if not multi and loader.check_node():
                 raise YamlRefused(f"{source}: holds more than one YAML document")
@@ -133,10 +148,10 @@ def _load_documents(text: str, source: str, multi: bool, max_bytes: int) -> list
 
 def load(text: str, source: str) -> Any:
     """The one document of `text` (None when empty); YamlRefused names `source`."""
-    documents = _load_documents(text, source, multi=False, max_bytes=MAX_BYTES)
+    documents = _load_documents(text, source, multi=False, max_bytes=MAX_BYTES, max_nodes=MAX_NODES)
     return documents[0] if documents else None
 
 
 def load_all(text: str, source: str, max_bytes: int = MAX_RENDER_BYTES) -> list[Any]:
     """Every document of `text`, for multi-document files such as a render's manifests."""
-    return _load_documents(text, source, multi=True, max_bytes=max_bytes)
+    return _load_documents(text, source, multi=True, max_bytes=max_bytes, max_nodes=MAX_RENDER_NODES)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import hmac
 import json
 import os
 import subprocess
@@ -27,7 +26,7 @@ from typing import Any
 
 from components import upstream, vllm_args
 from components.redact import redacted
-from tools import vllm_cli
+from tools import signed_cache, vllm_cli
 from tools.k8s_objects import dig, name_of, namespace_of
 from tools.schemas import describe_resource
 
@@ -118,91 +117,40 @@ def _judge(arg_lists: list[list[str]]) -> list[Verdict]:
 
 _verdicts: dict[tuple[str, ...], Verdict] = {}
 
-# Verdicts on disk: importing vLLM costs more than the rest of a `check`, and a pool's
-# arguments rarely change between checks. A verdict decides whether an argument list passes,
-# so the cache is no file a pull request can supply:
-# - it lives outside the checkout (the user's cache folder, or LLMSERVING_CACHE_DIR), never
-#   under build/ where a forced `git add` would commit it;
-# - each entry is keyed by what decides the verdict (the vLLM distribution and version, the
-#   code that builds the parser and the stand-in config, the argument list) and carries an
-#   HMAC of key and verdict under a random key made on first use and kept beside the
-#   entries (mode 0600), so an entry written by anything else, or for other arguments, is
-#   ignored and the list is parsed again;
-# - it holds no argument list, only its hash: an argument may hold a value that must not be
-#   copied to disk (render files redact token-like strings; a cache must not undo that).
-CACHE_ENV = "LLMSERVING_CACHE_DIR"
-
-
-def verdict_cache_dir() -> Path:
-    base = os.environ.get(CACHE_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "private-llm-serving"
-    )
-    return Path(base) / "vllm-args"
-
-
+# Verdicts on disk (tools/signed_cache.py: outside the checkout, HMAC-signed): importing
+# vLLM costs more than the rest of a `check`, and a pool's arguments rarely change between
+# checks. An entry is keyed by what decides the verdict: the vLLM distribution and version,
+# the code that builds the parser and the stand-in config, and the argument list. It holds
+# the verdict only, redacted: an argument may hold a value that must not be copied to disk.
+CACHE = "vllm-args"
 _CODE_FILES = (Path(vllm_cli.__file__), Path(__file__), Path(vllm_args.__file__))
 
 
-def _identity() -> str:
-    found = vllm_cli.installed()
-    code = hashlib.sha256(b"".join(path.read_bytes() for path in _CODE_FILES)).hexdigest()
-    return json.dumps([found and found.describe(), code])
-
-
-def _cache_key() -> bytes | None:
-    """The cache's HMAC key, made on first use; None when the folder cannot hold one."""
-    path = verdict_cache_dir() / ".key"
-    try:
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(handle, "wb") as file:
-                file.write(os.urandom(32))
-        if path.stat().st_mode & 0o077:
-            return None  # readable or writable by others: not a key to trust
-        return path.read_bytes()
-    except OSError:
-        return None
-
-
-def _entry(args: tuple[str, ...]) -> tuple[Path, str] | None:
-    """Where the verdict on `args` is kept, and the text its HMAC covers."""
+def _cache_key(args: tuple[str, ...]) -> str | None:
     config_at = args.index(CONFIG_FLAG) + 1 if CONFIG_FLAG in args else len(args)
     if config_at < len(args) and os.path.exists(args[config_at]):
         return None  # a config file that exists here: its content is part of the verdict
-    covered = json.dumps([_identity(), list(args)])
-    return verdict_cache_dir() / f"{hashlib.sha256(covered.encode()).hexdigest()}.json", covered
-
-
-def _mac(key: bytes, covered: str, verdict: list[Any]) -> str:
-    return hmac.new(key, json.dumps([covered, verdict]).encode(), hashlib.sha256).hexdigest()
+    found = vllm_cli.installed()
+    code = hashlib.sha256(b"".join(path.read_bytes() for path in _CODE_FILES)).hexdigest()
+    return json.dumps([found and found.describe(), code, list(args)])
 
 
 def _load_verdict(args: tuple[str, ...]) -> bool:
-    entry, key = _entry(args), _cache_key()
-    if entry is None or key is None or not entry[0].is_file():
-        return False
+    key = _cache_key(args)
+    stored = signed_cache.load(CACHE, key) if key is not None else signed_cache.MISSING
     try:
-        stored = json.loads(entry[0].read_text(encoding="utf-8"))
-        problem, trusted = stored["verdict"]
-        if not hmac.compare_digest(str(stored["mac"]), _mac(key, entry[1], [problem, trusted])):
-            return False
-        verdict: Verdict = (problem, tuple(trusted))
-    except (OSError, ValueError, KeyError, TypeError):
+        problem, trusted = stored
+        verdict: Verdict = (problem if isinstance(problem, str) else None, tuple(str(name) for name in trusted))
+    except (TypeError, ValueError):
         return False
     _verdicts[args] = verdict
     return True
 
 
 def _store_verdict(args: tuple[str, ...], verdict: Verdict) -> None:
-    entry, key = _entry(args), _cache_key()
-    if entry is None or key is None:
-        return
-    kept = [redacted(verdict[0]) if verdict[0] else None, list(verdict[1])]
-    try:
-        entry[0].write_text(json.dumps({"verdict": kept, "mac": _mac(key, entry[1], kept)}), encoding="utf-8")
-    except OSError:
-        pass  # a read-only cache folder: no cache
+    key = _cache_key(args)
+    if key is not None:
+        signed_cache.store(CACHE, key, [redacted(verdict[0]) if verdict[0] else None, list(verdict[1])])
 
 
 def offline(args: list[str]) -> list[str]:

@@ -48,12 +48,12 @@ def load_platform(raw: Any, source: str, capacity_gate: bool = True) -> Platform
     if not isinstance(raw, dict):
         raise SpecError(source, [("", f"must be a mapping, got {type(raw).__name__}")])
     pasted = list(secret_like_values(raw))
-    if pasted:
-        raise SpecError(source, pasted)
     try:
         spec = PlatformSpec.model_validate(raw)
     except ValidationError as error:
-        raise SpecError(source, validation_problems(error)) from None
+        raise SpecError(source, [*pasted, *validation_problems(error)]) from None
+    if pasted:
+        raise SpecError(source, pasted)
     # The capacity gate needs every reference resolved, so it runs on a consistent spec.
     problems = list(cross_field_problems(spec))
     if not problems and capacity_gate:
