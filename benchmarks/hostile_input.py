@@ -36,7 +36,7 @@ LIMIT_KIB = 200 * 1024
 def _platform() -> dict:
     platform = copy.deepcopy(BASE_PLATFORM)
     platform["cluster"] = {"kind": "eks", "name": "test", "region": "us-east-1"}
-    platform["nodePools"] = [{"name": "gpu-h100", "instanceType": "g6e.2xlarge", "scaling": {"max": 2}}]
+    platform["nodePools"] = [{"name": "gpu-h100", "instanceType": "g6e.2xlarge", "scaling": {"max": 4}}]
     platform["pools"][0]["maxModelLen"] = 8192
     return platform
 

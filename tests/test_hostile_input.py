@@ -75,7 +75,11 @@ HOSTILE_VALUES = [
     ("modelCache", {"kind": "local", "size": "100Gi", "localPath": "/mnt/../etc"}, "modelCache.localPath: must be"),
     ("modelCache", {"kind": "local", "size": "100Gi", "localPath": "/var/lib/kubelet/pods"}, "a system directory"),
     # cross-field sanity
-    ("pools.0.replicas", {"min": 1, "max": 3}, "pools[0].replicas.max: 3 replicas of 1 GPU(s) need more than"),
+    (
+        "pools.0.replicas",
+        {"min": 1, "max": 5},
+        "pools[0].replicas.max: 5 replicas of 1 GPU(s) need more than the 4 GPUs",
+    ),
     ("pools.0.slo", {"e2eP95Seconds": 900}, "pools[0].slo.e2eP95Seconds: 900.0 is above timeoutSeconds"),
     ("pools.0.defaultMaxTokens", 8192, "pools[0].defaultMaxTokens: 8192 leaves no room for a prompt"),
     ("pools.0.memory", "1Gi", "pools[0].memory: 1Gi is below the 15.0 GiB of weights"),
@@ -87,10 +91,10 @@ HOSTILE_VALUES = [
 
 @pytest.fixture
 def managed_platform(platform):
-    """The test platform on EKS with a managed node pool of two one-GPU nodes, so node
-    capacity is known: a pool may have at most two replicas."""
+    """The test platform on EKS with a managed node pool of four one-GPU nodes, so node
+    capacity is known: a pool may have at most four replicas."""
     platform["cluster"] = {"kind": "eks", "name": "test", "region": "us-east-1"}
-    platform["nodePools"] = [{"name": "gpu-h100", "instanceType": "g6e.2xlarge", "scaling": {"max": 2}}]
+    platform["nodePools"] = [{"name": "gpu-h100", "instanceType": "g6e.2xlarge", "scaling": {"max": 4}}]
     platform["pools"][0]["maxModelLen"] = 8192
     return platform
 

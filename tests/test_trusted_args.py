@@ -91,8 +91,10 @@ def test_opt_ins_are_checked_too(platform, trusted, extra, expected):
 
 def test_a_managed_flag_with_a_pasted_secret_is_refused_without_echoing_it(platform):
     platform["pools"][0]["extraArgs"] = ["--api-key=sk-live-0123456789abcdefABCDEF"]
-    [line] = lines(platform)
-    assert "'--api-key' restates --api-key" in line and "sk-live" not in line
+    found = lines(platform)
+    assert any("pools[0].extraArgs[0]: '--api-key' restates --api-key" in line for line in found), found
+    assert any("pools[0].extraArgs[0]: looks like a secret" in line for line in found), found
+    assert not any("sk-live" in line for line in found)
 
 
 def test_trust_flags_in_reports_each_index():

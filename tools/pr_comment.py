@@ -63,8 +63,8 @@ def comment(sections: Sequence[str], failed: Sequence[str]) -> str:
     body = "\n".join([MARKER, "## Offline check", "", summary, "", *note, clean])
     if len(body) <= MAX_COMMENT_CHARS:
         return body
-    note = "\n\n…truncated: download the `offline-check-comment` artifact for the full report.\n"
-    return body[:MAX_COMMENT_CHARS] + note
+    truncated = "\n\n…truncated: download the `offline-check-comment` artifact for the full report.\n"
+    return body[:MAX_COMMENT_CHARS] + truncated
 
 
 def build(results: Path) -> tuple[str, list[str]]:

@@ -87,7 +87,8 @@ def _recomputed(rendered: Rendered, config_file: str | None) -> list[str]:
     outputs = _outputs(rendered)
     found = []
     expected_capacity = json.loads(json.dumps(capacity_report(spec.capacities)))
-    carried = outputs.get(CAPACITY_OUTPUT) if isinstance(outputs.get(CAPACITY_OUTPUT), dict) else {}
+    carried_output = outputs.get(CAPACITY_OUTPUT)
+    carried: dict[str, Any] = carried_output if isinstance(carried_output, dict) else {}
     for pool in sorted(set(expected_capacity) | set(carried)):
         if _canonical(carried.get(pool)) != _canonical(expected_capacity.get(pool)):
             found.append(

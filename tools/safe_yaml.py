@@ -41,7 +41,7 @@ class YamlRefused(ValueError):
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _BoundedLoader(_Loader):  # type: ignore[misc]  # a class from getattr
+class _BoundedLoader(_Loader):
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:

@@ -109,7 +109,7 @@ def _judge(arg_lists: list[list[str]]) -> list[Verdict]:
     missing = [args for args in map(tuple, arg_lists) if args not in _verdicts and not _load_verdict(args)]
     if missing:
         for args, answer in zip(missing, _worker().ask([offline(list(args)) for args in missing]), strict=True):
-            verdict: Verdict = (answer[0], tuple(answer[1]))
+            verdict: Verdict = (answer[0], tuple(answer[1]))  # the worker's [problem, [trust flag, ...]]
             _verdicts[args] = verdict
             _store_verdict(args, verdict)
     return [_verdicts[tuple(args)] for args in arg_lists]
@@ -137,7 +137,7 @@ def _cache_key(args: tuple[str, ...]) -> str | None:
 
 def _load_verdict(args: tuple[str, ...]) -> bool:
     key = _cache_key(args)
-    stored = signed_cache.load(CACHE, key) if key is not None else signed_cache.MISSING
+    stored: Any = signed_cache.load(CACHE, key) if key is not None else signed_cache.MISSING
     try:
         problem, trusted = stored
         verdict: Verdict = (problem if isinstance(problem, str) else None, tuple(str(name) for name in trusted))
@@ -194,7 +194,7 @@ class _Worker:
         self.requests, self.answers = self.process.stdin, self.process.stdout
         atexit.register(self.close)
 
-    def ask(self, arg_lists: list[list[str]]) -> list[str | None]:
+    def ask(self, arg_lists: list[list[str]]) -> list[Any]:
         try:
             self.requests.write(json.dumps(arg_lists) + "\n")
             self.requests.flush()

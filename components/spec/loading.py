@@ -52,10 +52,8 @@ def load_platform(raw: Any, source: str, capacity_gate: bool = True) -> Platform
         spec = PlatformSpec.model_validate(raw)
     except ValidationError as error:
         raise SpecError(source, [*pasted, *validation_problems(error)]) from None
-    if pasted:
-        raise SpecError(source, pasted)
     # The capacity gate needs every reference resolved, so it runs on a consistent spec.
-    problems = list(cross_field_problems(spec))
+    problems = [*pasted, *cross_field_problems(spec)]
     if not problems and capacity_gate:
         problems = list(capacity_problems(spec))
     if problems:

@@ -101,7 +101,6 @@ def _pool_problems(spec: PlatformSpec, path: str, pool: PoolSpec) -> Iterator[Pr
         limit = model.arch.max_context
         if pool.max_model_len > limit:
             yield f"{path}.maxModelLen", f"{pool.max_model_len} is above the maximum context of {model.name} ({limit})"
-        yield from _memory_problems(path, pool, model)
     if node_pool is None:
         yield f"{path}.nodePool", f"'{pool.node_pool}' is not a node pool name; defined: {_names(spec.node_pools)}"
     elif _resolvable(node_pool) and node_pool.gpus_per_node % pool.tensor_parallel_size:
@@ -294,10 +293,14 @@ def _local_cache_problems(spec: PlatformSpec) -> Iterator[Problem]:
 
 
 def capacity_problems(spec: PlatformSpec) -> Iterator[Problem]:
-    """Pools that cannot start or cannot serve their concurrency, and a cache too small."""
+    """Pools that cannot start (on their GPUs, or in their pod's memory) or cannot serve their
+    concurrency, and a cache too small."""
     for index, pool in enumerate(spec.pools):
-        for error in spec.pool_capacity(pool).errors:
+        errors = spec.pool_capacity(pool).errors
+        for error in errors:
             yield f"pools[{index}]", f"capacity: {error}"
+        if not errors:  # weights that fit no GPU are the problem to fix first
+            yield from _memory_problems(f"pools[{index}]", pool, spec.model(pool.model))
     if spec.model_cache.size is not None:
         cache_bytes = quantity_bytes(spec.model_cache.size)
         cache_error = model_cache_error(cache_bytes, [m.checkpoint_bytes for m in spec.models])
