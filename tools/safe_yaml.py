@@ -4,8 +4,9 @@ PyYAML's `safe_load` builds no objects but still trusts the document's shape: al
 a "billion laughs" document of a few hundred bytes expand into billions of nodes for whoever
 walks the result (pydantic, `json.dumps`), nesting a few hundred levels deep ends in a
 RecursionError, and a key given twice silently keeps the last value (`vllmApiKey: true`,
-then `false`). Pulumi's own reader (gopkg.in/yaml.v3) refuses duplicate keys; so do we, and
-every document here is refused, with its line, before it is used, when it:
+then `false`). Under `pulumi up` the Pulumi CLI reads the stack file itself; the offline tool
+(`check`, which CI runs on every pull request) reads it here, and every document is
+refused, with its line, before it is used, when it:
 
 - is larger than `MAX_BYTES` (a render: `MAX_RENDER_BYTES`), which bounds the parsing time,
 - nests deeper than `MAX_DEPTH`, counting what its aliases expand to,

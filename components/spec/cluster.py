@@ -30,7 +30,8 @@ class EksCluster(_Spec):
     """An existing EKS cluster, looked up by name; kubeconfig authenticates with `aws eks get-token`."""
 
     kind: Literal["eks"]
-    name: Text = Field(min_length=1, max_length=100, description="EKS cluster name.")
+    # EKS's CreateCluster name constraint: 1-100 characters, a letter or digit first.
+    name: Text = Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9_-]*$", max_length=100, description="EKS cluster name.")
     region: Text = Field(pattern=AWS_REGION_PATTERN, description="AWS region, e.g. us-east-1.")
 
 
@@ -38,8 +39,10 @@ class KubeconfigCluster(_Spec):
     """Any conformant cluster reached through a kubeconfig file and context."""
 
     kind: Literal["kubeconfig"]
-    path: Text | None = Field(default=None, description="Kubeconfig path; default ~/.kube/config.")
-    context: Text | None = Field(default=None, description="Context name; default the current one.")
+    path: Text | None = Field(default=None, max_length=4096, description="Kubeconfig path; default ~/.kube/config.")
+    context: Text | None = Field(
+        default=None, min_length=1, max_length=253, description="Context name; default the current one."
+    )
 
 
 ClusterSpec = Annotated[EksCluster | KubeconfigCluster, Field(discriminator="kind")]
@@ -115,7 +118,7 @@ class NodeScaling(_Spec):
 class KarpenterOptions(_Spec):
     node_role: Text | None = Field(
         default=None,
-        min_length=1,
+        pattern=r"^[A-Za-z0-9+=,.@_-]{1,64}$",  # IAM's role name rule
         description="IAM role of Karpenter's nodes (with its EKS access entry); default "
         "KarpenterNodeRole-<cluster name>, the Karpenter getting-started convention.",
     )
@@ -135,8 +138,8 @@ class NodePoolSpec(_Spec):
     """A set of GPU nodes; either an EC2 instance type from the catalog, or a GPU model and count."""
 
     name: DnsLabel
-    instance_type: Text | None = Field(default=None, description="EC2 instance type, e.g. g6e.2xlarge.")
-    gpu: Text | None = Field(default=None, description="GPU catalog key, for nodes that are not EC2.")
+    instance_type: Text | None = Field(default=None, max_length=64, description="EC2 instance type, e.g. g6e.2xlarge.")
+    gpu: Text | None = Field(default=None, max_length=64, description="GPU catalog key, for nodes that are not EC2.")
     gpu_count: Int32 | None = Field(default=None, gt=0, le=64, description="GPUs per node, with `gpu`.")
     kind: Literal["managed", "karpenter", "existing"] = Field(
         default="existing",

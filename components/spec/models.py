@@ -18,7 +18,7 @@ def _architecture_kind(value: Any) -> str:
 
 
 ArchitectureRef = Annotated[
-    Annotated[Text, Tag("key")] | Annotated[Architecture, Tag("inline")],
+    Annotated[Text, Field(max_length=64), Tag("key")] | Annotated[Architecture, Tag("inline")],
     Discriminator(_architecture_kind),
 ]
 

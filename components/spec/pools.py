@@ -93,8 +93,8 @@ class PoolSpec(_Spec):
 
     name: Text = Field(pattern=POOL_NAME_PATTERN, max_length=40)
     workload_class: Literal["chat", "batch"] = Field(alias="class")
-    model: Text = Field(description="A name from `models`.")
-    node_pool: Text = Field(description="A name from `nodePools`.")
+    model: Text = Field(max_length=63, description="A name from `models`.")
+    node_pool: Text = Field(max_length=63, description="A name from `nodePools`.")
     mode: Literal["standard", "knative"] = Field(
         description="KServe deployment mode: standard (Deployment + KEDA) or knative (scale to zero)."
     )
