@@ -118,6 +118,8 @@ def inference_service_annotations(pool: PoolSpec) -> dict[str, str]:
     annotations = {conventions.KSERVE_DEPLOYMENT_MODE: _DEPLOYMENT_MODES[pool.mode]}
     if pool.mode == "standard":
         annotations["serving.kserve.io/autoscalerClass"] = "keda"
+    if pool.trusted_args:
+        annotations[conventions.TRUSTED_ARGS_ANNOTATION] = ",".join(sorted(a.flag for a in pool.trusted_args))
     return annotations
 
 

@@ -111,3 +111,40 @@ def test_a_render_of_an_unknown_stack_needs_its_stack_file(capsys, tmp_path, pla
     code, found = _check(capsys, out_dir)
     assert code == 1 and len(found) == 1 and "cannot be recomputed" in found[0] and "--config-file" in found[0]
     assert _check(capsys, out_dir, "--config-file", str(config_file)) == (0, [])
+
+
+def _edit_both(folder, edit):
+    """Edit the InferenceService `chat` the same way in resources.json and manifests.yaml."""
+    resources = json.loads((folder / render.RESOURCES).read_text())
+    for resource in resources:
+        inputs = resource["inputs"]
+        if inputs.get("kind") == "InferenceService" and inputs["metadata"]["name"] == "chat":
+            edit(inputs)
+    (folder / render.RESOURCES).write_text(json.dumps(resources))
+    (folder / render.MANIFESTS).write_text(render.dump_manifests(render.kubernetes_objects(resources)))
+
+
+def test_a_trust_flag_needs_the_opt_in_the_render_carries(capsys, tmp_path, platform):
+    platform["pools"][0].update(
+        extraArgs=["--trust-remote-code"],
+        trustedArgs=[{"flag": "--trust-remote-code", "reason": "custom code reviewed in SEC-1234"}],
+    )
+    config_file = write_stack_file(tmp_path / "Pulumi.trusting.yaml", platform)
+    out_dir = tmp_path / "out"
+    assert main(["render", "trusting", "--config-file", str(config_file), "--out", str(out_dir)]) == 0
+    capsys.readouterr()
+    isvc = next(
+        d for d in render.read(out_dir).manifests if d["kind"] == "InferenceService" and d["metadata"]["name"] == "chat"
+    )
+    assert isvc["metadata"]["annotations"]["llmserving.io/trusted-args"] == "--trust-remote-code"
+    assert _check(capsys, out_dir, "--config-file", str(config_file))[1] == []
+    # A second trust flag added by hand, consistently in both files: no opt-in names it.
+    _edit_both(out_dir, lambda inputs: inputs["spec"]["predictor"]["model"]["args"].append("--middleware=evil.App"))
+    code, found = _check(capsys, out_dir, "--config-file", str(config_file))
+    assert code == 1 and len(found) == 1
+    assert found[0].startswith(
+        "render-integrity serving.kserve.io/v1beta1/InferenceService llm-serving/chat: its arguments set --middleware"
+    )
+    # The opt-in removed: the original flag is reported too.
+    _edit_both(out_dir, lambda inputs: inputs["metadata"]["annotations"].pop("llmserving.io/trusted-args"))
+    assert len(_check(capsys, out_dir, "--config-file", str(config_file))[1]) == 2

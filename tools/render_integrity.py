@@ -11,7 +11,9 @@ images may come from). So:
   `capacity.json` exactly the `capacity` output;
 - the `capacity` and `registryMirrorPrefixes` outputs are recomputed from the stack's spec
   (the stack file named by the render's URNs, in stacks/, or `--config-file`) and must match:
-  a figure is not believed because the render carries it.
+  a figure is not believed because the render carries it;
+- every trust flag a pool's vLLM arguments set (components/vllm_args.py TRUST_FLAGS) is one
+  its InferenceService's opt-in annotation names, as the spec's `pools[].trustedArgs` writes it.
 """
 
 from __future__ import annotations
@@ -20,19 +22,43 @@ import json
 import re
 from typing import Any
 
+from components.conventions import TRUSTED_ARGS_ANNOTATION
 from components.images import MIRROR_PREFIXES_OUTPUT, mirror_prefixes
 from components.plan.capacity import capacity_report
+from components.vllm_args import trust_flags_in
 from policy.rule import stack_name
+from tools.k8s_objects import dig
 from tools.render import CAPACITY, MANIFESTS, OUTPUTS, RESOURCES, Rendered, kubernetes_objects
 from tools.schemas import describe_resource
 from tools.stackfile import InputError, load_stack
+from tools.vllm_parser import serve_arguments
 
 CHECK = "render-integrity"
 CAPACITY_OUTPUT = "capacity"
 
 
 def findings(rendered: Rendered, config_file: str | None = None) -> list[str]:
-    return [*_consistency(rendered), *_recomputed(rendered, config_file)]
+    return [*_consistency(rendered), *_recomputed(rendered, config_file), *_trust_opt_ins(rendered)]
+
+
+def _trust_opt_ins(rendered: Rendered) -> list[str]:
+    """Each trust flag a pool's final vLLM arguments set (the static table's reading, as the
+    spec check reads it) must be one its InferenceService's opt-in annotation names: a flag
+    added to a render by hand has none."""
+    accepted = {
+        describe_resource(obj): set(
+            filter(None, str(dig(obj, "metadata", "annotations", TRUSTED_ARGS_ANNOTATION) or "").split(","))
+        )
+        for obj in rendered.manifests
+        if isinstance(obj, dict) and obj.get("kind") == "InferenceService"
+    }
+    return [
+        f"{CHECK} {resource}: its arguments set {flag.name}, which {flag.risk}, but its {TRUSTED_ARGS_ANNOTATION} "
+        "annotation does not accept it (pools[].trustedArgs)"
+        for resource, args in serve_arguments(rendered.manifests).items()
+        for _, flag in trust_flags_in(args)
+        if flag.name not in accepted.get(resource, set())
+    ]
 
 
 def _key(obj: Any) -> str:
