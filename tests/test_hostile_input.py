@@ -68,7 +68,17 @@ HOSTILE_VALUES = [
     # names: Kubernetes rules, control and bidi characters
     ("pools.0.name", "chat\u202egpt", "pools[0].name: String should match pattern"),
     ("gateway.serviceAnnotations", {"a/b": "x\u202e"}, "serviceAnnotations.a/b: contains the invisible or control"),
-    ("gateway.tls", {"issuer": {"kind": "ClusterIssuer", "name": "ca\x00"}}, "issuer.name: contains the invisible"),
+    (
+        "monitoring.runbookUrl",
+        "docs/run\x07book.md",
+        "monitoring.runbookUrl: contains the invisible or control character U+0007",
+    ),
+    (
+        "gateway.tls",
+        {"issuer": {"kind": "ClusterIssuer", "name": "Corp CA"}},
+        "gateway.tls.issuer.name: String should match",
+    ),
+    ("cluster", {"kind": "hf_QwErTyUiOpAsDfGhJkLzXcVbNm1234"}, "cluster: 'kind' must be one of 'eks', 'kubeconfig'"),
     ("gateway.serviceAnnotations", {"bad key!": "x"}, "gateway.serviceAnnotations.bad key!: String should match"),
     ("namespaces.serving", "a" * 64, "namespaces.serving: String should have at most 63 characters"),
     # host paths: normalised and confined

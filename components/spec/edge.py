@@ -9,12 +9,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from components.spec.base import DnsLabel, Int32, LabelKey, Problem, Switch, Text, _Spec
+from components.spec.base import DNS_SUBDOMAIN_PATTERN, DnsLabel, Int32, LabelKey, Problem, Switch, Text, _Spec
 
 
 class IssuerRef(_Spec):
     kind: Literal["ClusterIssuer", "Issuer"] = Field(description="An Issuer must live in the gateway namespace.")
-    name: Text = Field(min_length=1, max_length=253, description="cert-manager issuer name.")
+    name: Text = Field(
+        pattern=DNS_SUBDOMAIN_PATTERN, max_length=253, description="cert-manager issuer name (a DNS subdomain)."
+    )
 
 
 class GatewayTls(_Spec):

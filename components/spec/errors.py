@@ -33,7 +33,9 @@ def _dot(path: str) -> str:
 
 
 def validation_problems(error: ValidationError) -> list[Problem]:
-    """pydantic's errors as problems: config keys instead of Python names, echoes dropped."""
+    """pydantic's errors as problems: config keys instead of Python names, echoes dropped.
+    pydantic's messages name the constraint, not the input, except a discriminator's, which
+    is reworded; SpecError also redacts token-like strings from every line."""
     return [_describe(e) for e in _root_causes(error.errors())]
 
 
@@ -61,6 +63,10 @@ def _describe(error: Mapping[str, Any]) -> Problem:
     message = _PLAIN_MESSAGES.get(error["type"], str(error["msg"]).removeprefix("Value error, "))
     if error["type"] == "extra_forbidden":
         message = _unknown_field_message(list(error["loc"]))
+    elif error["type"] == "union_tag_invalid":
+        # pydantic's message quotes the value given; a message never does (it may be a secret).
+        context = error.get("ctx") or {}
+        message = f"{context.get('discriminator', 'kind')} must be one of {context.get('expected_tags', '')}"
     return _format_path(loc), message
 
 
