@@ -8,28 +8,38 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic.alias_generators import to_camel
 
 
 class _Fact(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True, allow_inf_nan=False
+    )
+
+
+# An architecture may be given inline in a stack file, so its numbers are strict too (YAML's
+# `true` is no layer count) and bounded: 10^15 is above any parameter count, and keeps the
+# capacity arithmetic finite.
+_Count = Annotated[int, Strict(), Field(le=10**15)]
+_Figure = Annotated[float, Strict(), Field(le=10**15)]
+_Yes = Annotated[bool, Strict()]
 
 
 class GpuModel(_Fact):
     """One GPU model as the NVIDIA driver reports it."""
 
     name: str = Field(description="Marketing name, e.g. 'NVIDIA L40S'.")
-    memory_mib: int = Field(gt=0, description="Total memory in MiB as nvidia-smi reports it.")
-    cuda_memory_gib: float = Field(
+    memory_mib: _Count = Field(gt=0, description="Total memory in MiB as nvidia-smi reports it.")
+    cuda_memory_gib: _Figure = Field(
         gt=0,
         description="Total memory CUDA reports (torch.cuda.mem_get_info), in GiB as vLLM and PyTorch log it "
         "(2 decimals): what vLLM multiplies by gpu_memory_utilization. 0.3-0.7 GiB below the nvidia-smi total.",
     )
-    bandwidth_gb_s: float = Field(gt=0, description="Peak HBM/GDDR bandwidth in GB/s (10^9 bytes).")
-    fp8: bool = Field(description="Hardware FP8 tensor cores (Ada and Hopper).")
+    bandwidth_gb_s: _Figure = Field(gt=0, description="Peak HBM/GDDR bandwidth in GB/s (10^9 bytes).")
+    fp8: _Yes = Field(description="Hardware FP8 tensor cores (Ada and Hopper).")
     source: str = Field(description="Where the numbers were read.")
 
 
@@ -37,43 +47,43 @@ class InstanceType(_Fact):
     """One EC2 GPU instance type."""
 
     gpu: str = Field(description="Key into GPUS.")
-    gpu_count: int = Field(gt=0)
-    vcpu: int = Field(gt=0)
-    memory_gib: int = Field(gt=0)
+    gpu_count: _Count = Field(gt=0)
+    vcpu: _Count = Field(gt=0)
+    memory_gib: _Count = Field(gt=0)
     source: str
 
 
 class Architecture(_Fact):
     """The shape of a model, from its public config.json; also accepted inline in a stack spec."""
 
-    num_layers: int = Field(gt=0, description="config.json num_hidden_layers.")
-    num_attention_heads: int = Field(gt=0, description="config.json num_attention_heads.")
-    num_kv_heads: int = Field(gt=0, description="config.json num_key_value_heads.")
-    head_dim: int = Field(gt=0, description="config.json head_dim, or hidden_size / num_attention_heads.")
-    hidden_size: int = Field(gt=0, description="config.json hidden_size.")
-    vocab_size: int = Field(gt=0, description="config.json vocab_size.")
-    num_params: int = Field(gt=0, description="Total parameter count (all experts for MoE).")
-    max_context: int = Field(gt=0, description="config.json max_position_embeddings.")
+    num_layers: _Count = Field(gt=0, description="config.json num_hidden_layers.")
+    num_attention_heads: _Count = Field(gt=0, description="config.json num_attention_heads.")
+    num_kv_heads: _Count = Field(gt=0, description="config.json num_key_value_heads.")
+    head_dim: _Count = Field(gt=0, description="config.json head_dim, or hidden_size / num_attention_heads.")
+    hidden_size: _Count = Field(gt=0, description="config.json hidden_size.")
+    vocab_size: _Count = Field(gt=0, description="config.json vocab_size.")
+    num_params: _Count = Field(gt=0, description="Total parameter count (all experts for MoE).")
+    max_context: _Count = Field(gt=0, description="config.json max_position_embeddings.")
     source: str = Field(default="inline", description="Where the numbers were read.")
     # Optional shape details: the capacity model uses them when present (activation
     # estimate, MoE decode bytes); 0 / defaults mean "not given" for inline entries.
-    intermediate_size: int = Field(
+    intermediate_size: _Count = Field(
         default=0, ge=0, description="config.json intermediate_size (per expert for MoE); 0 if unknown."
     )
-    tie_word_embeddings: bool = Field(default=False, description="config.json tie_word_embeddings.")
-    attention_bias: bool = Field(default=False, description="q/k/v projections carry biases (Qwen2 always does).")
-    num_experts: int = Field(default=1, ge=1, description="config.json num_local_experts; 1 for dense.")
-    num_experts_per_tok: int = Field(default=1, ge=1, description="config.json num_experts_per_tok.")
+    tie_word_embeddings: _Yes = Field(default=False, description="config.json tie_word_embeddings.")
+    attention_bias: _Yes = Field(default=False, description="q/k/v projections carry biases (Qwen2 always does).")
+    num_experts: _Count = Field(default=1, ge=1, description="config.json num_local_experts; 1 for dense.")
+    num_experts_per_tok: _Count = Field(default=1, ge=1, description="config.json num_experts_per_tok.")
     # What a quantized checkpoint leaves at 16 bits beyond embeddings, LM head and norms:
     # its config.json quantization_config lists them (ignore / modules_to_not_convert).
-    unquantized_attention: bool = Field(
+    unquantized_attention: _Yes = Field(
         default=False,
         description="A quantized checkpoint keeps every layer's attention projections (q/k/v/o) 16-bit.",
     )
-    unquantized_mlp_layers: int = Field(
+    unquantized_mlp_layers: _Count = Field(
         default=0, ge=0, description="Decoder layers whose MLP a quantized checkpoint keeps 16-bit."
     )
-    multimodal: bool = Field(
+    multimodal: _Yes = Field(
         default=False,
         description="The checkpoint has a vision or audio encoder, which vLLM profiles at start-up.",
     )

@@ -47,6 +47,10 @@ GPU_TAINT_EFFECT = "NoSchedule"
 # The GPU model (catalog key) as a node label, known when the node is provisioned, before
 # the GPU Operator's feature discovery adds nvidia.com/gpu.product.
 GPU_MODEL_LABEL = "llmserving.io/gpu"
+# On a pool's InferenceService: the trust flags its stack accepted (`pools[].trustedArgs`),
+# comma-separated, so a render carries the opt-in beside the arguments it covers and
+# `check --from` reports a trust flag added without one.
+TRUSTED_ARGS_ANNOTATION = "llmserving.io/trusted-args"
 
 
 def stack_file(stack: str) -> str:

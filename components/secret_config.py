@@ -32,6 +32,7 @@ def api_key_problems(raw: Any) -> list[tuple[str, str]]:
     if not isinstance(raw, dict) or not raw:
         return [(API_KEYS_KEY, f"must be a map of client name to API key, set with: {SET_KEY_COMMAND}")]
     problems = []
+    holders: dict[str, str] = {}
     for client, key in sorted(raw.items(), key=lambda item: str(item[0])):
         path = f"{API_KEYS_KEY}.{client}"
         if not re.match(CLIENT_NAME_PATTERN, str(client)) or len(str(client)) > 63:
@@ -39,7 +40,25 @@ def api_key_problems(raw: Any) -> list[tuple[str, str]]:
         elif not isinstance(key, str) or len(key) < MIN_KEY_LENGTH or not re.match(KEY_PATTERN, key):
             problems.append((path, f"the key must be at least {MIN_KEY_LENGTH} characters of A-Z a-z 0-9 . _ ~ + / = - "
                                    f"(not starting with -); set it again with: {SET_KEY_COMMAND}"))  # fmt: skip
+        elif weak_key(key):
+            problems.append((path, f"the key is weak (under {MIN_DISTINCT_CHARACTERS} distinct characters, or a common "
+                                   f"word); generate one, e.g. openssl rand -base64 32, and set it with: {SET_KEY_COMMAND}"))  # fmt: skip
+        elif key in holders:
+            # The gateway tells clients apart by their key: a shared one makes two clients one,
+            # for rate limits, allowlists and the audit trail alike.
+            problems.append((path, f"the same key as client '{holders[key]}'; give each client its own key"))
+        else:
+            holders[key] = str(client)
     return problems
+
+
+MIN_DISTINCT_CHARACTERS = 10
+_COMMON_WORDS = re.compile(r"(?i)password|passwd|changeme|letmein|secret|example|qwerty|apikey")
+
+
+def weak_key(key: str) -> bool:
+    """A key an attacker would try first: few distinct characters, or a common word in it."""
+    return len(set(key)) < MIN_DISTINCT_CHARACTERS or bool(_COMMON_WORDS.search(key))
 
 
 def allowlist_problems(pools: Sequence[PoolSpec], raw: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -125,6 +125,8 @@ def inference_service_annotations(pool: PoolSpec, model: ModelSpec) -> dict[str,
     annotations = {conventions.KSERVE_DEPLOYMENT_MODE: _DEPLOYMENT_MODES[pool.mode], **model_annotations(model)}
     if pool.mode == "standard":
         annotations["serving.kserve.io/autoscalerClass"] = "keda"
+    if pool.trusted_args:
+        annotations[conventions.TRUSTED_ARGS_ANNOTATION] = ",".join(sorted(a.flag for a in pool.trusted_args))
     return annotations
 
 

@@ -108,6 +108,158 @@ REQUEST_LOGGING = (ENABLE_LOG_REQUESTS, ENABLE_LOG_OUTPUTS)
 FLAGS = (*MANAGED, *REQUEST_LOGGING, ENFORCE_EAGER)
 MANAGED_FLAGS = frozenset(flag.name for flag in MANAGED)
 
+
+# --- flags that change what the server trusts -----------------------------------------
+
+
+@dataclass(frozen=True)
+class TrustFlag:
+    """A `vllm serve` flag that changes what the server trusts, runs or publishes: an
+    `extraArgs` entry that sets it needs the pool's explicit opt-in (`trustedArgs`, with a
+    reason), so a reviewer sees it named in the stack file. `safe_values` are values that
+    keep the default posture (`--load-format safetensors`)."""
+
+    flag: Flag
+    risk: str
+    safe_values: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.flag.name
+
+    @property
+    def dest(self) -> str:
+        """The attribute vLLM's parser stores it in (argparse: the long name, `-` as `_`)."""
+        return self.flag.name.removeprefix("--").replace("-", "_")
+
+
+def _trust(name: str, risk: str, *, aliases: tuple[str, ...] = (), safe: tuple[str, ...] = ()) -> TrustFlag:
+    return TrustFlag(Flag(name, aliases=aliases), risk, safe)
+
+
+_CODE = "imports and runs Python code named by the value inside the server"
+_UNPINNED = "loads files from outside the pinned model revision (another repository, revision or path)"
+_CLIENT_INPUT = "lets clients send data the server deserialises or templates itself"
+_PEERS = "connects the engine to other hosts, which then exchange model state with it"
+_DATA_OUT = "writes request data (prompts, outputs) to logs or to another service"
+_TRANSPORT = "changes who the API server trusts at the transport (TLS, CORS, socket)"
+
+# Every `vllm serve` flag of v0.32.0 that changes trust or integrity, classified from the
+# parser itself (vllm/engine/arg_utils.py, vllm/entrypoints/openai/cli_args.py);
+# tests/test_vllm_trust_flags.py checks each against the installed parser (option strings
+# and all), and that every other flag is in its reviewed list of ordinary ones, so a flag a
+# new vLLM adds fails until someone classifies it.
+TRUST_FLAGS = (
+    _trust("--trust-remote-code", "runs the checkpoint's own Python modelling code (auto_map) in the server"),
+    _trust("--middleware", f"{_CODE}: an ASGI middleware that sees every request and its API key"),
+    _trust("--tool-parser-plugin", f"{_CODE} (a Python file)"),
+    _trust("--reasoning-parser-plugin", f"{_CODE} (a Python file)"),
+    _trust("--logits-processors", f"{_CODE} (qualified class names)"),
+    _trust("--io-processor-plugin", f"{_CODE} (a plugin)"),
+    _trust("--worker-cls", f"{_CODE} (the GPU worker class)"),
+    _trust("--worker-extension-cls", f"{_CODE} (a class mixed into the worker)"),
+    _trust("--scheduler-cls", f"{_CODE} (the scheduler class)"),
+    _trust("--model-class-overrides", f"{_CODE} (model classes)"),
+    _trust("--distributed-executor-backend", f"{_CODE} (an executor class), or starts Ray workers"),
+    _trust("--hf-overrides", "rewrites the checkpoint's config.json (architecture, auto_map) before loading"),
+    _trust(
+        "--load-format",
+        "loads weights in a format other than safetensors: pickle (pt), random weights "
+        "(dummy), or from a remote store (tensorizer, runai_streamer)",
+        safe=("auto", "safetensors"),
+    ),  # fmt: skip
+    _trust("--model-loader-extra-config", "passes settings to the weight loader (tensorizer URIs, keys)"),
+    _trust("--tokenizer", _UNPINNED),
+    _trust("--tokenizer-revision", _UNPINNED),
+    _trust("--code-revision", _UNPINNED),
+    _trust("--hf-config-path", _UNPINNED),
+    _trust("--speculative-config", f"{_UNPINNED}: a draft model", aliases=("-sc",)),
+    _trust("--spec-model", f"{_UNPINNED}: a draft model"),
+    _trust("--lora-modules", f"{_UNPINNED}: LoRA adapters"),
+    _trust("--enable-lora", "serves LoRA adapters, weights outside the pinned revision"),
+    _trust("--default-mm-loras", f"{_UNPINNED}: LoRA adapters"),
+    _trust("--chat-template", "replaces the model's own chat template (what every prompt is wrapped in)"),
+    _trust("--trust-request-chat-template", f"{_CLIENT_INPUT}: a chat template per request"),
+    _trust("--trust-request-mm-kwargs", f"{_CLIENT_INPUT}: multimodal processor arguments"),
+    _trust("--enable-prompt-embeds", f"{_CLIENT_INPUT}: tensors (torch.load of request data)"),
+    _trust("--enable-mm-embeds", f"{_CLIENT_INPUT}: multimodal embedding tensors"),
+    _trust("--allowed-local-media-path", "lets requests read files of the pod's filesystem (mounted secrets too)"),
+    _trust("--tool-server", "calls tool servers (MCP) with request data"),
+    _trust("--hf-token", "puts a hub token on the command line, readable in the pod spec"),
+    _trust("--ssl-keyfile", _TRANSPORT),
+    _trust("--ssl-certfile", _TRANSPORT),
+    _trust("--ssl-ca-certs", _TRANSPORT),
+    _trust("--ssl-cert-reqs", _TRANSPORT),
+    _trust("--ssl-ciphers", _TRANSPORT),
+    _trust("--allow-credentials", f"{_TRANSPORT}: credentialed cross-origin requests"),
+    _trust("--allowed-origins", f"{_TRANSPORT}: cross-origin requests from the named origins"),
+    _trust("--root-path", f"{_TRANSPORT}: the path prefix the API key check and routes live under"),
+    _trust("--uds", f"{_TRANSPORT}: a Unix socket instead of the port the gateway and probes reach"),
+    _trust("--grpc", "serves gRPC instead of the HTTP API, without vLLM's API-key check"),
+    _trust("--grpc-port", "opens a gRPC port beside the HTTP API, without vLLM's API-key check"),
+    _trust("--headless", "runs an engine without its API server, for a head node elsewhere"),
+    _trust("--data-parallel-address", _PEERS, aliases=("-dpa",)),
+    _trust("--master-addr", _PEERS),
+    _trust("--kv-transfer-config", f"{_PEERS} (KV cache transfer)"),
+    _trust("--kv-events-config", f"{_PEERS} (publishes KV cache events)"),
+    _trust("--ec-transfer-config", f"{_PEERS} (encoder cache transfer)"),
+    _trust("--weight-transfer-config", f"{_PEERS}: replaces the weights at run time"),
+    TrustFlag(ENABLE_LOG_REQUESTS, f"{_DATA_OUT}: request parameters, and prompts at DEBUG"),
+    TrustFlag(ENABLE_LOG_OUTPUTS, f"{_DATA_OUT}: generated text"),
+    _trust("--logging-config", f"{_DATA_OUT}: log level and handlers"),
+    _trust("--log-level", f"{_DATA_OUT}: DEBUG logs prompts"),
+    _trust("--log-config-file", f"{_DATA_OUT}: Python logging handlers from a file"),
+    _trust("--uvicorn-log-level", f"{_DATA_OUT}: the HTTP server's trace logs"),
+    _trust("--otlp-traces-endpoint", f"{_DATA_OUT}: OpenTelemetry traces"),
+    _trust("--collect-detailed-traces", f"{_DATA_OUT}: detailed traces"),
+    _trust("--profiler-config", f"{_DATA_OUT}: profiler traces written to disk"),
+    _trust("--enable-trace-replay", f"{_DATA_OUT}: request traces kept for replay"),
+)
+TRUST_FLAG_NAMES = tuple(flag.name for flag in TRUST_FLAGS)
+# Ordinary flags that a trust flag's name starts with: an exact match of one of these is
+# not an abbreviation of the longer one (argparse prefers the exact option).
+EXACT_ORDINARY = ("--reasoning-parser",)
+
+
+def option_word(arg: str) -> str:
+    """The option an argument names as vLLM's FlexibleArgumentParser reads it: before any
+    `=value`, before a `.key` of a JSON flag (`--speculative-config.model x`), `_` as `-`."""
+    word = arg.split("=", 1)[0].split(".", 1)[0]
+    return word.replace("_", "-") if word.startswith("--") else word
+
+
+def trust_flags_in(args: tuple[str, ...] | list[str]) -> list[tuple[int, TrustFlag]]:
+    """Each argument that sets a trust flag (its index, the flag), as vLLM's parser would read
+    it: exact, `_` for `-`, an unambiguous prefix (`--trust-remote`; an ambiguous one fails
+    in vLLM, and is refused here as well), an alias (`-sc`), `--flag=value`, `--flag.key`.
+    `--no-<flag>` turns a boolean off again and needs no opt-in; nor do the `safe_values`."""
+    found = []
+    for index, arg in enumerate(args):
+        word = option_word(arg)
+        if not word.startswith("-") or word.startswith("--no-") or word in EXACT_ORDINARY:
+            continue
+        flag = _resolve(word, TRUST_FLAGS)
+        if flag is None or any(word in managed.names for managed in MANAGED):
+            continue  # a managed flag: managed_flag_clash refuses it
+        value = arg.split("=", 1)[1] if "=" in arg else args[index + 1] if index + 1 < len(args) else None
+        if flag.safe_values and value in flag.safe_values:
+            continue
+        found.append((index, flag))
+    return found
+
+
+def _resolve(word: str, flags: tuple[TrustFlag, ...]) -> TrustFlag | None:
+    exact = next((flag for flag in flags if word in flag.flag.names), None)
+    return exact or next((flag for flag in flags if any(_abbreviates(word, n) for n in flag.flag.names)), None)
+
+
+def _abbreviates(word: str, spelling: str) -> bool:
+    if spelling.startswith("--"):
+        return word.startswith("--") and len(word) > 3 and spelling.startswith(word)
+    # A single-dash alias (`-sc`): argparse reads a unique prefix of it too (`-s`).
+    return not word.startswith("--") and len(word) >= 2 and (spelling.startswith(word) or word == spelling)
+
+
 # vLLM reads extra arguments from a YAML file given with --config (FlexibleArgumentParser,
 # vllm/utils/argparse_utils.py); a list value becomes one flag followed by every item.
 API_KEY_CONFIG_KEY = "api-key"
@@ -168,7 +320,8 @@ def managed_flag_clash(arg: str) -> str | None:
     word = arg.split("=", 1)[0].replace("_", "-")
     for managed in sorted(MANAGED, key=lambda flag: flag.name):
         if any(_restates(word, spelling) for spelling in managed.names):
-            return f"'{arg}' restates {managed.name}, which the platform sets from the pool spec; use the spec field"
+            # The option alone: its value may be a secret pasted in the wrong place (`--api-key=...`).
+            return f"'{option_word(arg)}' restates {managed.name}, which the platform sets from the pool spec; use the spec field"
     return None
 
 

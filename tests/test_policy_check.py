@@ -62,13 +62,25 @@ def test_a_prod_model_without_approval_fails_model_approved_and_dev_still_passes
 
 # --- a proposed config that breaks a rule -----------------------------------------------
 
+R = "needed for the incident review INC-42"
+
 
 @pytest.mark.parametrize(
     ("pool_change", "rule", "message"),
     [
         ({"maxModelLen": 16384}, "chat-context-cap", "above the chat cap 8192"),
-        ({"extraArgs": ["--enable-log-requests"]}, "no-request-logging", "--enable-log-requests"),
-        ({"extraArgs": ["--hf-token", "hf_" + "x" * 34]}, "no-plaintext-secrets", "--hf-token"),
+        # Trust flags pass the spec only with the pool's opt-in; the policy still judges them.
+        (
+            {"extraArgs": ["--enable-log-requests"], "trustedArgs": [{"flag": "--enable-log-requests", "reason": R}]},
+            "no-request-logging",
+            "--enable-log-requests",
+        ),
+        # A token-shaped value is refused at spec time (tests/test_no_secret_published.py).
+        (
+            {"extraArgs": ["--hf-token", "not-token-shaped"], "trustedArgs": [{"flag": "--hf-token", "reason": R}]},
+            "no-plaintext-secrets",
+            "--hf-token",
+        ),
     ],
 )
 def test_check_of_a_violating_config_names_the_rule_and_exits_1(capsys, tmp_path, platform, pool_change, rule, message):
@@ -315,8 +327,12 @@ def _edited_render(dev_render, tmp_path, edit):
     resources = json.loads((edited / render.RESOURCES).read_text())
     outputs = json.loads((edited / render.OUTPUTS).read_text())
     edit(resources, outputs)
+    # Edited as a whole, as a render could have come out: `check --from` reports a file
+    # edited without the others (tests/test_render_integrity.py).
     (edited / render.RESOURCES).write_text(json.dumps(resources))
     (edited / render.OUTPUTS).write_text(json.dumps(outputs))
+    (edited / render.MANIFESTS).write_text(render.dump_manifests(render.kubernetes_objects(resources)))
+    (edited / render.CAPACITY).write_text(json.dumps(outputs["capacity"]))
     return edited
 
 

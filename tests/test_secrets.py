@@ -18,7 +18,7 @@ from components.spec import SpecError, load_platform
 from tests.conftest import stack_config
 from tests.test_edge import named, objects, of_kind
 from tools.__main__ import main
-from tools.offline_secrets import OFFLINE_CLIENT, PLACEHOLDER, with_offline_secrets
+from tools.offline_secrets import OFFLINE_CLIENT, PLACEHOLDER, placeholder_key, with_offline_secrets
 
 pytestmark = pytest.mark.program
 
@@ -40,8 +40,11 @@ def test_a_sentinel_key_appears_in_no_render_output_export_or_log(tmp_path, plat
     config_file = stack_file(tmp_path, platform, KEYS)
     out_dir = tmp_path / "build"
     assert main(["render", "proposed", "--config-file", str(config_file), "--out", str(out_dir)]) == 0
-    assert main(["check", "proposed", "--config-file", str(config_file)]) == 0
+    # Plain-text keys in a stack file are published with it: check reports each, by client.
+    assert main(["check", "proposed", "--config-file", str(config_file)]) == 1
     captured = capfd.readouterr()
+    assert "private-llm-serving:apiKeys.alice: is in plain text in the stack file" in captured.out
+    assert "1 advisory, 2 findings" in captured.out or captured.out.rstrip().endswith("2 findings")
     written = {path.name: path.read_text(encoding="utf-8") for path in out_dir.iterdir()}
     assert set(written) >= {"manifests.yaml", "resources.json", "outputs.json"}
     for text in [*written.values(), captured.out, captured.err, caplog.text]:
@@ -156,11 +159,13 @@ def test_offline_renders_replace_ciphertext_and_supply_missing_keys(platform):
     config = {**stack_config(platform), "private-llm-serving:hfToken": {"secure": "v1:AAAA"}}
     resolved, secret_keys = with_offline_secrets(config)
     assert resolved["private-llm-serving:hfToken"] == PLACEHOLDER
-    assert resolved["private-llm-serving:apiKeys"] == {"alice": PLACEHOLDER}
+    assert resolved["private-llm-serving:apiKeys"] == {"alice": placeholder_key("alice")}
     assert secret_keys == ["private-llm-serving:apiKeys", "private-llm-serving:hfToken"]
     encrypted = {"private-llm-serving:apiKeys": {"bob": {"secure": "v1:BBBB"}}}
-    assert with_offline_secrets(encrypted)[0]["private-llm-serving:apiKeys"] == {"bob": PLACEHOLDER}
-    assert with_offline_secrets({})[0]["private-llm-serving:apiKeys"] == {OFFLINE_CLIENT: PLACEHOLDER}
+    assert with_offline_secrets(encrypted)[0]["private-llm-serving:apiKeys"] == {"bob": placeholder_key("bob")}
+    assert with_offline_secrets({})[0]["private-llm-serving:apiKeys"] == {
+        OFFLINE_CLIENT: placeholder_key(OFFLINE_CLIENT)
+    }
 
 
 def test_outputs_export_no_secret(tmp_path, platform):

@@ -201,7 +201,7 @@ def test_inline_architecture(platform):
         "hiddenSize": 256, "vocabSize": 1000, "numParams": 10_000_000, "maxContext": 2048,
     }  # fmt: skip
     platform["pools"][0]["maxModelLen"] = 2048
-    platform["pools"][1]["maxModelLen"] = 4096
+    platform["pools"][1].update(maxModelLen=4096, defaultMaxTokens=1024)
     assert "pools[1].maxModelLen: 4096 is above the maximum context of llama-8b (2048)" in only_problem(platform)
 
 

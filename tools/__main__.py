@@ -13,12 +13,20 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-from tools import capacity_table, check, image_list, loadtest, policy_gate, render, smoke
-from tools.schemas import DEFAULT_SCHEMAS_DIR, SchemasMissing
-from tools.stackfile import REPO_ROOT, InputError, load_stack
+from components.redact import redacted
+from tools import loadtest, smoke
+from tools.offline_secrets import plaintext_secrets
+from tools.stackfile import REPO_ROOT, InputError, StackInput, load_stack
+
+# The gates (the policy pack, the CRD schemas, the capacity table, the mock runtime) are
+# imported where a verb needs them, after the stack file is read: a bad stack file is
+# refused in well under a second, before a second is spent importing them.
+if TYPE_CHECKING:
+    from tools import check, render
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 
@@ -27,8 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (InputError, SchemasMissing) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except InputError as error:  # tools.schemas.SchemasMissing is one too
+        print(f"error: {redacted(str(error))}", file=sys.stderr)
         return EXIT_INPUT
     except BrokenPipeError:
         # The reader went away (`... | head`): stop quietly, as other command-line tools do;
@@ -48,9 +56,11 @@ def _parser() -> argparse.ArgumentParser:
 
     check_verb = verbs.add_parser("check", help="render, then run every check; exit 1 on findings")
     check_verb.add_argument("stack", nargs="?", help="stack name (stacks/Pulumi.<stack>.yaml)")
-    check_verb.add_argument("--config-file", help="any file in the stack file format")
+    check_verb.add_argument(
+        "--config-file", help="any file in the stack file format; with --from, the stack file the render came from"
+    )
     check_verb.add_argument("--from", dest="from_dir", type=Path, help="check an existing render output")
-    check_verb.add_argument("--schemas", type=Path, default=DEFAULT_SCHEMAS_DIR, help="CRD schemas folder")
+    check_verb.add_argument("--schemas", type=Path, help="CRD schemas folder (default ../shared/schemas)")
     check_verb.add_argument(
         "--policy-config", type=Path, help="policy pack config JSON (the format of pulumi preview --policy-pack-config)"
     )
@@ -82,14 +92,21 @@ def _stack_arguments(verb: argparse.ArgumentParser) -> None:
 
 def _render(args: argparse.Namespace) -> int:
     stack = load_stack(args.stack, args.config_file)
+    from tools import render
+
     out_dir = args.out or REPO_ROOT / "build" / args.stack
-    for path in render.write(render.render(stack), out_dir):
+    written, redactions = render.write(render.render(stack), out_dir)
+    for path in written:
         print(f"wrote {path}")
+    if redactions:
+        print(f"redacted {redactions} token-like strings from the render files (secrets belong in secret config)")
     return EXIT_OK
 
 
 def _capacity(args: argparse.Namespace) -> int:
     stack = load_stack(args.stack, args.config_file, capacity_gate=False)
+    from tools import capacity_table
+
     capacity = stack.spec.capacities
     print(capacity_table.table(stack.spec, capacity))
     for line in capacity_table.findings(capacity):
@@ -100,6 +117,8 @@ def _capacity(args: argparse.Namespace) -> int:
 
 def _images(args: argparse.Namespace) -> int:
     stack = load_stack(args.stack, args.config_file)
+    from tools import image_list, render
+
     images = image_list.stack_images(stack.spec)
     try:
         image_list.check_against_render(images, render.render(stack))
@@ -113,43 +132,66 @@ def _images(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    if args.from_dir is not None and args.stack:
+        raise InputError("check --from DIR takes no stack (its --config-file names the stack file it came from)")
+    if args.from_dir is None and not args.stack:
+        raise InputError("check needs a stack name, or --from DIR")
+    stack = load_stack(args.stack, args.config_file) if args.from_dir is None else None
+    from tools import check, policy_gate, render_integrity
+    from tools.schemas import DEFAULT_SCHEMAS_DIR
+
     policy_config = policy_gate.reconcile(
         policy_gate.read_policy_config(args.policy_config), source=str(args.policy_config or "policy config")
     )
     progress = check.to_stderr(str(args.from_dir) if args.from_dir is not None else args.stack or "check")
-    rendered, label = _rendered_for_check(args, progress)
-    lines = check.findings(rendered, args.schemas, policy_config, progress)
+    rendered, label = _rendered_for_check(args, stack, progress)
+    lines = check.findings(rendered, args.schemas or DEFAULT_SCHEMAS_DIR, policy_config, progress)
+    if args.from_dir is not None:
+        # Handed files are cross-checked, and the figures they carry recomputed, before they count.
+        integrity = progress.stage(
+            render_integrity.CHECK, lambda: render_integrity.findings(rendered, args.config_file)
+        )
+        lines = integrity + lines
+    if stack is not None:
+        lines = [
+            f"secret-config {stack.source}: {path}: {message}" for path, message in plaintext_secrets(stack.config)
+        ] + lines
     advisories = check.advisories(rendered, policy_config)
+    # Findings quote what the render holds, and a hand-edited render may hold anything.
     for line in [*lines, *advisories]:
-        print(line)
+        print(redacted(line))
     for note in check.notes(rendered):
-        print(f"note: {note}")
+        print(f"note: {redacted(note)}")
     progress.summary()
     print(f"{label}: {len(rendered.manifests)} objects, {len(advisories)} advisory, {len(lines)} findings")
     return EXIT_FINDINGS if lines else EXIT_OK
 
 
-def _rendered_for_check(args: argparse.Namespace, progress: check.Progress) -> tuple[render.Rendered, str]:
-    if args.from_dir is not None:
-        if args.stack or args.config_file:
-            raise InputError("check --from DIR takes no stack and no --config-file")
+def _rendered_for_check(
+    args: argparse.Namespace, stack: StackInput | None, progress: check.Progress
+) -> tuple[render.Rendered, str]:
+    from tools import check, render
+
+    if stack is None:
         rendered, seconds = check.timed(lambda: _read_render(args.from_dir))
         progress.say(f"read {len(rendered.manifests)} objects in {seconds:.1f} s")
         return rendered, str(args.from_dir)
-    if not args.stack:
-        raise InputError("check needs a stack name, or --from DIR")
-    rendered, seconds = check.timed(lambda: render.render(load_stack(args.stack, args.config_file)))
+    rendered, seconds = check.timed(lambda: render.render(stack))
     progress.say(f"render {seconds:.1f} s, {len(rendered.manifests)} objects (config, capacity gate, mock runtime)")
     return rendered, args.stack
 
 
 def _read_render(out_dir: Path) -> render.Rendered:
+    from tools import render
+
     missing = [name for name in render.FILES if not (out_dir / name).is_file()]
     if missing:
         raise InputError(f"{out_dir}: not a render output (missing {', '.join(missing)}); run 'python -m tools render'")
     try:
         return render.read(out_dir)
-    except (ValueError, yaml.YAMLError) as error:  # json.JSONDecodeError is a ValueError
+    # json.JSONDecodeError and safe_yaml.YamlRefused are ValueErrors; JSON nested too deep
+    # for the json module raises RecursionError.
+    except (ValueError, RecursionError, yaml.YAMLError) as error:
         raise InputError(f"{out_dir}: unreadable render output: {error}") from None
 
 

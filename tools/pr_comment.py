@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from components.redact import REDACTED, redact
 from tools import serving_summary
 
 MARKER = "<!-- offline-check -->"
@@ -58,11 +59,19 @@ def stack_section(
 
 def comment(sections: Sequence[str], failed: Sequence[str]) -> str:
     summary = f"**Offline check: {', '.join(failed)} failed.**" if failed else "**Offline check: every stack passes.**"
-    body = "\n".join([MARKER, "## Offline check", "", summary, "", *sections])
+    # Whatever the check output and the renders hold, a token-like string is not published:
+    # the comment is public on a public repository, and readable by every reader of the PR.
+    clean, redactions = redact("\n".join(sections))
+    note = (
+        [f"{redactions} token-like string(s) were redacted from this comment as `{REDACTED}`; a secret belongs "
+         "in secret config (`pulumi config set --secret`), never in a stack file or extraArgs.", ""]
+        if redactions else []
+    )  # fmt: skip
+    body = "\n".join([MARKER, "## Offline check", "", summary, "", *note, clean])
     if len(body) <= MAX_COMMENT_CHARS:
         return body
-    note = "\n\n…truncated: download the `offline-check-comment` artifact for the full report.\n"
-    return body[:MAX_COMMENT_CHARS] + note
+    truncated = "\n\n…truncated: download the `offline-check-comment` artifact for the full report.\n"
+    return body[:MAX_COMMENT_CHARS] + truncated
 
 
 def build(results: Path) -> tuple[str, list[str]]:

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from components.redact import redact
+from tools import safe_yaml
 from tools.stackfile import StackInput
 
 MANIFESTS = "manifests.yaml"
@@ -67,7 +69,12 @@ def _object_order(obj: dict[str, Any]) -> tuple:
             metadata.get("namespace", ""), metadata.get("name", ""))  # fmt: skip
 
 
-def write(rendered: Rendered, out_dir: Path) -> list[Path]:
+def write(rendered: Rendered, out_dir: Path) -> tuple[list[Path], int]:
+    """Write the render files; the paths, and how many token-like strings were redacted.
+
+    A render is uploaded as a CI artifact and diffed into the pull-request comment: a secret
+    pasted into a config field, an extraArg or an annotation would otherwise be published
+    with it. Secret config shows as `[secret]` already; this catches what was put elsewhere."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {
         MANIFESTS: dump_manifests(rendered.manifests),
@@ -75,9 +82,12 @@ def write(rendered: Rendered, out_dir: Path) -> list[Path]:
         OUTPUTS: _dump_json(rendered.outputs),
         CAPACITY: _dump_json(rendered.capacity),
     }
+    total = 0
     for name, text in files.items():
-        (out_dir / name).write_text(text, encoding="utf-8")
-    return [out_dir / name for name in files]
+        clean, count = redact(text)
+        total += count
+        (out_dir / name).write_text(clean, encoding="utf-8")
+    return [out_dir / name for name in files], total
 
 
 def dump_manifests(objects: list[dict[str, Any]]) -> str:
@@ -91,12 +101,18 @@ def _dump_json(value: Any) -> str:
 def read(out_dir: Path) -> Rendered:
     """Read a render output back (for `check --from`)."""
     return Rendered(
-        manifests=[doc for doc in yaml.safe_load_all((out_dir / MANIFESTS).read_text(encoding="utf-8")) if doc],
+        manifests=[doc for doc in safe_yaml.load_all(_text(out_dir / MANIFESTS), str(out_dir / MANIFESTS)) if doc],
         resources=_read_json(out_dir / RESOURCES),
         outputs=_read_json(out_dir / OUTPUTS),
         capacity=_read_json(out_dir / CAPACITY),
     )
 
 
+def _text(path: Path) -> str:
+    if path.stat().st_size > safe_yaml.MAX_RENDER_BYTES:
+        raise ValueError(f"{path}: larger than {safe_yaml.MAX_RENDER_BYTES // 2**20} MiB; not a render output")
+    return path.read_text(encoding="utf-8")
+
+
 def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads(_text(path))

@@ -28,6 +28,9 @@ from kubernetes_validate.utils import (
     VersionNotSupportedError,
 )
 
+from tools import signed_cache
+from tools.stackfile import InputError
+
 KUBERNETES_VERSION = "1.33.0"
 # kubernetes-validate reads and parses its JSON schema files (the definitions file is
 # megabytes) on every validate() call; they never change, so each is read once per process.
@@ -36,8 +39,10 @@ kubernetes_validate.utils.schema_contents = functools.lru_cache(maxsize=None)(_r
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SCHEMAS_DIR = REPO_ROOT.parent / "shared" / "schemas"
 # Parsed CRD files as JSON, keyed by the file's content hash: reading JSON is ~20x faster
-# than parsing the multi-megabyte YAML, which was most of a `check`'s time.
-PARSED_CACHE_DIR = REPO_ROOT / "build" / ".schema-cache"
+# than parsing the multi-megabyte YAML, which was most of a `check`'s time. A forged entry
+# would be a permissive schema, so the cache is tools/signed_cache.py's: outside the
+# checkout, HMAC-signed.
+SCHEMA_CACHE = "schemas"
 CHECK_NAME = "schema"
 MAX_MESSAGE_CHARS = 300
 
@@ -94,8 +99,8 @@ BRANCH_KEYWORDS = ("anyOf", "allOf", "oneOf")
 INLINE_FLAGS = re.compile(r"\(\?([aiLmsux]+)\)")
 
 
-class SchemasMissing(Exception):
-    """The schemas directory is absent or holds no schema."""
+class SchemasMissing(InputError):
+    """The schemas directory is absent or holds no schema (bad arguments: exit code 2)."""
 
 
 @dataclass(frozen=True)
@@ -249,28 +254,15 @@ def _missing_message(path: Path, problem: str) -> str:
 
 def _load_yaml_documents(path: Path) -> list[dict]:
     content = path.read_bytes()
-    cached = PARSED_CACHE_DIR / f"{hashlib.sha256(content).hexdigest()}.json"
-    try:
-        return json.loads(cached.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        pass
+    key = hashlib.sha256(content).hexdigest()
+    cached = signed_cache.load(SCHEMA_CACHE, key)
+    if isinstance(cached, list):
+        return cached
     # The C loader parses the multi-megabyte KServe CRDs about ten times faster.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     documents = [doc for doc in yaml.load_all(content, Loader=loader) if isinstance(doc, dict)]
-    _write_cache(cached, documents)
+    signed_cache.store(SCHEMA_CACHE, key, documents)
     return documents
-
-
-def _write_cache(path: Path, documents: list[dict]) -> None:
-    """Best effort: a read-only checkout, or a value JSON cannot hold, just means no cache."""
-    try:
-        text = json.dumps(documents)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{id(documents)}.tmp")
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(path)
-    except (OSError, TypeError, ValueError):
-        pass
 
 
 def _kind_named_by(schema: dict[str, Any], kind_lower: str) -> str | None:

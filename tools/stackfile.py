@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from components.conventions import stack_file
 from components.spec import CONFIG_KEY, PlatformSpec, SpecError, load_platform
+from tools import safe_yaml
 from tools.offline_secrets import secret_config_problems
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -53,9 +52,11 @@ def load_stack(stack: str, config_file: str | None = None, capacity_gate: bool =
 
 def _read_config(path: Path, source: str) -> dict[str, Any]:
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        document = safe_yaml.load(path.read_text(encoding="utf-8"), source)
+    except UnicodeDecodeError as error:
         raise InputError(f"{source}: not valid YAML: {error}") from None
+    except safe_yaml.YamlRefused as error:
+        raise InputError(str(error)) from None
     if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
         raise InputError(f"{source}: a stack file is a mapping with a 'config:' mapping (Pulumi.<stack>.yaml format)")
     return document["config"]

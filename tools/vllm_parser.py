@@ -21,12 +21,14 @@ import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 from typing import Any
 
 from components import generated, upstream, vllm_args
-from tools import vllm_cli
+from components.redact import redacted
+from tools import signed_cache, vllm_cli
 from tools.k8s_objects import dig
-from tools.schemas import PARSED_CACHE_DIR, describe_resource
+from tools.schemas import describe_resource
 
 CHECK = "vllm-args"
 CONFIG_FLAG = vllm_args.CONFIG.name
@@ -67,10 +69,23 @@ def findings(manifests: list[dict[str, Any]]) -> list[str]:
         return []
     lists = serve_arguments(manifests)
     try:
-        problems = parse(list(lists.values()))
+        verdicts = _judge(list(lists.values()))
     except WorkerFailed as error:
         return [f"{CHECK}: {error}"]
-    return [f"{CHECK} {resource}: {problem}" for resource, problem in zip(lists, problems, strict=True) if problem]
+    found = []
+    for (resource, args), (problem, trusted) in zip(lists.items(), verdicts, strict=True):
+        if problem:
+            found.append(f"{CHECK} {resource}: {problem}")
+        # The spec-time check reads the static table (the program env has no vLLM); vLLM's
+        # parser, abbreviations allowed as at run time, must find no trust flag it missed.
+        static = {flag.name for _, flag in vllm_args.trust_flags_in(args)}
+        found += [
+            f"{CHECK} {resource}: vLLM's parser reads the arguments as setting {name}, which the static trust-flag "
+            "table (components/vllm_args.py) did not see; add the spelling to it"
+            for name in trusted
+            if name not in static
+        ]
+    return found
 
 
 def notes(manifests: list[dict[str, Any]]) -> list[str]:
@@ -80,51 +95,60 @@ def notes(manifests: list[dict[str, Any]]) -> list[str]:
 
 def parse(arg_lists: list[list[str]]) -> list[str | None]:
     """vLLM's complaint about each argument list (None: accepted), in order."""
+    return [problem for problem, _ in _judge(arg_lists)]
+
+
+# vLLM's complaint about an argument list (None: accepted), and the trust flags (vllm_args.
+# TRUST_FLAGS) its parser reads the list as setting.
+Verdict = tuple[str | None, tuple[str, ...]]
+
+
+def _judge(arg_lists: list[list[str]]) -> list[Verdict]:
     missing = [args for args in map(tuple, arg_lists) if args not in _verdicts and not _load_verdict(args)]
     if missing:
-        for args, verdict in zip(missing, _worker().ask([offline(list(args)) for args in missing]), strict=True):
+        for args, answer in zip(missing, _worker().ask([offline(list(args)) for args in missing]), strict=True):
+            verdict: Verdict = (answer[0], tuple(answer[1]))  # the worker's [problem, [trust flag, ...]]
             _verdicts[args] = verdict
             _store_verdict(args, verdict)
     return [_verdicts[tuple(args)] for args in arg_lists]
 
 
-_verdicts: dict[tuple[str, ...], str | None] = {}
+_verdicts: dict[tuple[str, ...], Verdict] = {}
 
-# Verdicts on disk, keyed by the vLLM version and the argument list: importing vLLM costs
-# more than the rest of a `check`, and a pool's arguments rarely change between checks.
-VERDICT_CACHE_DIR = PARSED_CACHE_DIR.parent / ".vllm-args-cache"
+# Verdicts on disk (tools/signed_cache.py: outside the checkout, HMAC-signed): importing
+# vLLM costs more than the rest of a `check`, and a pool's arguments rarely change between
+# checks. An entry is keyed by what decides the verdict: the vLLM distribution and version,
+# the code that builds the parser and the stand-in config, and the argument list. It holds
+# the verdict only, redacted: an argument may hold a value that must not be copied to disk.
+CACHE = "vllm-args"
+_CODE_FILES = (Path(vllm_cli.__file__), Path(__file__), Path(vllm_args.__file__))
 
 
-def _verdict_file(args: tuple[str, ...]) -> str | None:
+def _cache_key(args: tuple[str, ...]) -> str | None:
     config_at = args.index(CONFIG_FLAG) + 1 if CONFIG_FLAG in args else len(args)
     if config_at < len(args) and os.path.exists(args[config_at]):
         return None  # a config file that exists here: its content is part of the verdict
     found = vllm_cli.installed()
-    key = json.dumps([found and found.describe(), vllm_args.api_key_config(["stand-in-key"]), list(args)])
-    return str(VERDICT_CACHE_DIR / f"{hashlib.sha256(key.encode()).hexdigest()}.json")
+    code = hashlib.sha256(b"".join(path.read_bytes() for path in _CODE_FILES)).hexdigest()
+    return json.dumps([found and found.describe(), code, list(args)])
 
 
 def _load_verdict(args: tuple[str, ...]) -> bool:
-    path = _verdict_file(args)
-    if path is None or not os.path.isfile(path):
-        return False
+    key = _cache_key(args)
+    stored: Any = signed_cache.load(CACHE, key) if key is not None else signed_cache.MISSING
     try:
-        with open(path, encoding="utf-8") as file:
-            _verdicts[args] = json.load(file)["verdict"]
-        return True
-    except (OSError, ValueError, KeyError):
+        problem, trusted = stored
+        verdict: Verdict = (problem if isinstance(problem, str) else None, tuple(str(name) for name in trusted))
+    except (TypeError, ValueError):
         return False
+    _verdicts[args] = verdict
+    return True
 
 
-def _store_verdict(args: tuple[str, ...], verdict: str | None) -> None:
-    path = _verdict_file(args)
-    try:
-        if path:
-            os.makedirs(VERDICT_CACHE_DIR, exist_ok=True)
-            with open(path, "w", encoding="utf-8") as file:
-                json.dump({"args": list(args), "verdict": verdict}, file)
-    except OSError:
-        pass  # a read-only checkout: no cache
+def _store_verdict(args: tuple[str, ...], verdict: Verdict) -> None:
+    key = _cache_key(args)
+    if key is not None:
+        signed_cache.store(CACHE, key, [redacted(verdict[0]) if verdict[0] else None, list(verdict[1])])
 
 
 def offline(args: list[str]) -> list[str]:
@@ -168,7 +192,7 @@ class _Worker:
         self.requests, self.answers = self.process.stdin, self.process.stdout
         atexit.register(self.close)
 
-    def ask(self, arg_lists: list[list[str]]) -> list[str | None]:
+    def ask(self, arg_lists: list[list[str]]) -> list[Any]:
         try:
             self.requests.write(json.dumps(arg_lists) + "\n")
             self.requests.flush()
@@ -220,8 +244,28 @@ def _serve(requests, replies) -> None:
             return str(error).removeprefix("Error: ")
         return None
 
+    defaults: list[Any] = []
+
+    def trusted(args: list[str]) -> list[str]:
+        """The trust flags vLLM's parser reads `args` as setting, abbreviations allowed as
+        `vllm serve` allows them: each whose value differs from a plain start's (or from a
+        safe value)."""
+        parser, _ = vllm_cli.serve_parser(RaisingParser)
+        try:
+            parsed = vars(parser.parse_args([vllm_cli.SUBCOMMAND, *args]))
+            if not defaults:
+                defaults.append(vars(parser.parse_args([vllm_cli.SUBCOMMAND, vllm_args.MODEL_DIR])))
+        except Exception:  # the strict parse reports the problem; nothing to compare here
+            return []
+        return [
+            flag.name
+            for flag in vllm_args.TRUST_FLAGS
+            if parsed.get(flag.dest) != defaults[0].get(flag.dest)
+            and str(parsed.get(flag.dest)) not in flag.safe_values
+        ]
+
     for line in requests:
-        replies.write(json.dumps([problem(args) for args in json.loads(line)]) + "\n")
+        replies.write(json.dumps([[problem(args), trusted(args)] for args in json.loads(line)]) + "\n")
         replies.flush()
 
 

@@ -11,7 +11,17 @@ from pydantic import Field
 from pydantic.alias_generators import to_camel
 
 from components.catalog import GPUS, INSTANCE_TYPES
-from components.spec.base import AWS_REGION_PATTERN, DnsLabel, Problem, _Spec, not_in_catalog
+from components.spec.base import (
+    AWS_REGION_PATTERN,
+    DURATION_MAX_SECONDS,
+    DnsLabel,
+    Int32,
+    Problem,
+    Switch,
+    Text,
+    _Spec,
+    not_in_catalog,
+)
 
 # --- cluster --------------------------------------------------------------------------
 
@@ -20,16 +30,19 @@ class EksCluster(_Spec):
     """An existing EKS cluster, looked up by name; kubeconfig authenticates with `aws eks get-token`."""
 
     kind: Literal["eks"]
-    name: str = Field(min_length=1, max_length=100, description="EKS cluster name.")
-    region: str = Field(pattern=AWS_REGION_PATTERN, description="AWS region, e.g. us-east-1.")
+    # EKS's CreateCluster name constraint: 1-100 characters, a letter or digit first.
+    name: Text = Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9_-]*$", max_length=100, description="EKS cluster name.")
+    region: Text = Field(pattern=AWS_REGION_PATTERN, description="AWS region, e.g. us-east-1.")
 
 
 class KubeconfigCluster(_Spec):
     """Any conformant cluster reached through a kubeconfig file and context."""
 
     kind: Literal["kubeconfig"]
-    path: str | None = Field(default=None, description="Kubeconfig path; default ~/.kube/config.")
-    context: str | None = Field(default=None, description="Context name; default the current one.")
+    path: Text | None = Field(default=None, max_length=4096, description="Kubeconfig path; default ~/.kube/config.")
+    context: Text | None = Field(
+        default=None, min_length=1, max_length=253, description="Context name; default the current one."
+    )
 
 
 ClusterSpec = Annotated[EksCluster | KubeconfigCluster, Field(discriminator="kind")]
@@ -47,13 +60,13 @@ KNATIVE_DEFAULT_MAX_TIMEOUT_SECONDS = 600
 
 
 class InstallSwitch(_Spec):
-    enabled: bool = Field(default=True, description="Install it; false when the cluster already runs it.")
+    enabled: Switch = Field(default=True, description="Install it; false when the cluster already runs it.")
 
 
 class GpuOperatorSpec(InstallSwitch):
     """The NVIDIA GPU Operator: device plugin, feature discovery, DCGM exporter."""
 
-    driver_on_host: bool | None = Field(
+    driver_on_host: Switch | None = Field(
         default=None,
         description="Nodes already carry the NVIDIA driver and container toolkit (EKS NVIDIA AMIs do), so the "
         "operator installs neither. Default: true on eks clusters, false otherwise.",
@@ -63,9 +76,10 @@ class GpuOperatorSpec(InstallSwitch):
 class KnativeSpec(InstallSwitch):
     """Knative Serving through the Knative Operator; Knative-mode pools run on it."""
 
-    max_revision_timeout_seconds: int | None = Field(
+    max_revision_timeout_seconds: Int32 | None = Field(
         default=None,
         gt=0,
+        le=DURATION_MAX_SECONDS,
         description="Knative's max-revision-timeout-seconds. Default: the longest knative pool timeout (at "
         f"least Knative's own {KNATIVE_DEFAULT_MAX_TIMEOUT_SECONDS}) when we install Knative, Knative's "
         "default when the cluster runs its own.",
@@ -87,25 +101,33 @@ class ControlPlaneSpec(_Spec):
 DURATION_PATTERN = r"^([0-9]+(s|m|h))+$"
 
 
+# Nodes of one node pool: EKS managed node groups allow at most 1000 by default (service quota).
+MAX_NODES = 1000
+
+
 class NodeScaling(_Spec):
-    min: int = Field(default=0, ge=0, description="Fewest nodes (managed node groups).")
-    max: int = Field(default=1, ge=1, description="Most nodes; for Karpenter, the pool's GPU limit in nodes.")
-    desired: int | None = Field(default=None, ge=0, description="Nodes at creation (managed); default min.")
+    min: Int32 = Field(default=0, ge=0, le=MAX_NODES, description="Fewest nodes (managed node groups).")
+    max: Int32 = Field(
+        default=1, ge=1, le=MAX_NODES, description="Most nodes; for Karpenter, the pool's GPU limit in nodes."
+    )
+    desired: Int32 | None = Field(
+        default=None, ge=0, le=MAX_NODES, description="Nodes at creation (managed); default min."
+    )
 
 
 class KarpenterOptions(_Spec):
-    node_role: str | None = Field(
+    node_role: Text | None = Field(
         default=None,
-        min_length=1,
+        pattern=r"^[A-Za-z0-9+=,.@_-]{1,64}$",  # IAM's role name rule
         description="IAM role of Karpenter's nodes (with its EKS access entry); default "
         "KarpenterNodeRole-<cluster name>, the Karpenter getting-started convention.",
     )
-    consolidate_after: str = Field(
+    consolidate_after: Text = Field(
         default="15m",
         pattern=DURATION_PATTERN,
         description="How long a node must stay empty before Karpenter removes it.",
     )
-    expire_after: str = Field(
+    expire_after: Text = Field(
         default="Never",
         pattern=r"^(([0-9]+(s|m|h))+|Never)$",
         description="Maximum node age; Never, because expiry evicts serving pods that took minutes to load.",
@@ -116,9 +138,9 @@ class NodePoolSpec(_Spec):
     """A set of GPU nodes; either an EC2 instance type from the catalog, or a GPU model and count."""
 
     name: DnsLabel
-    instance_type: str | None = Field(default=None, description="EC2 instance type, e.g. g6e.2xlarge.")
-    gpu: str | None = Field(default=None, description="GPU catalog key, for nodes that are not EC2.")
-    gpu_count: int | None = Field(default=None, gt=0, description="GPUs per node, with `gpu`.")
+    instance_type: Text | None = Field(default=None, max_length=64, description="EC2 instance type, e.g. g6e.2xlarge.")
+    gpu: Text | None = Field(default=None, max_length=64, description="GPU catalog key, for nodes that are not EC2.")
+    gpu_count: Int32 | None = Field(default=None, gt=0, le=64, description="GPUs per node, with `gpu`.")
     kind: Literal["managed", "karpenter", "existing"] = Field(
         default="existing",
         description="managed: an EKS managed node group; karpenter: a Karpenter NodePool and EC2NodeClass "
@@ -128,7 +150,7 @@ class NodePoolSpec(_Spec):
     ami_family: Literal["al2023", "bottlerocket"] = Field(
         default="al2023", description="EKS-optimized NVIDIA AMI family: the driver and container toolkit ship on it."
     )
-    ami_version: str | None = Field(
+    ami_version: Text | None = Field(
         default=None,
         pattern=r"^(latest|v[0-9][0-9.]*)$",
         description="Karpenter: the AMI release, e.g. v20260810 (al2023); 'latest' replaces the nodes at "
@@ -137,11 +159,11 @@ class NodePoolSpec(_Spec):
     capacity_type: Literal["onDemand", "spot", "capacityBlock"] = Field(
         default="onDemand", description="How the instances are bought; capacityBlock needs capacityReservationId."
     )
-    capacity_reservation_id: str | None = Field(
+    capacity_reservation_id: Text | None = Field(
         default=None, pattern=r"^cr-[0-9a-z]+$", description="The Capacity Block for ML (cr-...) to launch into."
     )
     scaling: NodeScaling = NodeScaling()
-    disk_size_gib: int = Field(
+    disk_size_gib: Int32 = Field(
         default=200,
         ge=20,
         le=16384,

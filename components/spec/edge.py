@@ -9,12 +9,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from components.spec.base import DnsLabel, Problem, _Spec
+from components.spec.base import DNS_SUBDOMAIN_PATTERN, DnsLabel, Int32, LabelKey, Problem, Switch, Text, _Spec
 
 
 class IssuerRef(_Spec):
     kind: Literal["ClusterIssuer", "Issuer"] = Field(description="An Issuer must live in the gateway namespace.")
-    name: str = Field(min_length=1, max_length=253, description="cert-manager issuer name.")
+    name: Text = Field(
+        pattern=DNS_SUBDOMAIN_PATTERN, max_length=253, description="cert-manager issuer name (a DNS subdomain)."
+    )
 
 
 class GatewayTls(_Spec):
@@ -35,12 +37,12 @@ class GatewaySpec(_Spec):
     name: DnsLabel = Field(default="llm-gateway", description="Name of the Gateway object.")
     class_name: DnsLabel = Field(default="envoy-gateway", description="GatewayClass of the Gateway.")
     tls: GatewayTls = GatewayTls()
-    internet_facing: bool = Field(
+    internet_facing: Switch = Field(
         default=False,
         description="Expose the gateway's load balancer to the internet (EKS: an internet-facing NLB). "
         "Off: an internal NLB, reachable from the VPC and its peers only.",
     )
-    service_annotations: dict[str, str] = Field(
+    service_annotations: dict[LabelKey, Annotated[Text, Field(max_length=4096)]] = Field(
         default_factory=dict,
         description="Extra annotations on the gateway's load balancer Service (subnets, security groups, "
         "or an on-prem load balancer's settings); they may not restate the scheme set by internetFacing.",
@@ -55,13 +57,13 @@ class GatewaySpec(_Spec):
         description="CIDRs that may reach the gateway's load balancer (loadBalancerSourceRanges); on "
         "clusters other than EKS, private ranges here are what keeps the load balancer internal.",
     )
-    replicas: int = Field(
+    replicas: Int32 = Field(
         default=2,
         ge=1,
         le=20,
         description="Envoy proxies per gateway, fixed (no autoscaler); each enforces its share of a rate limit.",
     )
-    vllm_api_key: bool = Field(
+    vllm_api_key: Switch = Field(
         default=False,
         description="vLLM itself also checks the client's API key (defence in depth behind the gateway).",
     )

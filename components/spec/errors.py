@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from components.pool_defaults import CLASS_DEFAULTS
+from components.redact import redacted
 from components.spec.base import CONFIG_KEY, Problem
 from components.spec.platform import PlatformSpec
 
@@ -23,7 +24,8 @@ class SpecError(Exception):
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> list[str]:
-        return [f"{self.source}: {CONFIG_KEY}{_dot(path)}: {message}" for path, message in self.problems]
+        # Redacted: a message may quote a value, and a value may be a secret pasted in the wrong place.
+        return [redacted(f"{self.source}: {CONFIG_KEY}{_dot(path)}: {message}") for path, message in self.problems]
 
 
 def _dot(path: str) -> str:
@@ -31,7 +33,9 @@ def _dot(path: str) -> str:
 
 
 def validation_problems(error: ValidationError) -> list[Problem]:
-    """pydantic's errors as problems: config keys instead of Python names, echoes dropped."""
+    """pydantic's errors as problems: config keys instead of Python names, echoes dropped.
+    pydantic's messages name the constraint, not the input, except a discriminator's, which
+    is reworded; SpecError also redacts token-like strings from every line."""
     return [_describe(e) for e in _root_causes(error.errors())]
 
 
@@ -56,9 +60,13 @@ _KEY_MARK = "[key]"
 
 def _describe(error: Mapping[str, Any]) -> Problem:
     loc = [part for part in error["loc"] if part not in _UNION_TAGS and part != _KEY_MARK]
-    message = _PLAIN_MESSAGES.get(error["type"], error["msg"])
+    message = _PLAIN_MESSAGES.get(error["type"], str(error["msg"]).removeprefix("Value error, "))
     if error["type"] == "extra_forbidden":
         message = _unknown_field_message(list(error["loc"]))
+    elif error["type"] == "union_tag_invalid":
+        # pydantic's message quotes the value given; a message never does (it may be a secret).
+        context = error.get("ctx") or {}
+        message = f"{context.get('discriminator', 'kind')} must be one of {context.get('expected_tags', '')}"
     return _format_path(loc), message
 
 

@@ -11,7 +11,7 @@ from pydantic import Discriminator, Field, Tag
 
 from components.capacity import weight_bytes_total
 from components.catalog import ARCHITECTURES, Architecture
-from components.spec.base import COMMIT_PATTERN, HUB_ID_PATTERN, DnsLabel, Problem, _Spec, not_in_catalog
+from components.spec.base import COMMIT_PATTERN, HUB_ID_PATTERN, DnsLabel, Problem, Switch, Text, _Spec, not_in_catalog
 
 
 def _architecture_kind(value: Any) -> str:
@@ -19,7 +19,7 @@ def _architecture_kind(value: Any) -> str:
 
 
 ArchitectureRef = Annotated[
-    Annotated[str, Tag("key")] | Annotated[Architecture, Tag("inline")],
+    Annotated[Text, Field(max_length=64), Tag("key")] | Annotated[Architecture, Tag("inline")],
     Discriminator(_architecture_kind),
 ]
 
@@ -36,14 +36,14 @@ class ModelSpec(_Spec):
     """One model pinned to an exact hub commit."""
 
     name: DnsLabel = Field(description="Served model name clients put in `model`.")
-    source: str = Field(pattern=HUB_ID_PATTERN, description="Hub id, e.g. meta-llama/Llama-3.1-8B-Instruct.")
-    revision: str = Field(pattern=COMMIT_PATTERN, description="40-hex commit of the hub repository.")
+    source: Text = Field(pattern=HUB_ID_PATTERN, description="Hub id, e.g. meta-llama/Llama-3.1-8B-Instruct.")
+    revision: Text = Field(pattern=COMMIT_PATTERN, description="40-hex commit of the hub repository.")
     architecture: ArchitectureRef = Field(description="Catalog key, or the numbers inline.")
     dtype: Literal["auto", "bfloat16", "float16"] = "auto"
     quantization: Literal["none", "fp8", "awq", "gptq"] = Field(
         default="none", description="Format of the weights in GPU memory."
     )
-    quantize_on_load: bool = Field(
+    quantize_on_load: Switch = Field(
         default=False,
         description="The checkpoint is 16-bit and vLLM quantizes it to FP8 at load "
         "(--quantization fp8). Pre-quantized checkpoints leave this off: vLLM reads their "

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from components.spec.base import HTTP_URL_PATTERN, DnsLabel, LabelKey, LabelValue, _Spec
+from components.spec.base import DnsLabel, HttpUrl, Int32, LabelKey, LabelValue, Number, Switch, Text, _Spec
 
 
 class MonitoringSpec(_Spec):
-    enabled: bool = Field(
+    enabled: Switch = Field(
         default=True, description="Create scrape configs, alerts and dashboards (needs the Prometheus Operator CRDs)."
     )
-    prometheus_url: str = Field(
+    prometheus_url: HttpUrl = Field(
         default="http://prometheus-operated.monitoring.svc.cluster.local:9090",
-        pattern=HTTP_URL_PATTERN,
         description="Prometheus that KEDA queries for vLLM's gauges.",
     )
     namespace: DnsLabel = Field(
@@ -31,16 +30,16 @@ class MonitoringSpec(_Spec):
         default="grafana_dashboard", description="Label the Grafana dashboard sidecar watches ConfigMaps for."
     )
     dashboard_label_value: LabelValue = Field(default="1", description="Value of `dashboardLabel`.")
-    alert_for_minutes: int = Field(
+    alert_for_minutes: Int32 = Field(
         default=10, ge=1, le=120, description="How long a condition must hold before its alert fires."
     )
-    kv_cache_saturation: float = Field(
+    kv_cache_saturation: Number = Field(
         default=0.95, gt=0, le=1, description="KV-cache usage fraction that, with requests waiting, alerts."
     )
-    error_ratio: float = Field(
+    error_ratio: Number = Field(
         default=0.05, gt=0, lt=1, description="Share of requests ending in abort or error that alerts."
     )
-    runbook_url: str = Field(
+    runbook_url: Text = Field(
         default="docs/runbook.md",
         pattern=r"^\S+$",
         description="Where docs/runbook.md is served; alerts link to <runbookUrl>#<alert name in lower case>.",

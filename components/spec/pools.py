@@ -4,20 +4,44 @@ replicas, autoscaling signal and SLO."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
 from components.pool_defaults import CLASS_DEFAULTS, GPU_MEMORY_UTILIZATION, WORKLOAD_DEFAULTS
-from components.spec.base import HOSTNAME_PATTERN, POOL_NAME_PATTERN, ClientName, Problem, Quantity, _Spec
-from components.vllm_args import managed_flag_clash
+from components.spec.base import (
+    DURATION_MAX_SECONDS,
+    HOSTNAME_PATTERN,
+    POOL_NAME_PATTERN,
+    ClientName,
+    Int32,
+    Number,
+    Problem,
+    Quantity,
+    Text,
+    _Spec,
+)
+from components.vllm_args import TRUST_FLAG_NAMES, managed_flag_clash, option_word, trust_flags_in
+
+# Upper bounds of what a pool's numbers feed. A request's whole timeout (timeoutSeconds, plus
+# startupTimeoutSeconds for a pool that scales from zero) is rendered as a Gateway API
+# Duration `<n>s`, whose pattern allows five digits: 86400 + 10800 stays below 99999.
+MAX_TIMEOUT_SECONDS = 86400
+MAX_STARTUP_SECONDS = 10800
+# Token counts: vLLM's context and batch sizes are int32 in its config; 2^24 is far above
+# any model's context.
+MAX_TOKENS = 2**24
+# Replicas of one pool, each at least one GPU; the cross-field rules also hold it to what
+# its node pool can hold.
+MAX_REPLICAS = 1000
 
 
 class Replicas(_Spec):
-    min: int = Field(ge=0)
-    max: int = Field(ge=1)
+    min: Int32 = Field(ge=0, le=MAX_REPLICAS)
+    max: Int32 = Field(ge=1, le=MAX_REPLICAS, description="No more replicas than the node pool can hold.")
 
 
 class Autoscaling(_Spec):
@@ -27,8 +51,8 @@ class Autoscaling(_Spec):
         description="queue: vllm:num_requests_waiting per replica; kvCache: vllm:kv_cache_usage_perc; "
         "concurrency: Knative in-flight requests per replica."
     )
-    target: float = Field(gt=0)
-    scale_down_delay_seconds: int = Field(
+    target: Number = Field(gt=0, le=100000)
+    scale_down_delay_seconds: Int32 = Field(
         default=900,
         ge=0,
         le=3600,
@@ -61,9 +85,29 @@ class Workload(_Spec):
 
 
 class Slo(_Spec):
-    ttft_p95_seconds: float = Field(gt=0, description="Time to first token, 95th percentile.")
-    e2e_p95_seconds: float = Field(
-        gt=0, alias="e2eP95Seconds", description="End-to-end request latency, 95th percentile."
+    ttft_p95_seconds: Number = Field(
+        gt=0, le=DURATION_MAX_SECONDS, description="Time to first token, 95th percentile; within e2eP95Seconds."
+    )
+    e2e_p95_seconds: Number = Field(
+        gt=0,
+        le=DURATION_MAX_SECONDS,
+        alias="e2eP95Seconds",
+        description="End-to-end request latency, 95th percentile; within the pool's request timeout.",
+    )
+
+
+class TrustedArg(_Spec):
+    """One flag of `extraArgs` that changes what the server trusts, accepted on purpose."""
+
+    flag: Text = Field(
+        pattern=r"^--[a-z0-9][-a-z0-9]*$",
+        description="The flag's full name as vLLM spells it (e.g. --trust-remote-code), whatever "
+        "spelling extraArgs uses.",
+    )
+    reason: Text = Field(
+        min_length=10,
+        max_length=500,
+        description="Why this pool needs it, for the reviewer (a ticket, the review that accepted the code).",
     )
     workload: Workload | None = Field(
         default=None, description="The request shapes the SLO holds for, as the load test sends them."
@@ -73,46 +117,65 @@ class Slo(_Spec):
 class PoolSpec(_Spec):
     """One serving pool: one model, one engine configuration, one workload class."""
 
-    name: str = Field(pattern=POOL_NAME_PATTERN, max_length=40)
+    name: Text = Field(pattern=POOL_NAME_PATTERN, max_length=40)
     workload_class: Literal["chat", "batch"] = Field(alias="class")
-    model: str = Field(description="A name from `models`.")
-    node_pool: str = Field(description="A name from `nodePools`.")
+    model: Text = Field(max_length=63, description="A name from `models`.")
+    node_pool: Text = Field(max_length=63, description="A name from `nodePools`.")
     mode: Literal["standard", "knative"] = Field(
         description="KServe deployment mode: standard (Deployment + KEDA) or knative (scale to zero)."
     )
-    hostname: str = Field(pattern=HOSTNAME_PATTERN, description="Clients call https://<hostname>/v1.")
-    max_model_len: int = Field(gt=0, description="Context cap in tokens (--max-model-len).")
-    max_num_seqs: int = Field(gt=0, description="Sequences batched at once (--max-num-seqs).")
-    max_num_batched_tokens: int = Field(gt=0, description="Tokens per engine step (--max-num-batched-tokens).")
-    gpu_memory_utilization: float = Field(default=GPU_MEMORY_UTILIZATION, gt=0, le=0.98)
-    tensor_parallel_size: int = Field(default=1, ge=1)
+    hostname: Text = Field(pattern=HOSTNAME_PATTERN, description="Clients call https://<hostname>/v1.")
+    max_model_len: Int32 = Field(gt=0, le=MAX_TOKENS, description="Context cap in tokens (--max-model-len).")
+    max_num_seqs: Int32 = Field(gt=0, le=65536, description="Sequences batched at once (--max-num-seqs).")
+    max_num_batched_tokens: Int32 = Field(
+        gt=0, le=MAX_TOKENS, description="Tokens per engine step (--max-num-batched-tokens)."
+    )
+    gpu_memory_utilization: Number = Field(default=GPU_MEMORY_UTILIZATION, gt=0, le=0.98)
+    tensor_parallel_size: Int32 = Field(default=1, ge=1, le=64)
     kv_cache_dtype: Literal["auto", "fp8"] = "auto"
     replicas: Replicas
     autoscaling: Autoscaling
     slo: Slo
-    timeout_seconds: int = Field(gt=0, description="Request timeout at the gateway and in KServe.")
-    default_max_tokens: int = Field(
+    timeout_seconds: Int32 = Field(
         gt=0,
+        le=MAX_TIMEOUT_SECONDS,
+        description=f"Request timeout at the gateway and in KServe; at most {MAX_TIMEOUT_SECONDS} (a day).",
+    )
+    default_max_tokens: Int32 = Field(
+        gt=0,
+        le=MAX_TOKENS,
         description="Output-token limit: the default for requests without max_tokens; vLLM also "
         "caps requests that ask for more at this value.",
     )
-    min_concurrent_at_cap: int = Field(ge=1, description="Sequences the KV cache must hold at the cap.")
-    measured_kv_cache_tokens: int | None = Field(
+    min_concurrent_at_cap: Int32 = Field(ge=1, le=65536, description="Sequences the KV cache must hold at the cap.")
+    measured_kv_cache_tokens: Int32 | None = Field(
         default=None,
         gt=0,
+        le=2**31 - 1,
         description="The KV-cache size vLLM logged for this pool on its GPU ('GPU KV cache size: N tokens'). "
         "Required for models the capacity model does not size (MoE, multimodal); used as is, not computed.",
     )
-    startup_timeout_seconds: int = Field(
-        default=1200, ge=60, description="Model load + CUDA graph capture budget for the startup probe."
+    startup_timeout_seconds: Int32 = Field(
+        default=1200,
+        ge=60,
+        le=MAX_STARTUP_SECONDS,
+        description="Model load + CUDA graph capture budget for the startup probe; at most "
+        f"{MAX_STARTUP_SECONDS} (3 h).",
     )
     cpu: Quantity | None = Field(default=None, description="CPU request; default 4 per GPU.")
     memory: Quantity | None = Field(default=None, description="Memory request and limit; default 32Gi per GPU.")
-    extra_args: tuple[str, ...] = Field(
+    extra_args: tuple[Annotated[Text, Field(min_length=1, max_length=4096)], ...] = Field(
         default=(), description="Extra vLLM flags appended verbatim after ours; may not repeat ours."
     )
-    requests_per_minute: int = Field(
+    trusted_args: tuple[TrustedArg, ...] = Field(
+        default=(),
+        description="The opt-in for extraArgs flags that change trust or integrity (--trust-remote-code, "
+        "--middleware, --load-format other than safetensors, logging flags, ...: TRUST_FLAGS in "
+        "components/vllm_args.py): each such flag is refused unless named here with a reason.",
+    )
+    requests_per_minute: Int32 = Field(
         gt=0,
+        le=10**7,
         description="Requests one API-key client may send per minute through the gateway, a multiple of "
         "gateway.replicas: each proxy allows its equal share.",
     )
@@ -180,6 +243,22 @@ def pool_problems(path: str, pool: PoolSpec) -> Iterator[Problem]:
             f"{path}.maxNumBatchedTokens",
             f"{pool.max_num_batched_tokens} is below maxNumSeqs ({pool.max_num_seqs}); vLLM refuses to start",
         )
+    if pool.default_max_tokens >= pool.max_model_len:
+        yield (
+            f"{path}.defaultMaxTokens",
+            f"{pool.default_max_tokens} leaves no room for a prompt within maxModelLen ({pool.max_model_len})",
+        )
+    if pool.slo.ttft_p95_seconds > pool.slo.e2e_p95_seconds:
+        yield (
+            f"{path}.slo.ttftP95Seconds",
+            f"{pool.slo.ttft_p95_seconds} is above slo.e2eP95Seconds; the first token comes first",
+        )
+    if pool.slo.e2e_p95_seconds > pool.timeout_seconds:
+        yield (
+            f"{path}.slo.e2eP95Seconds",
+            f"{pool.slo.e2e_p95_seconds} is above timeoutSeconds ({pool.timeout_seconds}): the gateway ends a "
+            "request before the objective could be met",
+        )
     yield from _autoscaling_problems(path, pool)
     yield from _workload_problems(path, pool)
     clients = pool.clients or ()
@@ -190,6 +269,37 @@ def pool_problems(path: str, pool: PoolSpec) -> Iterator[Problem]:
         clash = managed_flag_clash(arg)
         if clash:
             yield f"{path}.extraArgs[{index}]", clash
+    yield from _trust_problems(path, pool)
+
+
+def _trust_problems(path: str, pool: PoolSpec) -> Iterator[Problem]:
+    """Trust flags in extraArgs need the pool's opt-in, and an opt-in needs a flag that uses it."""
+    accepted: dict[str, int] = {}
+    for index, entry in enumerate(pool.trusted_args):
+        where = f"{path}.trustedArgs[{index}].flag"
+        if entry.flag not in TRUST_FLAG_NAMES:
+            hint = difflib.get_close_matches(entry.flag, TRUST_FLAG_NAMES, n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            yield (
+                where,
+                f"'{entry.flag}' needs no opt-in{suggestion}; TRUST_FLAGS in components/vllm_args.py lists those that do",
+            )
+        elif entry.flag in accepted:
+            yield where, f"'{entry.flag}' is already accepted by trustedArgs[{accepted[entry.flag]}]"
+        accepted.setdefault(entry.flag, index)
+    used = set()
+    for index, flag in trust_flags_in(pool.extra_args):
+        used.add(flag.name)
+        if flag.name not in accepted:
+            spelled = option_word(pool.extra_args[index])
+            yield (
+                f"{path}.extraArgs[{index}]",
+                f"'{spelled}' sets {flag.name}, which {flag.risk}; to accept it, name it in {path}.trustedArgs "
+                "with a reason",
+            )
+    for flag_name, index in accepted.items():
+        if flag_name in TRUST_FLAG_NAMES and flag_name not in used:
+            yield f"{path}.trustedArgs[{index}].flag", f"no extraArgs entry sets {flag_name}; remove the opt-in"
 
 
 _SIGNALS_BY_MODE = {"standard": ("queue", "kvCache"), "knative": ("concurrency",)}

@@ -13,11 +13,11 @@ from components.catalog import ARCHITECTURES, INSTANCE_TYPES, Architecture
 from components.images import ECR_PULL_THROUGH, parse, unpinned
 from components.model_cache_size import model_cache_error
 from components.rollout import rollout_problems
-from components.spec.base import Problem, quantity_bytes
+from components.spec.base import Problem, host_port_problem, quantity_bytes
 from components.spec.cluster import CLOUD_KINDS, NodePoolSpec, node_pool_problems
 from components.spec.edge import gateway_problems
 from components.spec.images import platform_images
-from components.spec.models import model_problems
+from components.spec.models import ModelSpec, model_problems
 from components.spec.platform import PlatformSpec
 from components.spec.pools import PoolSpec, pool_problems
 from components.spec.supply_chain import (
@@ -26,11 +26,13 @@ from components.spec.supply_chain import (
     ExternalRegistryMirror,
     HubModelMirror,
     S3ModelMirror,
+    host_path_problem,
 )
 
 
 def cross_field_problems(spec: PlatformSpec) -> Iterator[Problem]:
     yield from _unique_names(spec)
+    yield from _namespace_problems(spec)
     for index, node_pool in enumerate(spec.node_pools):
         yield from node_pool_problems(f"nodePools[{index}]", node_pool, on_eks=spec.on_eks)
     yield from _device_plugin_problems(spec)
@@ -114,6 +116,49 @@ def _pool_problems(spec: PlatformSpec, path: str, pool: PoolSpec) -> Iterator[Pr
             f"{pool.tensor_parallel_size} does not divide the {node_pool.gpus_per_node} GPUs "
             f"of a '{node_pool.name}' node",
         )
+    elif _resolvable(node_pool) and node_pool.kind in CLOUD_KINDS:
+        gpus = node_pool.scaling.max * node_pool.gpus_per_node
+        if pool.replicas.max * pool.tensor_parallel_size > gpus:
+            yield (
+                f"{path}.replicas.max",
+                f"{pool.replicas.max} replicas of {pool.tensor_parallel_size} GPU(s) need more than the {gpus} GPUs "
+                f"node pool '{node_pool.name}' can hold (scaling.max {node_pool.scaling.max} x "
+                f"{node_pool.gpus_per_node}); raise its scaling.max or lower replicas.max",
+            )
+
+
+def _memory_problems(path: str, pool: PoolSpec, model: ModelSpec) -> Iterator[Problem]:
+    """A pod's memory holds at least its GPUs' share of the checkpoint: vLLM reads the weights
+    through host memory on their way to the GPUs, and a smaller limit is OOM-killed at start."""
+    shard = model.checkpoint_bytes / pool.tensor_parallel_size
+    if quantity_bytes(pool.memory_request) < shard:
+        yield (
+            f"{path}.memory",
+            f"{pool.memory_request} is below the {shard / 2**30:.1f} GiB of weights each pod loads through host "
+            f"memory ({model.name} over {pool.tensor_parallel_size} GPU(s)); the pod would be OOM-killed at start",
+        )
+
+
+# Namespaces every cluster has for its own use: the platform's objects never go there.
+_CLUSTER_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def _namespace_problems(spec: PlatformSpec) -> Iterator[Problem]:
+    """The serving, gateway and monitoring namespaces are three separate ones, none of the
+    cluster's own: each gets its own NetworkPolicies, and one shared namespace would let the
+    pods of one reach the others' ports as neighbours."""
+    owners = [
+        ("namespaces.serving", spec.namespaces.serving),
+        ("gateway.namespace", spec.gateway.namespace),
+        ("monitoring.namespace", spec.monitoring.namespace),
+    ]
+    for index, (path, namespace) in enumerate(owners):
+        if namespace in _CLUSTER_NAMESPACES:
+            yield path, f"'{namespace}' is one of the cluster's own namespaces; name one for the platform"
+            continue
+        earlier = next((other for other, taken in owners[:index] if taken == namespace), None)
+        if earlier is not None:
+            yield path, f"'{namespace}' is already {earlier}; give each its own namespace"
 
 
 def _resolvable(node_pool: NodePoolSpec) -> bool:
@@ -150,6 +195,9 @@ def _registry_mirror_problems(spec: PlatformSpec) -> Iterator[Problem]:
     if isinstance(mirror, EcrPullThroughMirror):
         yield from _ecr_problems(spec, mirror, used)
     elif isinstance(mirror, ExternalRegistryMirror):
+        port_problem = host_port_problem(mirror.host)
+        if port_problem:
+            yield "registryMirror.host", port_problem
         for registry in sorted(set(used) - set(mirror.prefixes)):
             yield f"registryMirror.prefixes.{registry}", f"required: this stack pulls {_examples(used[registry])}"
     known = {unpinned(image) for image in platform_images(spec) if parse(image).tag}
@@ -218,6 +266,9 @@ def _model_supply_problems(spec: PlatformSpec) -> Iterator[Problem]:
         if cache.kind != _CACHE_FIELD_KINDS[field]:
             yield f"modelCache.{to_camel(field)}", f"applies to modelCache.kind {_CACHE_FIELD_KINDS[field]} only"
     if cache.kind == "local":
+        path_problem = host_path_problem(cache.local_path)
+        if path_problem:
+            yield "modelCache.localPath", path_problem
         yield from _local_cache_problems(spec)
 
 
@@ -249,10 +300,14 @@ def _local_cache_problems(spec: PlatformSpec) -> Iterator[Problem]:
 
 
 def capacity_problems(spec: PlatformSpec) -> Iterator[Problem]:
-    """Pools that cannot start or cannot serve their concurrency, and a cache too small."""
+    """Pools that cannot start (on their GPUs, or in their pod's memory) or cannot serve their
+    concurrency, and a cache too small."""
     for index, pool in enumerate(spec.pools):
-        for error in spec.pool_capacity(pool).errors:
+        errors = spec.pool_capacity(pool).errors
+        for error in errors:
             yield f"pools[{index}]", f"capacity: {error}"
+        if not errors:  # weights that fit no GPU are the problem to fix first
+            yield from _memory_problems(f"pools[{index}]", pool, spec.model(pool.model))
     if spec.model_cache.size is not None:
         cache_bytes = quantity_bytes(spec.model_cache.size)
         cache_error = model_cache_error(cache_bytes, [m.checkpoint_bytes for m in spec.models])

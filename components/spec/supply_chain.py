@@ -3,11 +3,12 @@ the model mirror the warm-up downloads from, and the model cache serving pods re
 
 from __future__ import annotations
 
+import posixpath
 from typing import Annotated, Literal
 
 from pydantic import Field
 
-from components.spec.base import AWS_REGION_PATTERN, HTTP_URL_PATTERN, DnsLabel, Quantity, _Spec
+from components.spec.base import AWS_REGION_PATTERN, DnsLabel, HttpUrl, Int32, Quantity, Switch, Text, _Spec
 from components.spec.models import ModelSpec
 
 # --- model cache ----------------------------------------------------------------------
@@ -35,18 +36,20 @@ class ModelCacheSpec(_Spec):
         description="pvc: create the claim on this ReadWriteMany storage class (EFS, FSx for Lustre, NFS), "
         "retained when the stack is destroyed. Absent: the claim already exists.",
     )
-    local_path: str = Field(
+    local_path: Text = Field(
         default="/mnt/models",
         pattern=r"^/[A-Za-z0-9._/-]+$",
-        description="local: the directory on each GPU node's disk that holds the cache.",
+        max_length=255,
+        description="local: the directory on each GPU node's disk that holds the cache: an absolute, "
+        "normalised path outside the node's system directories.",
     )
-    warmup_deadline_seconds: int = Field(
+    warmup_deadline_seconds: Int32 = Field(
         default=7200,
         ge=300,
         le=86400,
         description="pvc: how long one warm-up Job may run, all retries included (activeDeadlineSeconds).",
     )
-    warmup_retries: int = Field(
+    warmup_retries: Int32 = Field(
         default=3, ge=0, le=10, description="pvc: how often a failed warm-up pod is retried (backoffLimit)."
     )
 
@@ -91,8 +94,8 @@ class EcrPullThroughMirror(_RegistryMirrorBase):
     fetches it upstream, later pulls (every node, every replica) come from ECR."""
 
     kind: Literal["ecr-pull-through"]
-    account_id: str = Field(pattern=r"^\d{12}$", description="AWS account of the private ECR registry.")
-    region: str | None = Field(
+    account_id: Text = Field(pattern=r"^\d{12}$", description="AWS account of the private ECR registry.")
+    region: Text | None = Field(
         default=None, pattern=AWS_REGION_PATTERN, description="Region of the registry; default the cluster's."
     )
     credential_arns: dict[UpstreamRegistry, Annotated[str, Field(pattern=PULL_THROUGH_SECRET_PATTERN)]] = Field(
@@ -117,7 +120,7 @@ class ExternalRegistryMirror(_RegistryMirrorBase):
     each upstream under a path prefix."""
 
     kind: Literal["external"]
-    host: str = Field(
+    host: Text = Field(
         pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:\d{1,5})?$", description="Mirror registry host[:port]."
     )
     prefixes: dict[UpstreamRegistry, RepositoryPrefix] = Field(
@@ -138,7 +141,7 @@ class HubModelMirror(_Spec):
     """The public Hugging Face hub."""
 
     kind: Literal["hub"] = "hub"
-    token: bool = Field(
+    token: Switch = Field(
         default=False,
         description="Download with the hub token from secret config private-llm-serving:hfToken: gated "
         "models (Llama) need it, and anonymous downloads are rate-limited.",
@@ -149,8 +152,8 @@ class HubMirrorModelMirror(_Spec):
     """An internal Hugging Face-compatible endpoint (HF_ENDPOINT)."""
 
     kind: Literal["hub-mirror"]
-    endpoint: str = Field(pattern=HTTP_URL_PATTERN, description="Base URL of the mirror.")
-    token: bool = Field(default=False, description="The mirror wants the hub token (hfToken) too.")
+    endpoint: HttpUrl = Field(description="Base URL of the mirror.")
+    token: Switch = Field(default=False, description="The mirror wants the hub token (hfToken) too.")
 
 
 class S3ModelMirror(_Spec):
@@ -158,15 +161,15 @@ class S3ModelMirror(_Spec):
     an IAM role bound to the warm-up Jobs' service account with EKS Pod Identity."""
 
     kind: Literal["s3"]
-    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="Bucket name.")
-    prefix: str = Field(
+    bucket: Text = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="Bucket name.")
+    prefix: Text = Field(
         pattern=r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$",
         description="Key prefix (no leading or trailing slash); the role may read below it and nowhere else.",
     )
-    region: str | None = Field(
+    region: Text | None = Field(
         default=None, pattern=AWS_REGION_PATTERN, description="Region of the bucket; default the cluster's."
     )
-    kms_key_arn: str | None = Field(
+    kms_key_arn: Text | None = Field(
         default=None,
         pattern=r"^arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:key/.+$",
         description="KMS key the objects are encrypted with (SSE-KMS); the role may decrypt with it.",
@@ -178,3 +181,26 @@ class S3ModelMirror(_Spec):
 
 
 ModelMirrorSpec = Annotated[HubModelMirror | HubMirrorModelMirror | S3ModelMirror, Field(discriminator="kind")]
+
+
+# Node directories a model cache must not be, or be inside: the OS, the kubelet's and the
+# container runtime's state (pod volumes and secrets live under /var/lib/kubelet), logs.
+# KServe's LocalModelNodeGroup mounts `localPath` from the host into its download Jobs,
+# which write there as root.
+SYSTEM_DIRECTORIES = (
+    "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/proc", "/root", "/run", "/sbin",
+    "/sys", "/tmp", "/usr", "/var/lib/containerd", "/var/lib/docker", "/var/lib/kubelet", "/var/log", "/var/run",
+)  # fmt: skip
+
+
+def host_path_problem(path: str) -> str | None:
+    """Why `path` is no place for the model cache on a node, or None."""
+    normal = posixpath.normpath(path)
+    if normal != path or "/./" in f"{path}/" or "/../" in f"{path}/":
+        return f"must be a normalised absolute path (normalised: {normal}); no '.', '..', '//' or trailing '/'"
+    if normal == "/" or normal in ("/var", "/var/lib", "/mnt", "/opt", "/srv"):
+        return "must be a directory of its own, not the root of the disk or a top-level directory"
+    for system in SYSTEM_DIRECTORIES:
+        if normal == system or normal.startswith(f"{system}/"):
+            return f"is inside {system}, a system directory of the node; use e.g. /mnt/models"
+    return None
