@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from components import conventions, monitoring, vllm_args
+from components import conventions, metrics, monitoring, vllm_args
 from components.secret_config import API_KEYS_KEY
 from tests.conftest import SHIPPED_STACKS
 from tools import mockrun, render, vllm_parser
@@ -55,7 +55,6 @@ class ServedPool:
     probes: tuple[Probe, ...]
     api_key_config: str | None  # the --config file's content, None without --config
     client_keys: tuple[str, ...] = field(default=())
-    rules: tuple[dict[str, Any], ...] = field(default=())  # this pool's PrometheusRule groups
 
     @property
     def id(self) -> str:
@@ -109,12 +108,6 @@ def _served_pool(stack: str, name: str, arguments: tuple[str, ...], manifests: l
     if vllm_args.CONFIG.name in arguments:
         config = _mounted_file(manifests, model, isvc, _value(arguments, vllm_args.CONFIG.name))
     overrides = json.loads(_value(arguments, vllm_args.OVERRIDE_GENERATION_CONFIG.name))
-    rules = tuple(
-        group
-        for obj in manifests
-        if obj["kind"] == "PrometheusRule" and obj["metadata"]["name"] == f"{namespace}-{name}"
-        for group in obj["spec"]["groups"]
-    )
     return ServedPool(
         arguments=arguments,
         where=(f"{stack}/{name}",),
@@ -129,7 +122,6 @@ def _served_pool(stack: str, name: str, arguments: tuple[str, ...], manifests: l
         probes=probes,
         api_key_config=config,
         client_keys=tuple(TEST_CLIENT_KEYS.values()) if config else (),
-        rules=rules,
     )
 
 
@@ -147,6 +139,22 @@ def _mounted_file(manifests: list[dict[str, Any]], model: dict[str, Any], isvc: 
         and o["metadata"]["namespace"] == isvc["metadata"]["namespace"]
     )
     return str(secret["stringData"][file_name])
+
+
+def served_pool(where: str) -> ServedPool:
+    """The served pool of "<stack>/<pool>"."""
+    return next(pool for pool in served_pools() if where in pool.where)
+
+
+def rule_groups(stack: str) -> dict[str, list[dict[str, Any]]]:
+    """The rendered PrometheusRule groups of `stack`, by the pool their rules label."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for obj in rendered(stack).manifests:
+        if obj["kind"] == "PrometheusRule":
+            for group in obj["spec"]["groups"]:
+                (pool,) = {rule["labels"][metrics.POOL] for rule in group["rules"]}
+                groups.setdefault(pool, []).append(group)
+    return groups
 
 
 def target_labels(pool: ServedPool) -> dict[str, str]:

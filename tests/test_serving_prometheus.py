@@ -46,7 +46,7 @@ FLOOD_SECONDS = 120  # the flood's bound in time
 
 
 def _pool() -> serving_stacks.ServedPool:
-    return next(p for p in serving_stacks.served_pools() if f"{STACK}/{POOL}" in p.where)
+    return serving_stacks.served_pool(serving_stacks.PROMETHEUS_POOL)
 
 
 def _manifest(kind: str, name: str) -> dict[str, Any]:
@@ -217,8 +217,8 @@ def test_every_vllm_panel_query_of_the_dashboard_returns_series(flooded):
 
 
 def _alert(name: str) -> dict[str, Any]:
-    group = _pool().rules[0]
-    return next(rule for rule in group["rules"] if rule["alert"] == name)
+    rules = [rule for group in serving_stacks.rule_groups(STACK)[POOL] for rule in group["rules"]]
+    return next(rule for rule in rules if rule["alert"] == name)
 
 
 # --- Prometheus ------------------------------------------------------------------------
