@@ -8,7 +8,9 @@ stopped by its process group (the engine runs in child processes).
 
 vLLM's CPU backend binds its OpenMP threads to cores, so two test runs on one machine would
 fight over them: the first server a process starts takes an exclusive lock on
-MACHINE_LOCK, held until that process exits, so concurrent runs take turns.
+MACHINE_LOCK, held until that process exits, so concurrent runs take turns. A server one
+test module is done with can be left running for a later one (`keep`, `take`); whatever is
+left is stopped when the process exits.
 """
 
 from __future__ import annotations
