@@ -8,11 +8,14 @@ stopped by its process group (the engine runs in child processes).
 
 vLLM's CPU backend binds its OpenMP threads to cores, so two test runs on one machine would
 fight over them: the first server a process starts takes an exclusive lock on
-MACHINE_LOCK, held until that process exits, so concurrent runs take turns.
+MACHINE_LOCK, held until that process exits, so concurrent runs take turns. A server one
+test module is done with can be left running for a later one (`keep`, `take`); whatever is
+left is stopped when the process exits.
 """
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
 import os
@@ -38,6 +41,7 @@ LOG_DIR = REPO_ROOT / "build" / "vllm-logs"
 # The arguments a loopback server replaces; the model positional is replaced too.
 REPLACED_OPTIONS = ("--host", "--port")
 RENDERED_MODEL_PATH = "/mnt/models"  # KServe's storage-initializer mount in the pod
+CONFIG_OPTION = "--config"  # a file the pod mounts from a Secret; here written to a local file
 
 _machine_lock: IO[str] | None = None
 
@@ -67,11 +71,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def loopback_arguments(rendered: Sequence[str], model_dir: str | Path, port: int) -> list[str]:
+def loopback_arguments(
+    rendered: Sequence[str], model_dir: str | Path, port: int, config_file: str | Path | None = None
+) -> list[str]:
     """A rendered `vllm serve` argument list (model positional first) with the model path,
-    host and port changed and nothing else."""
+    host and port changed and nothing else; with `config_file`, the path of `--config` (the
+    pod reads it from a Secret volume, here it is a local copy of the same content)."""
     if not rendered or rendered[0] != RENDERED_MODEL_PATH:
         raise ValueError(f"expected the model positional {RENDERED_MODEL_PATH} first, got {list(rendered[:1])}")
+    if (CONFIG_OPTION in rendered) != (config_file is not None):
+        raise ValueError(f"{CONFIG_OPTION} in the rendered list needs a config_file, and only then")
     kept: list[str] = []
     words = iter(rendered[1:])
     for word in words:
@@ -80,8 +89,24 @@ def loopback_arguments(rendered: Sequence[str], model_dir: str | Path, port: int
             if "=" not in word:
                 next(words, None)
             continue
+        if option == CONFIG_OPTION:
+            next(words, None)
+            kept += [CONFIG_OPTION, str(config_file)]
+            continue
         kept.append(word)
     return [str(model_dir), *kept, "--host", "127.0.0.1", "--port", str(port)]
+
+
+def cpu_binding(tensor_parallel_size: int, cores: Sequence[int] | None = None) -> str | None:
+    """VLLM_CPU_OMP_THREADS_BIND for `tensor_parallel_size` CPU workers: vLLM's CPU backend
+    binds each worker to a NUMA node by itself and refuses more workers than nodes ("Not
+    enough allowed NUMA nodes to bind threads", vllm/utils/ompmultiprocessing.py), so with
+    tensor parallelism each rank gets a core of its own here, round robin (`0|1|0|1`).
+    None for one worker: vLLM's automatic binding."""
+    if tensor_parallel_size <= 1:
+        return None
+    available = sorted(cores if cores is not None else os.sched_getaffinity(0))
+    return "|".join(str(available[rank % len(available)]) for rank in range(tensor_parallel_size))
 
 
 def start(
@@ -178,14 +203,49 @@ class Reply:
         return json.loads(self.body)
 
 
-def request(url: str, body: Mapping[str, Any] | None = None, *, key: str | None = None, timeout: float = 120) -> Reply:
-    """GET (no body) or POST JSON; HTTP errors come back as a Reply, not an exception."""
+def request(
+    url: str,
+    body: Mapping[str, Any] | None = None,
+    *,
+    key: str | None = None,
+    timeout: float = 120,
+    method: str | None = None,
+) -> Reply:
+    """GET (no body) or POST JSON (or `method`); HTTP errors come back as a Reply, not an exception."""
     headers = {"Content-Type": "application/json"}
     if key is not None:
         headers["Authorization"] = f"Bearer {key}"
     data = json.dumps(body).encode() if body is not None else None
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, data, headers), timeout=timeout) as reply:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, data, headers, method=method), timeout=timeout
+        ) as reply:
             return Reply(reply.status, reply.read())
     except urllib.error.HTTPError as error:
         return Reply(error.code, error.read())
+
+
+# --- servers shared between test modules -------------------------------------------------
+
+_kept: dict[str, VllmServer] = {}
+
+
+def keep(name: str, server: VllmServer) -> None:
+    """Leave `server` running for a later module of the same session (`take`); stopped at
+    exit at the latest."""
+    if not _kept:
+        atexit.register(_stop_kept)
+    _kept[name] = server
+
+
+def take(name: str) -> VllmServer | None:
+    """A server `keep` left under `name`, still alive, now the caller's to stop."""
+    server = _kept.pop(name, None)
+    if server is not None and server.process.poll() is not None:
+        return None
+    return server
+
+
+def _stop_kept() -> None:
+    while _kept:
+        stop(_kept.popitem()[1])

@@ -27,8 +27,10 @@ ArchitectureRef = Annotated[
 class Approval(_Spec):
     """Who allowed this revision into serving, where that decision is recorded, and when."""
 
-    owner: str = Field(min_length=1, description="Who approved it: a person or a team.")
-    reference: str = Field(min_length=1, description="Where the approval is recorded: a ticket id or URL.")
+    owner: Text = Field(min_length=1, max_length=200, description="Who approved it: a person or a team.")
+    reference: Text = Field(
+        min_length=1, max_length=500, description="Where the approval is recorded: a ticket id or URL."
+    )
     date: datetime.date = Field(description="The day it was approved (YYYY-MM-DD).")
 
 
@@ -50,7 +52,7 @@ class ModelSpec(_Spec):
         "quantization_config and picks its fastest kernel.",
     )
 
-    license: str | None = Field(
+    license: Annotated[Text, Field(max_length=200)] | None = Field(
         default=None,
         min_length=1,
         description="The model's license (an SPDX id or the license's own name, e.g. llama3.1). "
@@ -59,13 +61,13 @@ class ModelSpec(_Spec):
     approval: Approval | None = Field(
         default=None, description="The approval of this revision. Production stacks require it (model-approved)."
     )
-    evaluation: str | None = Field(
+    evaluation: Annotated[Text, Field(max_length=500)] | None = Field(
         default=None,
         min_length=1,
         description="Reference (report id or URL) to the evaluation that approved this revision and "
         "quantization. Production stacks require it (model-approved).",
     )
-    quantization_source: str | None = Field(
+    quantization_source: Annotated[Text, Field(max_length=500)] | None = Field(
         default=None,
         min_length=1,
         description="For a pre-quantized checkpoint: where the quantization came from (who made it, "

@@ -68,8 +68,8 @@ def _class_ranges(key: str) -> str:
 class TokenRange(_Spec):
     """Tokens per request, drawn uniformly from [min, max]."""
 
-    min: int = Field(ge=1)
-    max: int = Field(ge=1)
+    min: Int32 = Field(ge=1, le=MAX_TOKENS)
+    max: Int32 = Field(ge=1, le=MAX_TOKENS)
 
 
 class Workload(_Spec):
@@ -94,6 +94,9 @@ class Slo(_Spec):
         alias="e2eP95Seconds",
         description="End-to-end request latency, 95th percentile; within the pool's request timeout.",
     )
+    workload: Workload | None = Field(
+        default=None, description="The request shapes the SLO holds for, as the load test sends them."
+    )
 
 
 class TrustedArg(_Spec):
@@ -108,9 +111,6 @@ class TrustedArg(_Spec):
         min_length=10,
         max_length=500,
         description="Why this pool needs it, for the reviewer (a ticket, the review that accepted the code).",
-    )
-    workload: Workload | None = Field(
-        default=None, description="The request shapes the SLO holds for, as the load test sends them."
     )
 
 
