@@ -389,6 +389,19 @@ def _edge_gateway(*listeners):
     return found
 
 
+def _admitting_gateway():
+    found = _edge_gateway()
+    found["inputs"]["spec"]["allowedListeners"] = {"namespaces": {"from": "All"}}
+    return found
+
+
+def _listener_set(*listeners):
+    props = {"apiVersion": "gateway.networking.x-k8s.io/v1alpha1", "kind": "XListenerSet",
+             "metadata": {"name": "extra", "namespace": "llm-gateway"},
+             "spec": {"parentRef": {"name": "edge"}, "listeners": list(listeners)}}  # fmt: skip
+    return resource("kubernetes:gateway.networking.x-k8s.io/v1alpha1:XListenerSet", props, name="extra")
+
+
 def _pool_route(name, pool, *hostnames):
     found = _edge_route(name)
     found["inputs"]["spec"]["rules"][0]["backendRefs"][0].update(name=f"{pool}-predictor", namespace="llm-serving")
@@ -421,6 +434,11 @@ EDGE_CASES = [
     ("edge-listeners-https", "TLS passed through", [EDGE_COMPONENT, _edge_gateway(_listener(tls={**TLS, "mode": "Passthrough"}))],
      None, None, "passes TLS through"),
     ("edge-listeners-https", "HTTPS with our certificate, own namespace", [EDGE_COMPONENT, _edge_gateway()], None, None, None),
+    ("edge-listeners-https", "Gateway admits ListenerSets", [EDGE_COMPONENT, _admitting_gateway()], None, None,
+     "allowedListeners admits ListenerSets from All namespaces"),
+    ("edge-listeners-https", "plain-HTTP listener added by a ListenerSet",
+     [EDGE_COMPONENT, _edge_gateway(), _listener_set(_listener("http", 80, "HTTP"))], None, None,
+     "XListenerSet llm-gateway/extra: listener http is HTTP, not HTTPS"),
     ("pool-routes-rate-limited", "rate limit removed", [CHAT, _pool_route("chat", "chat", "chat.example")], None, None,
      "reaches a pool without a rate limit"),
     ("pool-routes-rate-limited", "route policy without rateLimit replaces the gateway's",

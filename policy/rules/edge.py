@@ -26,6 +26,8 @@ ROUTES = {(GATEWAY_API_GROUP, "HTTPRoute"), (GATEWAY_API_GROUP, "GRPCRoute")}
 _CERTIFICATE = ("cert-manager.io", "Certificate")
 _NAMESPACE = ("", "Namespace")
 _BACKEND_TRAFFIC_POLICY = ("gateway.envoyproxy.io", "BackendTrafficPolicy")
+# What attaches more listeners to a Gateway (Gateway API ListenerSet, and its experimental name).
+_LISTENER_SETS = ((GATEWAY_API_GROUP, "ListenerSet"), ("gateway.networking.x-k8s.io", "XListenerSet"))
 # Our Gateway component, and what it registers: the pool -> hostname map and its TLS Secret.
 GATEWAY_COMPONENT = "llmserving:edge:Gateway"
 HOSTNAMES_OUTPUT = "hostnames"
@@ -87,10 +89,21 @@ def _edge_listeners_https(args: StackValidationArgs) -> Iterator[tuple[str, str 
     certificates = our_certificates(args)
     ours = {name_of(n.props, n.name) for n in _of_kind(args, _NAMESPACE)}
     for gateway in _of_kind(args, GATEWAY):
-        namespace = namespace_of(gateway.props)
-        for listener in map(mapping, sequence(at(gateway.props, "spec", "listeners"))):
+        admitted = str(at(gateway.props, "spec", "allowedListeners", "namespaces", "from") or "None")
+        if admitted != "None":
+            yield (
+                f"{_describe(gateway)}: allowedListeners admits ListenerSets from {admitted} namespaces, "
+                "which add listeners to its load balancer beside the ones declared here",
+                gateway.urn,
+            )
+    # A ListenerSet's listeners are served by its parent Gateway's proxies (Gateway API
+    # ListenerSet, GEP-1713): each is judged as a Gateway listener, whether or not its
+    # Gateway admits it today.
+    for holder in _of_kind(args, GATEWAY, *_LISTENER_SETS):
+        namespace = namespace_of(holder.props)
+        for listener in map(mapping, sequence(at(holder.props, "spec", "listeners"))):
             for problem in _listener_problems(listener, namespace, certificates, ours | {namespace}):
-                yield f"{_describe(gateway)}: {problem}", gateway.urn
+                yield f"{_describe(holder)}: {problem}", holder.urn
 
 
 EDGE_LISTENERS_HTTPS = stack_rule(
