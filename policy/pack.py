@@ -26,6 +26,7 @@ POLICIES: list[Rule] = [
     engine.SHM_FOR_TENSOR_PARALLEL,
     engine.NO_GENERATION_PROBES,
     trust.VLLM_API_KEY_REQUIRED,
+    trust.TRUST_FLAGS_ACCEPTED,
     data_protection.NO_PLAINTEXT_SECRETS,
     data_protection.NO_REQUEST_LOGGING,
     data_protection.NO_PUBLIC_MODEL_SERVICES,

@@ -314,6 +314,7 @@ EDITS = {
     "pool-routes-rate-limited": (_drop_rate_limit, None),
     "route-hostnames-owned": (_chat_host_to_batch, None),
     "vllm-api-key-required": (_drop_key_check, {"vllm-api-key-required": {"productionStacks": ["dev"]}}),
+    "trust-flags-accepted": (lambda r, _: _chat_model(r)["args"].append("--trust-remote-code"), None),
     # dev has a license but no approval or evaluation on record: advisory there, blocking once
     # dev counts as production or the advisory rule is made mandatory.
     "model-approved": (lambda r, _: None, {"model-approved": {"productionStacks": ["dev"]}}),
@@ -528,7 +529,7 @@ def test_pack_lists_every_rule_of_the_issue_once():
     assert names == [
         "pinned-image-tags", "pinned-model-revisions", "model-approved", "model-provenance", "context-cap-required",
         "chat-context-cap", "gpu-requests-equal-limits", "shm-for-tensor-parallel", "no-generation-probes",
-        "vllm-api-key-required", "no-plaintext-secrets",
+        "vllm-api-key-required", "trust-flags-accepted", "no-plaintext-secrets",
         "no-request-logging", "no-public-model-services", "inference-signal-autoscaling", "pinned-chart-versions",
         "images-from-mirror", "chat-batch-separated", "serving-namespace-default-deny", "routes-authenticated",
         "edge-listeners-https", "pool-routes-rate-limited", "route-hostnames-owned", "model-ingress-restricted", "model-egress-restricted", "platform-ingress-restricted", "capacity-fits",

@@ -44,6 +44,12 @@ def _annotated(isvc, **annotations):
     return changed
 
 
+def vllm_deployment_sh(script, annotations=None):
+    found = deployment(container(command=["/bin/sh", "-c", script]))
+    found["inputs"]["spec"]["template"]["metadata"]["annotations"] = annotations or {}
+    return found
+
+
 def _job(*command):
     props = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "warm-up", "namespace": "llm-serving"},
              "spec": {"template": {"spec": {"containers": [container("python:3.11.9", command=list(command))]}}}}  # fmt: skip
@@ -357,6 +363,17 @@ TRUST_CASES = [
     ("vllm-api-key-required", "prod pool with its keys Secret",
      [_prod(_with(_model(CHAT, args=["/mnt/models", "--config", "/etc/keys/api-keys.yaml"], **_PROD_KEYS),
                   volumes=[{"name": "keys", "secret": {"secretName": "chat-keys"}}]))], None, None, None),
+    ("trust-flags-accepted", "--trust-remote-code with no opt-in",
+     [_model(CHAT, args=["/mnt/models", "--trust-remote-code"])], None, None,
+     "sets --trust-remote-code, which runs the checkpoint's own Python modelling code"),
+    ("trust-flags-accepted", "an abbreviation under sh -c, opt-in for another flag",
+     [vllm_deployment_sh("vllm serve /m --trust_remote --max-model-len 4096", annotations={"llmserving.io/trusted-args": "--middleware"})],
+     None, None, "sets --trust-remote-code"),
+    ("trust-flags-accepted", "opted in on the InferenceService",
+     [_annotated(_model(CHAT, args=["/mnt/models", "--trust-remote-code"]), **{"llmserving.io/trusted-args": "--trust-remote-code"})],
+     None, None, None),
+    ("trust-flags-accepted", "safe --load-format and a flag turned off", [_model(CHAT, args=["/mnt/models", "--load-format",
+     "safetensors", "--no-trust-remote-code"])], None, None, None),
 ]  # fmt: skip
 REVISION_CASES = [
     ("pinned-model-revisions", "--revision main beside a commit in a comment",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
-from components.vllm_args import API_KEY, CONFIG
+from components.conventions import TRUSTED_ARGS_ANNOTATION
+from components.vllm_args import API_KEY, CONFIG, trust_flags_in
 from policy import flags
-from policy.kube import Container, mapping, sequence, vllm_servers
+from policy.kube import Container, annotations_of, containers, mapping, sequence, vllm_servers
 from policy.rule import ResourceValidationArgs, resource_rule
 from policy.rules.supply_chain import IMAGE_TAG_CONFIG, is_production
 
@@ -68,4 +69,42 @@ VLLM_API_KEY_REQUIRED = resource_rule(
     "Keep the pool's vLLM API-key config (the ServingPool mounts its keys Secret and passes "
     f"{CONFIG.name}); never drop it in production. Production stacks are config `productionStacks`.",
     config=IMAGE_TAG_CONFIG,
+)
+
+
+# --- trust-flags-accepted -------------------------------------------------------------
+
+
+def _accepted(container: Container, props: Mapping) -> set[str]:
+    """The trust flags the object's (or its pods') opt-in annotation names: what the
+    pool's `trustedArgs` accepted, comma-separated (components/serving_pool.py)."""
+    values = (
+        annotations_of(props).get(TRUSTED_ARGS_ANNOTATION),
+        container.pod.annotations.get(TRUSTED_ARGS_ANNOTATION),
+    )
+    return {name.strip() for value in values if value for name in str(value).split(",") if name.strip()}
+
+
+def _trust_flags_accepted(args: ResourceValidationArgs) -> Iterator[str]:
+    for container in containers(args.resource_type, args.props):
+        if not container.is_vllm:
+            continue
+        accepted = _accepted(container, args.props)
+        for _, trust in trust_flags_in(container.argv):
+            if trust.name not in accepted:
+                yield (
+                    f"{container.path}: sets {trust.name}, which {trust.risk}, and no "
+                    f"{TRUSTED_ARGS_ANNOTATION} annotation accepts it"
+                )
+
+
+TRUST_FLAGS_ACCEPTED = resource_rule(
+    "trust-flags-accepted",
+    "A vLLM container (a pool's, a runtime's or one declared by hand) sets a flag that changes what "
+    "the server trusts, runs or publishes (components/vllm_args.py TRUST_FLAGS, read as vLLM's parser "
+    f"reads them: aliases, prefixes, `_` for `-`) only where the object's {TRUSTED_ARGS_ANNOTATION} "
+    "annotation accepts it, as a pool's reviewed `trustedArgs` opt-in renders it.",
+    _trust_flags_accepted,
+    "Name the flag, with its reason, in the pool's `trustedArgs` (the platform renders the annotation), "
+    "or drop it from `extraArgs`.",
 )
