@@ -51,6 +51,9 @@ GPU_MODEL_LABEL = "llmserving.io/gpu"
 # comma-separated, so a render carries the opt-in beside the arguments it covers and
 # `check --from` reports a trust flag added without one.
 TRUSTED_ARGS_ANNOTATION = "llmserving.io/trusted-args"
+# Type tokens of the components whose registered inputs or outputs the checks and rules read.
+GATEWAY_COMPONENT_TYPE = "llmserving:edge:Gateway"
+PLATFORM_COMPONENT_TYPE = "llmserving:platform:Platform"
 
 
 def stack_file(stack: str) -> str:

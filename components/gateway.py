@@ -95,7 +95,7 @@ class Gateway(pulumi.ComponentResource):
     dns_records: pulumi.Output[dict[str, dict[str, str | None]]]
 
     def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("llmserving:edge:Gateway", name, None, opts)
+        super().__init__(conventions.GATEWAY_COMPONENT_TYPE, name, None, opts)
         plan = args.plan
         gateway = plan.gateway
         child = pulumi.ResourceOptions(parent=self)
@@ -140,7 +140,7 @@ class Gateway(pulumi.ComponentResource):
         self.address = self.edge.status.apply(gateway_address)
         self.dns_records = self.address.apply(lambda address: dns_records(self.hostnames, address))
         # The policy pack reads both: which pool owns which hostname, and the edge's own certificate.
-        self.tls_secret = f"{gateway.namespace}/{gateway.tls.secret_name}"
+        self.tls_secret = plan.tls_secret
         self.register_outputs({"hostnames": self.hostnames, "tlsSecret": self.tls_secret})
 
     def _object(

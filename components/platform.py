@@ -39,7 +39,7 @@ class Platform(pulumi.ComponentResource):
         hub_token: pulumi.Output[str] | None = None,
     ):
         spec = plan.spec
-        super().__init__("llmserving:platform:Platform", name, outside_contract(spec), opts)
+        super().__init__(conventions.PLATFORM_COMPONENT_TYPE, name, outside_contract(spec), opts)
         self.plan = plan
         self.spec = spec
         self.cluster = connect(spec.cluster, parent=self)

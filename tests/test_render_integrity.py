@@ -103,6 +103,22 @@ def test_a_forged_mirror_prefix_is_a_finding(capsys, prod_render, tmp_path):
     assert found[0].startswith("render-integrity outputs.json: registryMirrorPrefixes is not the stack's mirror (")
 
 
+@pytest.mark.parametrize("key", ["hostnames", "tlsSecret"])
+def test_forged_gateway_outputs_are_recomputed_not_believed(capsys, prod_render, tmp_path, key):
+    # The edge rules read which pool owns which hostname, and the edge's certificate, from these.
+    edited = _copy(prod_render, tmp_path)
+    resources = json.loads((edited / render.RESOURCES).read_text())
+    (gateway,) = [r for r in resources if r["type"] == "llmserving:edge:Gateway"]
+    if key == "hostnames":
+        gateway["outputs"]["hostnames"]["batch"] = gateway["outputs"]["hostnames"]["chat"]
+    else:
+        gateway["outputs"]["tlsSecret"] = "llm-gateway/someone-elses-tls"
+    (edited / render.RESOURCES).write_text(json.dumps(resources))
+    code, found = _check(capsys, edited)
+    assert code == 1
+    assert f"render-integrity resources.json: the llmserving:edge:Gateway output {key} is not what" in "\n".join(found)
+
+
 def test_a_render_of_an_unknown_stack_needs_its_stack_file(capsys, tmp_path, platform):
     config_file = write_stack_file(tmp_path / "Pulumi.proposed.yaml", platform)
     out_dir = tmp_path / "out"

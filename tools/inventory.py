@@ -168,7 +168,7 @@ def build(manifests: list[dict[str, Any]], resources: list[dict[str, Any]]) -> I
 
 
 def platform_contract(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    platform = next((r for r in resources if r.get("type") == "llmserving:platform:Platform"), None)
+    platform = next((r for r in resources if r.get("type") == conventions.PLATFORM_COMPONENT_TYPE), None)
     return (platform or {}).get("inputs") or {}
 
 

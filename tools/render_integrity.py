@@ -22,9 +22,10 @@ import json
 import re
 from typing import Any
 
-from components.conventions import TRUSTED_ARGS_ANNOTATION
+from components.conventions import GATEWAY_COMPONENT_TYPE, TRUSTED_ARGS_ANNOTATION
 from components.images import MIRROR_PREFIXES_OUTPUT, mirror_prefixes
 from components.plan.capacity import capacity_report
+from components.plan.edge import GatewayPlan, plan_gateway
 from components.vllm_args import trust_flags_in
 from policy.rule import stack_name
 from tools.k8s_objects import dig
@@ -83,6 +84,27 @@ def _consistency(rendered: Rendered) -> list[str]:
     return found
 
 
+# What the Gateway component registers and the edge rules believe (policy/rules/edge.py):
+# which pool owns which hostname, and the certificate the edge serves.
+GATEWAY_COMPONENT = GATEWAY_COMPONENT_TYPE
+
+
+def _gateway_outputs(rendered: Rendered, plan: GatewayPlan) -> list[str]:
+    expected = {"hostnames": plan.hostnames, "tlsSecret": plan.tls_secret}
+    found = []
+    for resource in rendered.resources:
+        if not isinstance(resource, dict) or resource.get("type") != GATEWAY_COMPONENT:
+            continue
+        carried = resource.get("outputs") if isinstance(resource.get("outputs"), dict) else {}
+        for key, value in expected.items():
+            if _canonical(carried.get(key)) != _canonical(value):
+                found.append(
+                    f"{CHECK} {RESOURCES}: the {GATEWAY_COMPONENT} output {key} is not what the stack's spec "
+                    "gives its edge (the edge rules read it)"
+                )
+    return found
+
+
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
@@ -121,6 +143,7 @@ def _recomputed(rendered: Rendered, config_file: str | None) -> list[str]:
                 f"{CHECK} {OUTPUTS}: {CAPACITY_OUTPUT}.{pool} is not what the capacity model computes from the "
                 f"stack's spec ({'fits' if expected_capacity.get(pool, {}).get('fits') else 'rejected or absent'} there)"
             )
+    found += _gateway_outputs(rendered, plan_gateway(spec))
     expected_prefixes = mirror_prefixes(spec.image_mirror)
     if _canonical(outputs.get(MIRROR_PREFIXES_OUTPUT)) != _canonical(expected_prefixes):
         found.append(

@@ -30,6 +30,11 @@ class GatewayPlan:
         return {pool.name: pool.hostname for pool in self.pools}
 
     @property
+    def tls_secret(self) -> str:
+        """'<namespace>/<name>' of the edge's TLS Secret, the certificate its listener serves."""
+        return f"{self.gateway.namespace}/{self.gateway.tls.secret_name}"
+
+    @property
     def has_knative_pools(self) -> bool:
         return bool(self.knative_route_hosts)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from components.conventions import GATEWAY_API_GROUP, POOL_LABEL, selects
+from components.conventions import GATEWAY_API_GROUP, GATEWAY_COMPONENT_TYPE, POOL_LABEL, selects
 from policy.kube import INFERENCE_SERVICE, at, kind_of, labels_of, mapping, name_of, namespace_of, sequence
 from policy.netpol_effect import pinned_namespace
 from policy.rule import PolicyResource, StackValidationArgs, stack_rule
@@ -29,7 +29,7 @@ _BACKEND_TRAFFIC_POLICY = ("gateway.envoyproxy.io", "BackendTrafficPolicy")
 # What attaches more listeners to a Gateway (Gateway API ListenerSet, and its experimental name).
 _LISTENER_SETS = ((GATEWAY_API_GROUP, "ListenerSet"), ("gateway.networking.x-k8s.io", "XListenerSet"))
 # Our Gateway component, and what it registers: the pool -> hostname map and its TLS Secret.
-GATEWAY_COMPONENT = "llmserving:edge:Gateway"
+GATEWAY_COMPONENT = GATEWAY_COMPONENT_TYPE
 HOSTNAMES_OUTPUT = "hostnames"
 TLS_SECRET_OUTPUT = "tlsSecret"
 
