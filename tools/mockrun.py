@@ -6,6 +6,7 @@ for each one, its URN, type, name, parent and inputs exactly as the engine would
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -152,6 +153,19 @@ def _masked(value: Any) -> Any:
     return SECRET
 
 
+def _ensure_event_loop() -> None:
+    """The SDK registers resources on the main thread's current event loop
+    (pulumi/runtime/resource.py resource_output: asyncio.Future()); `asyncio.run`, which the
+    day-two tools use, leaves none behind (it ends with set_event_loop(None))."""
+    policy = asyncio.get_event_loop_policy()
+    try:
+        if not policy.get_event_loop().is_closed():
+            return
+    except RuntimeError:
+        pass
+    policy.set_event_loop(policy.new_event_loop())
+
+
 def run_program(stack: str, config: dict[str, Any], spec: PlatformSpec | None = None) -> Recording:
     """Run the program for `stack` with `config` (`key: value` as in a stack file's `config:`);
     `spec`, the platform config already parsed from it, spares the program parsing it again."""
@@ -161,6 +175,7 @@ def run_program(stack: str, config: dict[str, Any], spec: PlatformSpec | None = 
 def record(build: Callable[[], Any], stack: str = "test", config: dict[str, Any] | None = None) -> Recording:
     """Run `build` (the program, or one component built alone in a unit test) under the mock
     runtime with `config`, and record every resource it registers and every stack output."""
+    _ensure_event_loop()
     recording = Recording()
     mocks = _Mocks()
     settings.ROOT.set(None)  # a fresh root Stack per run, named after this stack
