@@ -53,11 +53,10 @@ def stacks(tmp_path_factory):
 def server(stacks, tmp_path_factory):
     rendered = vllm_parser.serve_arguments(render.render(load_stack("meets", stacks["meets"])).manifests)[POOL]
     port = vllm_server.free_port()
-    arguments = vllm_server.loopback_arguments(rendered, tiny_model(), port)
+    # The Secret-mounted file in the pod, a local copy of the same content here.
     key_file = tmp_path_factory.mktemp("keys") / "api-keys.yaml"
     key_file.write_text(vllm_args.api_key_config(list(KEYS.values())))
-    at = arguments.index(vllm_args.CONFIG.name)
-    arguments[at + 1] = str(key_file)  # the Secret-mounted file in the pod, a local copy here
+    arguments = vllm_server.loopback_arguments(rendered, tiny_model(), port, config_file=key_file)
     with vllm_server.serving(arguments, log_name="day-two-chat", port=port) as running:
         yield running.base_url
 
