@@ -95,7 +95,8 @@ def _gateway_outputs(rendered: Rendered, plan: GatewayPlan) -> list[str]:
     for resource in rendered.resources:
         if not isinstance(resource, dict) or resource.get("type") != GATEWAY_COMPONENT:
             continue
-        carried = resource.get("outputs") if isinstance(resource.get("outputs"), dict) else {}
+        outputs = resource.get("outputs")
+        carried: dict[str, Any] = outputs if isinstance(outputs, dict) else {}
         for key, value in expected.items():
             if _canonical(carried.get(key)) != _canonical(value):
                 found.append(
