@@ -28,6 +28,7 @@ from components.plan.capacity import capacity_report
 from components.plan.edge import GatewayPlan, plan_gateway
 from components.vllm_args import trust_flags_in
 from policy.rule import stack_name
+from policy.rules.edge import HOSTNAMES_OUTPUT, TLS_SECRET_OUTPUT
 from tools.k8s_objects import dig
 from tools.render import CAPACITY, MANIFESTS, OUTPUTS, RESOURCES, Rendered, kubernetes_objects
 from tools.schemas import describe_resource
@@ -86,21 +87,20 @@ def _consistency(rendered: Rendered) -> list[str]:
 
 # What the Gateway component registers and the edge rules believe (policy/rules/edge.py):
 # which pool owns which hostname, and the certificate the edge serves.
-GATEWAY_COMPONENT = GATEWAY_COMPONENT_TYPE
 
 
 def _gateway_outputs(rendered: Rendered, plan: GatewayPlan) -> list[str]:
-    expected = {"hostnames": plan.hostnames, "tlsSecret": plan.tls_secret}
+    expected = {HOSTNAMES_OUTPUT: plan.hostnames, TLS_SECRET_OUTPUT: plan.tls_secret}
     found = []
     for resource in rendered.resources:
-        if not isinstance(resource, dict) or resource.get("type") != GATEWAY_COMPONENT:
+        if not isinstance(resource, dict) or resource.get("type") != GATEWAY_COMPONENT_TYPE:
             continue
         outputs = resource.get("outputs")
         carried: dict[str, Any] = outputs if isinstance(outputs, dict) else {}
         for key, value in expected.items():
             if _canonical(carried.get(key)) != _canonical(value):
                 found.append(
-                    f"{CHECK} {RESOURCES}: the {GATEWAY_COMPONENT} output {key} is not what the stack's spec "
+                    f"{CHECK} {RESOURCES}: the {GATEWAY_COMPONENT_TYPE} output {key} is not what the stack's spec "
                     "gives its edge (the edge rules read it)"
                 )
     return found

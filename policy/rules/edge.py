@@ -19,15 +19,13 @@ from components.conventions import GATEWAY_API_GROUP, GATEWAY_COMPONENT_TYPE, PO
 from policy.kube import INFERENCE_SERVICE, at, kind_of, labels_of, mapping, name_of, namespace_of, sequence
 from policy.netpol_effect import pinned_namespace
 from policy.rule import PolicyResource, StackValidationArgs, stack_rule
-from policy.rules.stack import route_targets
+from policy.rules.stack import LISTENER_SETS, route_targets
 
 GATEWAY = (GATEWAY_API_GROUP, "Gateway")
 ROUTES = {(GATEWAY_API_GROUP, "HTTPRoute"), (GATEWAY_API_GROUP, "GRPCRoute")}
 _CERTIFICATE = ("cert-manager.io", "Certificate")
 _NAMESPACE = ("", "Namespace")
 _BACKEND_TRAFFIC_POLICY = ("gateway.envoyproxy.io", "BackendTrafficPolicy")
-# What attaches more listeners to a Gateway (Gateway API ListenerSet, and its experimental name).
-_LISTENER_SETS = ((GATEWAY_API_GROUP, "ListenerSet"), ("gateway.networking.x-k8s.io", "XListenerSet"))
 # Our Gateway component, and what it registers: the pool -> hostname map and its TLS Secret.
 GATEWAY_COMPONENT = GATEWAY_COMPONENT_TYPE
 HOSTNAMES_OUTPUT = "hostnames"
@@ -99,7 +97,7 @@ def _edge_listeners_https(args: StackValidationArgs) -> Iterator[tuple[str, str 
     # A ListenerSet's listeners are served by its parent Gateway's proxies (Gateway API
     # ListenerSet, GEP-1713): each is judged as a Gateway listener, whether or not its
     # Gateway admits it today.
-    for holder in _of_kind(args, GATEWAY, *_LISTENER_SETS):
+    for holder in _of_kind(args, GATEWAY, *LISTENER_SETS):
         namespace = namespace_of(holder.props)
         for listener in map(mapping, sequence(at(holder.props, "spec", "listeners"))):
             for problem in _listener_problems(listener, namespace, certificates, ours | {namespace}):

@@ -217,7 +217,7 @@ _SECURITY_POLICY = ("gateway.envoyproxy.io", "SecurityPolicy")
 _GATEWAY = (GATEWAY_API_GROUP, "Gateway")
 # Parents a route can attach to; a ListenerSet inherits from its Gateway only as far as the
 # implementation says, so the rule asks for a policy on the ListenerSet itself.
-_LISTENER_SETS = {(GATEWAY_API_GROUP, "ListenerSet"), ("gateway.networking.x-k8s.io", "XListenerSet")}
+LISTENER_SETS = frozenset({(GATEWAY_API_GROUP, "ListenerSet"), ("gateway.networking.x-k8s.io", "XListenerSet")})
 # How a SecurityPolicy can authenticate the client (Envoy Gateway v1.9).
 AUTHENTICATIONS = ("apiKeyAuth", "basicAuth", "jwt", "oidc", "extAuth")
 Target = tuple[str, str, str, str | None]  # (namespace, kind, name, sectionName)
@@ -344,7 +344,7 @@ def _route_problems(
     own = attached.get((namespace, kind, name, None))
     for parent in map(mapping, sequence(at(route.props, "spec", "parentRefs"))):
         parent_kind = (str(parent.get("group") or GATEWAY_API_GROUP), str(parent.get("kind") or "Gateway"))
-        if parent_kind != _GATEWAY and parent_kind not in _LISTENER_SETS:
+        if parent_kind != _GATEWAY and parent_kind not in LISTENER_SETS:
             continue
         for where, inherited in _inherited(attached, listeners, namespace, parent):
             if own is not None and not own.merges:
