@@ -56,6 +56,12 @@ def _pool(index: int, model: str, node_pool: str) -> dict:
         "nodePool": node_pool,
         "hostname": f"{name}.llm.bench.example.internal",
         "replicas": {"min": 1, "max": 2} if workload_class == "chat" else {"min": 0, "max": 2},
+        # A batch pool at zero holds requests through a cold start past the activator's grace.
+        **(
+            {"acceptedRisks": {"activatorRestart": "benchmark pools, never deployed"}}
+            if workload_class == "batch"
+            else {}
+        ),
     }
 
 

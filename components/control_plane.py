@@ -110,7 +110,7 @@ class ServingControlPlane(pulumi.ComponentResource):
         serving_ns = charts.namespace(upstream.KNATIVE_SERVING_NAMESPACE, "knative", self._child)
         serving = CustomResource(
             "knative-serving",
-            api_version="operator.knative.dev/v1beta1",
+            api_version=f"{upstream.KNATIVE_OPERATOR_API_GROUP}/v1beta1",
             kind="KnativeServing",
             metadata={
                 "name": "knative-serving",

@@ -51,6 +51,10 @@ GPU_MODEL_LABEL = "llmserving.io/gpu"
 # comma-separated, so a render carries the opt-in beside the arguments it covers and
 # `check --from` reports a trust flag added without one.
 TRUSTED_ARGS_ANNOTATION = "llmserving.io/trusted-args"
+# On an InferenceService or Knative Service: why its stack accepted that Knative's activator
+# may cut its requests (`pools[].acceptedRisks.activatorRestart`), so the policy pack finds the
+# acceptance on the object whose timeout outlives the activator's grace period.
+ACTIVATOR_RESTART_ACCEPTED_ANNOTATION = "llmserving.io/activator-restart-accepted"
 # Type tokens of the components whose registered inputs or outputs the checks and rules read.
 GATEWAY_COMPONENT_TYPE = "llmserving:edge:Gateway"
 PLATFORM_COMPONENT_TYPE = "llmserving:platform:Platform"

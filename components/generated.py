@@ -31,6 +31,11 @@ POD_TEMPLATES: dict[GroupKind, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     (upstream.KNATIVE_SERVING_API_GROUP, "Service"): _TEMPLATE,
 }
+KNATIVE_SERVING: GroupKind = (upstream.KNATIVE_OPERATOR_API_GROUP, "KnativeServing")
+# The Knative kinds whose revision template sets a request timeout (spec.template.spec.timeoutSeconds).
+KNATIVE_REVISION_TEMPLATES = frozenset(
+    {(upstream.KNATIVE_SERVING_API_GROUP, "Service"), (upstream.KNATIVE_SERVING_API_GROUP, "Configuration")}
+)
 INFERENCE_SERVICE: GroupKind = (upstream.KSERVE_API_GROUP, "InferenceService")
 SERVING_RUNTIME: GroupKind = (upstream.KSERVE_API_GROUP, "ServingRuntime")
 CLUSTER_SERVING_RUNTIME: GroupKind = (upstream.KSERVE_API_GROUP, "ClusterServingRuntime")
@@ -163,6 +168,14 @@ def component_pod_annotations(isvc: Mapping[str, Any], component: str) -> dict[s
     return upstream.component_pod_metadata(
         mapping(at(isvc, "metadata", "annotations")), mapping(at(isvc, "spec", component, "annotations"))
     )
+
+
+def component_revision_timeout(component: Mapping[str, Any]) -> Any:
+    """The request timeout KServe gives a Knative-mode component's revisions: its `timeout`
+    (ComponentExtensionSpec TimeoutSeconds, copied to the revision's timeoutSeconds by
+    pkg/controller/v1beta1/inferenceservice/reconcilers/knative/ksvc_reconciler.go), None
+    when it sets none and Knative's own default applies."""
+    return component.get("timeout")
 
 
 def is_knative(isvc: Mapping[str, Any]) -> bool:

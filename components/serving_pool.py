@@ -127,6 +127,8 @@ def inference_service_annotations(pool: PoolSpec, model: ModelSpec) -> dict[str,
         annotations["serving.kserve.io/autoscalerClass"] = "keda"
     if pool.trusted_args:
         annotations[conventions.TRUSTED_ARGS_ANNOTATION] = ",".join(sorted(a.flag for a in pool.trusted_args))
+    if pool.accepted_risks.activator_restart is not None:
+        annotations[conventions.ACTIVATOR_RESTART_ACCEPTED_ANNOTATION] = pool.accepted_risks.activator_restart
     return annotations
 
 
@@ -181,6 +183,9 @@ def autoscaling_fields(pool: PoolSpec, args: ServingPoolArgs) -> dict[str, Any]:
                 "autoscaling.knative.dev/scale-to-zero-pod-retention-period": "10m",
                 KNATIVE_SCALE_DOWN_DELAY: f"{pool.autoscaling.scale_down_delay_seconds}s",
                 **({upstream.KNATIVE_INITIAL_SCALE: "0"} if args.zero_initial_scale else {}),
+                # The activator only in front of a cold start, not of every request once a pod
+                # serves: fewer requests held by a pod that cannot outlast them (upstream.py).
+                upstream.KNATIVE_TARGET_BURST_CAPACITY: "0",
             },
         }
     return {

@@ -77,6 +77,8 @@ KNATIVE_USER_PORT = "user-port"
 # Knative Serving's API group, and the label it puts on a Knative Service's revision pods,
 # the Service's name (knative/serving v1.23 pkg/apis/serving/register.go GroupName, ServiceLabelKey).
 KNATIVE_SERVING_API_GROUP = "serving.knative.dev"
+# The Knative Operator's API group, whose KnativeServing installs and configures Serving.
+KNATIVE_OPERATOR_API_GROUP = "operator.knative.dev"
 KNATIVE_SERVICE_LABEL = "serving.knative.dev/service"
 
 # Cluster DNS: CoreDNS keeps kube-dns's label and ports (EKS's and kubeadm's CoreDNS
@@ -134,6 +136,29 @@ KNATIVE_DEFAULT_REGISTRIES_SKIPPING_TAG_RESOLVING = ("kind.local", "ko.local", "
 # starts `initial-scale` (default 1) pods and keeps them until scale-down.
 KNATIVE_INITIAL_SCALE = "autoscaling.knative.dev/initial-scale"
 KNATIVE_ALLOW_ZERO_INITIAL_SCALE = "allow-zero-initial-scale"
+# Knative's activator pods keep `terminationGracePeriodSeconds: 600` (knative/serving v1.23
+# config/core/deployments/activator.yaml; config-defaults asks to raise it together with
+# max-revision-timeout-seconds). Nothing we own can raise it: the Knative Operator's workload
+# overrides have no such field (knative/operator v1.23 pkg/apis/operator/base/common.go
+# WorkloadOverride; ../shared/schemas/crds/operator.knative.dev_knativeservings.yaml), and the
+# operator re-applies its manifest with a three-way strategic merge that restores every field
+# the manifest sets (manifestival internal/patch/patch.go: CreateThreeWayMergePatch with
+# overwrite; the revert is reported in knative/operator#1295), so a patch of the Deployment
+# would be undone. A request an activator pod still holds when that grace ends is cut.
+KNATIVE_ACTIVATOR_TERMINATION_GRACE_SECONDS = 600
+# Knative's request timeout of a revision when it sets none (config-defaults
+# `revision-timeout-seconds`, knative/serving config/core/configmaps/defaults.yaml).
+KNATIVE_DEFAULT_REVISION_TIMEOUT_SECONDS = 300
+KNATIVE_REVISION_TIMEOUT_KEY = "revision-timeout-seconds"
+# A revision annotated target-burst-capacity "0" has the activator in its request path only
+# while it is scaled to zero: the autoscaler then reports an excess burst capacity of 0
+# (knative/serving v1.23 pkg/autoscaler/scaling/autoscaler.go), and the KPA proxies through the
+# activator only when the revision wants no pod or that capacity is negative
+# (pkg/reconciler/autoscaling/kpa/kpa.go). With Knative's default, 211 (config-autoscaler),
+# a revision with fewer than 211 spare request slots keeps the activator in front of every
+# request. Without it, requests queue in each pod's queue-proxy (at most 10 x
+# containerConcurrency, pkg/queue/sharedmain buildBreaker) instead of in the activator.
+KNATIVE_TARGET_BURST_CAPACITY = "autoscaling.knative.dev/target-burst-capacity"
 # config-deployment `progress-deadline` default (knative/serving config/core/configmaps/deployment.yaml).
 KNATIVE_DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
 

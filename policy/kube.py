@@ -18,6 +18,7 @@ from components.conventions import CLASS_LABEL
 
 # The rules read these through this module, with the rest of what they read of a resource.
 from components.generated import INFERENCE_SERVICE as INFERENCE_SERVICE
+from components.generated import KNATIVE_SERVING as KNATIVE_SERVING
 from components.generated import SERVING_RUNTIMES as SERVING_RUNTIMES
 from components.generated import at as at
 from components.generated import mapping as mapping

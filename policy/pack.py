@@ -9,7 +9,7 @@ users' policy config refers to them.
 from __future__ import annotations
 
 from policy.rule import EnforcementLevel, Rule
-from policy.rules import data_protection, edge, engine, governance, isolation, stack, supply_chain, trust
+from policy.rules import continuity, data_protection, edge, engine, governance, isolation, stack, supply_chain, trust
 
 PACK_NAME = "private-llm-serving"
 # Every rule sets its own level; this one applies to a rule that would not.
@@ -43,4 +43,5 @@ POLICIES: list[Rule] = [
     isolation.MODEL_EGRESS_RESTRICTED,
     isolation.PLATFORM_INGRESS_RESTRICTED,
     stack.CAPACITY_FITS,
+    continuity.KNATIVE_TIMEOUTS_DRAINABLE,
 ]

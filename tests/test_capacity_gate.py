@@ -8,7 +8,7 @@ import re
 import pytest
 
 from components.spec import SpecError, load_platform
-from tests.conftest import write_stack_file
+from tests.conftest import ACTIVATOR_RESTART_REASON, write_stack_file
 from tools.__main__ import main
 
 pytestmark = pytest.mark.program
@@ -29,6 +29,14 @@ def one_pool(platform, *, model, instance_type, **pool):
     return platform
 
 
+def as_class(platform, workload_class):
+    """Make the one pool `workload_class`; a batch pool scales from zero through a cold start
+    longer than Knative's activator can drain, which the stack must accept."""
+    platform["pools"][0]["class"] = workload_class
+    if workload_class == "batch":
+        platform["pools"][0]["acceptedRisks"] = {"activatorRestart": ACTIVATOR_RESTART_REASON}
+
+
 def gate_errors(platform) -> list[str]:
     with pytest.raises(SpecError) as caught:
         load_platform(platform, "stacks/Pulumi.t.yaml")
@@ -37,7 +45,7 @@ def gate_errors(platform) -> list[str]:
 
 def test_70b_bf16_on_one_h100_is_rejected_for_weights(platform):
     one_pool(platform, model=LLAMA_70B, instance_type="p5.48xlarge")
-    platform["pools"][0]["class"] = "batch"
+    as_class(platform, "batch")
     (line,) = gate_errors(platform)
     assert "pools[0]: capacity: weights need 131.4" in line
     assert "use tensorParallelSize 4 (a node with 4 GPUs): 32.85 GiB weights/GPU" in line
@@ -46,7 +54,7 @@ def test_70b_bf16_on_one_h100_is_rejected_for_weights(platform):
 def test_70b_fp8_tp4_on_h100_is_accepted(platform):
     one_pool(platform, model={**LLAMA_70B, "quantization": "fp8"}, instance_type="p5.48xlarge",
              maxModelLen=32768, tensorParallelSize=4)  # fmt: skip
-    platform["pools"][0]["class"] = "batch"
+    as_class(platform, "batch")
     spec = load_platform(platform, "t")
     assert spec.pool_capacity(spec.pools[0]).fits
 
@@ -92,7 +100,7 @@ def test_quantized_on_load_is_cached_at_16_bit(platform):
 @pytest.mark.parametrize("verb", ["check", "render", "capacity"])
 def test_rejection_exits_2_with_numbers(capsys, tmp_path, platform, verb):
     one_pool(platform, model=LLAMA_70B, instance_type="p5.48xlarge")
-    platform["pools"][0]["class"] = "batch"
+    as_class(platform, "batch")
     config_file = write_stack_file(tmp_path / "Pulumi.big.yaml", platform)
     extra = ["--out", str(tmp_path / "out")] if verb == "render" else []
     code = main([verb, "big", "--config-file", str(config_file), *extra])
@@ -142,7 +150,7 @@ def test_the_remedy_value_passes_check_when_applied(
 ):
     one_pool(platform, model=platform["models"][0], instance_type=instance_type, maxModelLen=max_model_len,
              minConcurrentAtCap=min_concurrent)  # fmt: skip
-    platform["pools"][0]["class"] = workload_class
+    as_class(platform, workload_class)
     config_file = write_stack_file(tmp_path / "Pulumi.big.yaml", platform)
     assert main(["check", "big", "--config-file", str(config_file)]) == 2
     captured = capsys.readouterr()

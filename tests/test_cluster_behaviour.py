@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from components import upstream
 from components.chart_images import KNATIVE_SERVING_IMAGES
+from components.conventions import ACTIVATOR_RESTART_ACCEPTED_ANNOTATION
 from components.images import parse
 from tests.conftest import SHIPPED_STACKS
 from tools import render
@@ -99,3 +101,22 @@ def test_kserve_waits_for_keda_and_a_ready_knative_serving(stack):
     _, rendered = stack
     (serving,) = [r for r in rendered.resources if r["type"].endswith(":KnativeServing")]
     assert serving["inputs"]["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
+
+
+def test_no_knative_pool_holds_a_request_past_the_activators_grace_unless_accepted(stack):
+    """Issue 17 fix 5: the activator keeps its 600 s grace (the operator cannot raise it), so a
+    revision's timeout beyond it is either accepted, with its reason, or not rendered."""
+    spec, rendered = stack
+    knative = [
+        i
+        for i in of_kind(rendered, "InferenceService")
+        if i["metadata"]["name"] in {p.name for p in spec.knative_pools}
+    ]
+    assert knative
+    for isvc in knative:
+        predictor = isvc["spec"]["predictor"]
+        # Once a pod serves, requests bypass the activator (upstream.KNATIVE_TARGET_BURST_CAPACITY).
+        assert predictor["annotations"][upstream.KNATIVE_TARGET_BURST_CAPACITY] == "0"
+        if predictor["timeout"] > upstream.KNATIVE_ACTIVATOR_TERMINATION_GRACE_SECONDS:
+            reason = isvc["metadata"]["annotations"][ACTIVATOR_RESTART_ACCEPTED_ANNOTATION]
+            assert len(reason) >= 10, isvc["metadata"]["name"]

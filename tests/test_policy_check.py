@@ -17,6 +17,7 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from components import versions
+from components.conventions import ACTIVATOR_RESTART_ACCEPTED_ANNOTATION
 from policy.pack import POLICIES
 from policy.rule import EnforcementLevel, Rule
 from tests.conftest import REPO_ROOT, SHIPPED_STACKS, write_stack_file
@@ -146,6 +147,10 @@ def _relabel_batch_as_chat(resources, _):
         labels["llmserving.io/class"] = "chat"
 
 
+def _drop_activator_acceptance(resources, _):
+    del _find(resources, ISVC, "batch")["inputs"]["metadata"]["annotations"][ACTIVATOR_RESTART_ACCEPTED_ANNOTATION]
+
+
 def _reject_capacity(_, outputs):
     outputs["capacity"]["chat"].update(fits=False, errors=["the KV cache holds 4096 tokens"])
 
@@ -157,6 +162,11 @@ PUBLIC_SERVICE = resource("kubernetes:core/v1:Service", {
 UNPINNED_CHART = resource("kubernetes:helm.sh/v4:Chart", {"chart": "keda", "repositoryOpts": {"repo": "https://kedacore.github.io/charts"}}, name="keda")  # fmt: skip
 
 NP = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+KNATIVE_SERVICE = resource("kubernetes:serving.knative.dev/v1:Service", {
+    "apiVersion": "serving.knative.dev/v1", "kind": "Service",
+    "metadata": {"name": "long-jobs", "namespace": "llm-serving"},
+    "spec": {"template": {"spec": {"timeoutSeconds": 1200, "containers": [{"name": "c", "image": "img:v1.0.0"}]}}},
+})  # fmt: skip
 
 
 def _network_policy(name, spec, namespace="llm-serving"):
@@ -263,6 +273,10 @@ ATTACKS = [
     ("another cloud's internal annotation", _gke_internal_lb, [("no-public-model-services", "internet-facing")]),
     ("--revision main beside a commit in a comment", _commented_revision,
      [("pinned-model-revisions", "--revision main")]),
+    ("the batch pool's activator-restart acceptance removed", _drop_activator_acceptance,
+     [("knative-timeouts-drainable", "InferenceService llm-serving/batch: its predictor's timeout (1800 s)")]),
+    ("a hand-declared Knative Service with a 1200 s timeout", _add(KNATIVE_SERVICE),
+     [("knative-timeouts-drainable", "Service llm-serving/long-jobs: its template's timeoutSeconds (1200 s)")]),
     ("LLMInferenceService with :latest, an unpinned model and logging", _llm_inference_service,
      [("pinned-image-tags", "'latest'"), ("pinned-model-revisions", "spec.model.uri"),
       ("no-request-logging", "--enable-log-requests")]),
@@ -319,6 +333,7 @@ EDITS = {
     # dev counts as production or the advisory rule is made mandatory.
     "model-approved": (lambda r, _: None, {"model-approved": {"productionStacks": ["dev"]}}),
     "model-provenance": (lambda r, _: None, {"model-provenance": "mandatory"}),
+    "knative-timeouts-drainable": (_drop_activator_acceptance, None),
 }
 
 
@@ -533,6 +548,7 @@ def test_pack_lists_every_rule_of_the_issue_once():
         "no-request-logging", "no-public-model-services", "inference-signal-autoscaling", "pinned-chart-versions",
         "images-from-mirror", "chat-batch-separated", "serving-namespace-default-deny", "routes-authenticated",
         "edge-listeners-https", "pool-routes-rate-limited", "route-hostnames-owned", "model-ingress-restricted", "model-egress-restricted", "platform-ingress-restricted", "capacity-fits",
+        "knative-timeouts-drainable",
     ]  # fmt: skip
 
 

@@ -8,6 +8,7 @@ import copy
 
 import pytest
 
+from components.conventions import ACTIVATOR_RESTART_ACCEPTED_ANNOTATION
 from policy.pack import POLICIES
 from tests.policy_cases import (
     COMMIT,
@@ -214,6 +215,46 @@ def _in_prod(isvc):
 
 
 BATCH = inference_service("batch", "batch", args=["/mnt/models", "--max-model-len", "32768"])
+
+
+# --- knative-timeouts-drainable -------------------------------------------------------
+
+ACCEPTED = ACTIVATOR_RESTART_ACCEPTED_ANNOTATION
+REASON = "batch callers resubmit a request cut by an activator restart"
+
+
+def _knative(predictor_spec, **components):
+    """BATCH in Knative mode (as ServingPool declares a Knative pool), with these components."""
+    changed = copy.deepcopy(BATCH)
+    changed["inputs"]["metadata"]["annotations"] = {"serving.kserve.io/deploymentMode": "Knative"}
+    changed["inputs"]["spec"] = {"predictor": copy.deepcopy(predictor_spec), **components}
+    predictor(changed).pop("autoScaling", None)
+    return changed
+
+
+KNATIVE_BATCH = _knative({**predictor(BATCH), "timeout": 1800})
+
+
+def knative_serving(**defaults):
+    props = {
+        "apiVersion": "operator.knative.dev/v1beta1",
+        "kind": "KnativeServing",
+        "metadata": {"name": "knative-serving", "namespace": "knative-serving"},
+        "spec": {"config": {"defaults": defaults}},
+    }
+    return resource("kubernetes:operator.knative.dev/v1beta1:KnativeServing", props)
+
+
+def knative_service(timeout_seconds):
+    props = {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "metadata": {"name": "sneaky", "namespace": "llm-serving"},
+        "spec": {"template": {"spec": {"timeoutSeconds": timeout_seconds, "containers": [container("img:v1.0.0")]}}},
+    }
+    return resource("kubernetes:serving.knative.dev/v1:Service", props)
+
+
 SECRET_ENV = {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hub", "key": "token"}}}
 GPU = {"requests": {"cpu": "4", "memory": "32Gi", "nvidia.com/gpu": "2"}, "limits": {"nvidia.com/gpu": "2"}}
 SHM_VOLUME = {"name": "dshm", "emptyDir": {"medium": "Memory"}}
@@ -1286,6 +1327,59 @@ CASES = [
         "runs with maxModelLen 16384 but its capacity figures were computed for 8192",
     ),
     ("capacity-fits", "fits", [CHAT, BATCH], capacity_outputs(chat={}, batch={"maxModelLen": 32768}), None, None),
+    (
+        "knative-timeouts-drainable",
+        "Knative batch past the grace",
+        [KNATIVE_BATCH],
+        None,
+        None,
+        "InferenceService llm-serving/batch: its predictor's timeout (1800 s) is longer than Knative's activator",
+    ),
+    (
+        "knative-timeouts-drainable",
+        "accepted with a reason",
+        [_annotated(KNATIVE_BATCH, **{ACCEPTED: REASON})],
+        None,
+        None,
+        None,
+    ),
+    (
+        "knative-timeouts-drainable",
+        "a blank acceptance",
+        [_annotated(KNATIVE_BATCH, **{ACCEPTED: "  "})],
+        None,
+        None,
+        "(1800 s) is longer",
+    ),
+    ("knative-timeouts-drainable", "within the grace", [_with(KNATIVE_BATCH, timeout=600)], None, None, None),
+    (
+        "knative-timeouts-drainable",
+        "a transformer past the grace",
+        [_knative({**predictor(BATCH), "timeout": 300}, transformer={"timeout": 900.0})],
+        None,
+        None,
+        "its transformer's timeout (900 s)",
+    ),
+    # KServe gives a Standard component's timeout to no Knative revision (no activator in front).
+    ("knative-timeouts-drainable", "Standard mode", [_with(BATCH, timeout=1800)], None, None, None),
+    ("knative-timeouts-drainable", "unset: Knative's 300 s default", [_knative(predictor(BATCH))], None, None, None),
+    (
+        "knative-timeouts-drainable",
+        "unset: the KnativeServing's default",
+        [_knative(predictor(BATCH)), knative_serving(**{"revision-timeout-seconds": "900"})],
+        None,
+        None,
+        "its predictor's timeout is unset, so the KnativeServing's revision-timeout-seconds (900 s)",
+    ),
+    (
+        "knative-timeouts-drainable",
+        "a hand-declared Knative Service",
+        [knative_service(1200)],
+        None,
+        None,
+        "Service llm-serving/sneaky: its template's timeoutSeconds (1200 s)",
+    ),
+    ("knative-timeouts-drainable", "a Knative Service within the grace", [knative_service(300)], None, None, None),
     ("model-approved", "no record in production", [_in_prod(CHAT)], None, None, "without license, approval.owner"),
     (
         "model-approved",

@@ -73,6 +73,7 @@ def test_a_pool_at_zero_gives_knative_time_for_its_cold_start(platform):
     # A Standard pool has no KServe route, so no `timeout` there: its HTTPRoute holds it.
     assert "timeout" not in isvc(found, "chat")["spec"]["predictor"]
     platform["pools"][1]["replicas"] = {"min": 1, "max": 2}
+    del platform["pools"][1]["acceptedRisks"]
     assert isvc(registered(platform), "batch")["spec"]["predictor"]["timeout"] == 600
 
 
@@ -185,3 +186,17 @@ def test_mode_change_replaces_the_inference_service(platform, monkeypatch):
     replace_on, delete_first = options[("kubernetes:serving.kserve.io/v1beta1:InferenceService", "chat")]
     assert replace_on == ['metadata.annotations["serving.kserve.io/deploymentMode"]']
     assert delete_first is True
+
+
+def test_a_knative_pool_keeps_the_activator_out_of_its_path_once_a_pod_serves(resources):
+    batch = isvc(resources, "batch")
+    annotations = batch["spec"]["predictor"]["annotations"]
+    assert annotations["autoscaling.knative.dev/target-burst-capacity"] == "0"
+    assert "annotations" not in isvc(resources, "chat")["spec"]["predictor"]
+
+
+def test_the_pools_activator_restart_acceptance_is_on_its_inference_service(platform):
+    found = registered(platform)
+    reason = platform["pools"][1]["acceptedRisks"]["activatorRestart"]
+    assert isvc(found, "batch")["metadata"]["annotations"][conventions.ACTIVATOR_RESTART_ACCEPTED_ANNOTATION] == reason
+    assert conventions.ACTIVATOR_RESTART_ACCEPTED_ANNOTATION not in isvc(found, "chat")["metadata"]["annotations"]

@@ -46,6 +46,7 @@ def accepted_lists() -> dict[str, list[str]]:
             mode="standard",
             autoscaling={"signal": "kvCache", "target": 0.8},
             replicas={"min": 1, "max": 2},
+            acceptedRisks={},  # warm and behind no activator: nothing to accept
         )
     )
     lists.update(
@@ -54,6 +55,7 @@ def accepted_lists() -> dict[str, list[str]]:
             mode="knative",
             autoscaling={"signal": "concurrency", "target": 16},
             replicas={"min": 1, "max": 2},
+            acceptedRisks={},
         )
     )
     for size in (2, 4, 8):

@@ -4,7 +4,9 @@ A reviewer of a model change should not have to find it in a manifests diff: per
 model and its revision before and after, the context cap, the replicas, the capacity the pool
 was admitted with (KV-cache tokens, concurrent sequences at the cap, from `capacity.json`)
 and the approval on record (the InferenceService's `llmserving.io/model-*` annotations,
-`components/conventions.py`). Read from two render outputs (base branch and pull request);
+`components/conventions.py`); below the table, a pool that newly accepts, or accepts anew,
+that Knative's activator may cut its requests (`acceptedRisks.activatorRestart`), with the
+reason and how long a request may be held. Read from two render outputs (base branch and pull request);
 a base rendered by older code without those annotations still shows its revision, read from
 the model's `storageUri`.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,9 @@ class PoolServing:
     kv_tokens: str = ""
     seqs_at_cap: str = ""
     approval: str = NO_APPROVAL
+    # Not columns: read for the warnings below the table.
+    request_timeout: str = ""
+    activator_restart_accepted: str = ""
 
 
 COLUMNS = {
@@ -95,6 +100,8 @@ def _pool(isvc: Mapping[str, Any], capacity: Mapping[str, Any]) -> PoolServing:
         kv_tokens=_thousands(capacity.get("kvCacheTokens")),
         seqs_at_cap=_thousands(capacity.get("concurrentSequencesAtCap")),
         approval=_approval(annotations),
+        request_timeout=_count(predictor["timeout"]) if "timeout" in predictor else "",
+        activator_restart_accepted=str(annotations.get(conventions.ACTIVATOR_RESTART_ACCEPTED_ANNOTATION) or ""),
     )
 
 
@@ -151,9 +158,9 @@ def _cells(before: PoolServing | None, after: PoolServing | None) -> list[str]:
     if after is None:
         return ["removed", *([""] * (len(COLUMNS) - 1))]
     cells = []
-    for field in fields(PoolServing):
-        new = getattr(after, field.name)
-        old = getattr(before, field.name) if before is not None else None
+    for column in COLUMNS:
+        new = getattr(after, column)
+        old = getattr(before, column) if before is not None else None
         cells.append(_cell(old, new))
     return cells
 
@@ -178,6 +185,16 @@ def _warnings(name: str, before: PoolServing | None, after: PoolServing | None) 
         warnings.append(f"`{name}`: no approval on record for `{after.model}` (policy rule model-approved)")
     elif before is not None and before.approval == after.approval and _model_changed(before, after):
         warnings.append(f"`{name}`: the model changes but its approval is the previous one's ({after.approval})")
+    accepted = after.activator_restart_accepted
+    if accepted and (
+        before is None
+        or (before.activator_restart_accepted, before.request_timeout) != (accepted, after.request_timeout)
+    ):
+        warnings.append(
+            f"`{name}`: accepts that a restart of Knative's activator cuts its requests, held up to "
+            f"{after.request_timeout} s (acceptedRisks.activatorRestart, policy rule knative-timeouts-drainable): "
+            f"“{accepted}”"
+        )
     return warnings
 
 

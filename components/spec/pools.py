@@ -21,9 +21,11 @@ from components.spec.base import (
     Number,
     Problem,
     Quantity,
+    Reason,
     Text,
     _Spec,
 )
+from components.upstream import KNATIVE_ACTIVATOR_TERMINATION_GRACE_SECONDS as ACTIVATOR_GRACE
 from components.vllm_args import TRUST_FLAG_NAMES, managed_flag_clash, option_word, trust_flags_in
 
 # Upper bounds of what a pool's numbers feed. A request's whole timeout (timeoutSeconds, plus
@@ -99,6 +101,19 @@ class Slo(_Spec):
     )
 
 
+class AcceptedRisks(_Spec):
+    """Risks a pool runs on purpose, each with the reason its reviewers accepted it."""
+
+    activator_restart: Reason | None = Field(
+        default=None,
+        description="Why this Knative pool may hold requests longer than Knative's activator can drain "
+        f"(its terminationGracePeriodSeconds, {ACTIVATOR_GRACE} s, which the Knative Operator cannot raise): "
+        "such a request is cut when an activator pod restarts (a Knative upgrade, a node drain). Required "
+        "when the pool's request timeout (timeoutSeconds, plus startupTimeoutSeconds for a pool that "
+        f"scales from zero) is above {ACTIVATOR_GRACE} s; refused otherwise.",
+    )
+
+
 class TrustedArg(_Spec):
     """One flag of `extraArgs` that changes what the server trusts, accepted on purpose."""
 
@@ -107,9 +122,7 @@ class TrustedArg(_Spec):
         description="The flag's full name as vLLM spells it (e.g. --trust-remote-code), whatever "
         "spelling extraArgs uses.",
     )
-    reason: Text = Field(
-        min_length=10,
-        max_length=500,
+    reason: Reason = Field(
         description="Why this pool needs it, for the reviewer (a ticket, the review that accepted the code).",
     )
 
@@ -172,6 +185,9 @@ class PoolSpec(_Spec):
         description="The opt-in for extraArgs flags that change trust or integrity (--trust-remote-code, "
         "--middleware, --load-format other than safetensors, logging flags, ...: TRUST_FLAGS in "
         "components/vllm_args.py): each such flag is refused unless named here with a reason.",
+    )
+    accepted_risks: AcceptedRisks = Field(
+        default=AcceptedRisks(), description="Risks this pool runs on purpose, each with its reason."
     )
     requests_per_minute: Int32 = Field(
         gt=0,

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic.alias_generators import to_camel
 
+from components import upstream
 from components.catalog import ARCHITECTURES, INSTANCE_TYPES, Architecture
 from components.images import ECR_PULL_THROUGH, parse, unpinned
 from components.model_cache_size import model_cache_error
@@ -172,17 +173,44 @@ def _names(items: tuple[Any, ...]) -> str:
 
 
 def _knative_timeout_problems(spec: PlatformSpec, path: str, pool: PoolSpec) -> Iterator[Problem]:
+    accepted = pool.accepted_risks.activator_restart is not None
+    acceptance = f"{path}.acceptedRisks.activatorRestart"
+    if pool.mode != "knative":
+        if accepted:
+            yield acceptance, "a standard pool has no Knative activator in front of it; remove it"
+        return
     limit = spec.knative_max_revision_timeout_seconds
-    if pool.mode == "knative" and pool.request_timeout_seconds > limit:
-        total = (
-            f"{pool.request_timeout_seconds} (timeoutSeconds {pool.timeout_seconds} + startupTimeoutSeconds "
-            f"{pool.startup_timeout_seconds}, as the pool scales from zero)"
-            if pool.request_timeout_seconds != pool.timeout_seconds else str(pool.timeout_seconds)
-        )  # fmt: skip
+    scales_from_zero = pool.request_timeout_seconds != pool.timeout_seconds
+    total = (
+        f"{pool.request_timeout_seconds} (timeoutSeconds {pool.timeout_seconds} + startupTimeoutSeconds "
+        f"{pool.startup_timeout_seconds}, as the pool scales from zero)"
+        if scales_from_zero else str(pool.timeout_seconds)
+    )  # fmt: skip
+    if pool.request_timeout_seconds > limit:
         yield (
             f"{path}.timeoutSeconds",
             f"{total} is above Knative's max-revision-timeout-seconds on this cluster ({limit}); "
             "raise controlPlane.knative.maxRevisionTimeoutSeconds, or use standard mode",
+        )
+    grace = upstream.KNATIVE_ACTIVATOR_TERMINATION_GRACE_SECONDS
+    if pool.request_timeout_seconds > grace and not accepted:
+        warm = (
+            ", keep the pool warm (replicas.min 1: its request timeout is then timeoutSeconds alone)"
+            if scales_from_zero and pool.timeout_seconds <= grace else ""
+        )  # fmt: skip
+        yield (
+            f"{path}.timeoutSeconds",
+            f"the request timeout {total} is longer than Knative's activator can hold a request: its pods "
+            f"keep terminationGracePeriodSeconds {grace}, which the Knative Operator cannot raise, so a "
+            "request still in an activator when its pod restarts (a Knative upgrade, a node drain) is cut. "
+            f"Keep the request timeout at most {grace} s{warm}, or accept the risk with its reason in "
+            "acceptedRisks.activatorRestart",
+        )
+    elif accepted and pool.request_timeout_seconds <= grace:
+        yield (
+            acceptance,
+            f"the request timeout ({total} s) fits the activator's grace period ({grace} s), so there is no "
+            "such risk to accept; remove it",
         )
 
 

@@ -11,6 +11,7 @@ from components.upstream import EKS_SCHEME_ANNOTATION
 from components.vllm_args import REQUEST_LOGGING
 from policy import flags
 from policy.kube import (
+    KNATIVE_SERVING,
     Container,
     annotations_of,
     at,
@@ -193,7 +194,6 @@ _MODEL_POD_LABELS = (POOL_LABEL, CLASS_LABEL, MODEL_LABEL, KSERVE_ISVC_LABEL)
 _EXPOSED_TYPES = ("LoadBalancer", "NodePort")
 _SERVICE = ("", "Service")
 _ENVOY_PROXY = ("gateway.envoyproxy.io", "EnvoyProxy")
-_KNATIVE_SERVING = ("operator.knative.dev", "KnativeServing")
 
 
 def _is_private_range(cidr: str) -> bool:
@@ -294,7 +294,7 @@ def _no_public_model_services(args: StackValidationArgs) -> Iterator[tuple[str, 
             found = _service_problems(props, cloud, allow_public, pods)
         elif kind == _ENVOY_PROXY:
             found = _envoy_proxy_problems(props, cloud, allow_public)
-        elif kind == _KNATIVE_SERVING:
+        elif kind == KNATIVE_SERVING:
             found = _knative_serving_problems(props)
         else:
             continue

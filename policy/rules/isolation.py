@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from components import upstream
-from policy.kube import at, kind_of, mapping, name_of, namespace_of, sequence
+from policy.kube import KNATIVE_SERVING, at, kind_of, mapping, name_of, namespace_of, sequence
 from policy.netpol_effect import Peer, Rule, applying, peer_is, rules
 from policy.rule import StackValidationArgs, stack_rule
 from policy.workloads import ModelPod, model_pods
@@ -27,7 +27,6 @@ from policy.workloads import ModelPod, model_pods
 _NETWORK_POLICY = ("networking.k8s.io", "NetworkPolicy")
 _GATEWAY = (upstream.GATEWAY_API_GROUP, "Gateway")
 _MONITORS = {("monitoring.coreos.com", "PodMonitor"), ("monitoring.coreos.com", "ServiceMonitor")}
-_KNATIVE_SERVING = ("operator.knative.dev", "KnativeServing")
 _DNS_PORTS: frozenset[int | str] = frozenset({upstream.CLUSTER_DNS_PORT, "dns", "dns-tcp"})
 _POD_IDENTITY_CIDR, _POD_IDENTITY_PORT = upstream.EKS_POD_IDENTITY_AGENT
 _OPEN_CIDRS = ("0.0.0.0/0", "::/0")
@@ -72,7 +71,7 @@ def read_stack(args: StackValidationArgs) -> Stack:
             )
         elif kind in _MONITORS:
             monitors.add(namespace_of(props))
-        elif kind == _KNATIVE_SERVING and at(props, "spec", "ingress", "kourier", "enabled"):
+        elif kind == KNATIVE_SERVING and at(props, "spec", "ingress", "kourier", "enabled"):
             knative.add(namespace_of(props))
     prometheus = Front("Prometheus", frozenset(monitors), upstream.PROMETHEUS_POD_LABELS) if monitors else None
     return Stack(policies, model_pods(args.resources), proxies, listeners, prometheus,

@@ -12,7 +12,17 @@ from components.images import MIRROR_PREFIXES_OUTPUT
 from components.vllm_args import MODEL, REVISION
 from policy import flags
 from policy.commands import HUB_DOWNLOAD, hub_downloads
-from policy.kube import INFERENCE_SERVICE, LLM_INFERENCE_SERVICE, Container, at, containers, kind_of, mapping, sequence
+from policy.kube import (
+    INFERENCE_SERVICE,
+    KNATIVE_SERVING,
+    LLM_INFERENCE_SERVICE,
+    Container,
+    at,
+    containers,
+    kind_of,
+    mapping,
+    sequence,
+)
 from policy.rule import (
     ResourceValidationArgs,
     StackValidationArgs,
@@ -200,7 +210,6 @@ MIRROR_CONFIG = string_list_config(
     "Registry prefixes images may also come from, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/team/; "
     f"added to the stack's own mirror (its {MIRROR_PREFIXES_OUTPUT} output). With neither, the rule passes.",
 )
-_KNATIVE_SERVING = ("operator.knative.dev", "KnativeServing")
 _ENVOY_PROXY = ("gateway.envoyproxy.io", "EnvoyProxy")
 _ENVOY_CONTAINER = ("spec", "provider", "kubernetes", "envoyDeployment", "container")
 
@@ -258,7 +267,7 @@ def pulled_images(resource: TypedProps) -> Iterator[tuple[str, str]]:
     kind = kind_of(resource.resource_type)
     if kind in _HELM_CHARTS and "chart" in props:
         yield from _chart_sources(props)
-    elif kind == _KNATIVE_SERVING:
+    elif kind == KNATIVE_SERVING:
         yield from _knative_sources(props)
     elif kind == _ENVOY_PROXY:
         yield from _envoy_proxy_sources(props)

@@ -1,0 +1,89 @@
+"""Continuity rules: what a restart of the platform's own pods does to the requests they hold."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from components import generated, upstream
+from components.conventions import ACTIVATOR_RESTART_ACCEPTED_ANNOTATION
+from policy.kube import INFERENCE_SERVICE, KNATIVE_SERVING, annotations_of, at, kind_of, name_of, namespace_of
+from policy.rule import PolicyResource, StackValidationArgs, stack_rule
+
+_GRACE = upstream.KNATIVE_ACTIVATOR_TERMINATION_GRACE_SECONDS
+
+
+def _seconds(value: object) -> float | None:
+    """A timeout as the API server stores it (an integer; the engine may hand a float, a
+    ConfigMap value is a string); None for what is not a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return float(value.strip())
+    return None
+
+
+def _default_timeout(args: StackValidationArgs) -> tuple[float, str]:
+    """The request timeout of a revision that sets none: the stack's KnativeServing
+    config-defaults `revision-timeout-seconds`, else Knative's own default."""
+    for resource in args.resources:
+        if kind_of(resource.resource_type) == KNATIVE_SERVING:
+            configured = at(resource.props, "spec", "config", "defaults", upstream.KNATIVE_REVISION_TIMEOUT_KEY)
+            seconds = _seconds(configured)
+            if seconds is not None:
+                return seconds, f"the KnativeServing's {upstream.KNATIVE_REVISION_TIMEOUT_KEY}"
+    return float(upstream.KNATIVE_DEFAULT_REVISION_TIMEOUT_SECONDS), "Knative's default revision timeout"
+
+
+def _revision_timeouts(resource: PolicyResource) -> Iterator[tuple[str, object]]:
+    """(what, timeout as declared, None when unset) of each set of revisions Knative's
+    activator fronts for this object: a Knative-mode InferenceService's components, a Knative
+    Service's or Configuration's revision template."""
+    kind = kind_of(resource.resource_type)
+    props = resource.props
+    if kind == INFERENCE_SERVICE and generated.is_knative(props):
+        for component, spec in generated.components_of(props):
+            yield f"its {component}'s timeout", generated.component_revision_timeout(spec)
+    elif kind in generated.KNATIVE_REVISION_TEMPLATES:
+        yield "its template's timeoutSeconds", at(props, "spec", "template", "spec", "timeoutSeconds")
+
+
+def _accepted(props: Mapping) -> bool:
+    return bool(str(annotations_of(props).get(ACTIVATOR_RESTART_ACCEPTED_ANNOTATION) or "").strip())
+
+
+def _knative_timeouts_drainable(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    default, default_source = _default_timeout(args)
+    for resource in args.resources:
+        if _accepted(resource.props):
+            continue
+        kind = kind_of(resource.resource_type)
+        for what, declared in _revision_timeouts(resource):
+            seconds = _seconds(declared)
+            source = what
+            if seconds is None:
+                seconds, source = default, f"{what} is unset, so {default_source}"
+            if seconds > _GRACE:
+                name = f"{kind[1] if kind else resource.resource_type} {namespace_of(resource.props)}/"
+                yield (
+                    f"{name}{name_of(resource.props, resource.name)}: {source} ({seconds:g} s) is longer than "
+                    f"Knative's activator can hold a request: its pods keep terminationGracePeriodSeconds "
+                    f"{_GRACE}, which the Knative Operator cannot raise, so a request still in an activator "
+                    "when its pod restarts (a Knative upgrade, a node drain) is cut",
+                    resource.urn,
+                )
+
+
+KNATIVE_TIMEOUTS_DRAINABLE = stack_rule(
+    "knative-timeouts-drainable",
+    "A Knative revision (a Knative-mode InferenceService's components, a Knative Service or "
+    "Configuration) may take no longer per request than Knative's activator can hold one through "
+    f"its own shutdown ({_GRACE} s, its terminationGracePeriodSeconds, which the Knative Operator "
+    "cannot raise), unless the object records why that risk is accepted.",
+    _knative_timeouts_drainable,
+    f"Keep the request timeout at most {_GRACE} s (a pool's timeoutSeconds, plus startupTimeoutSeconds "
+    "when it scales from zero; replicas.min 1 drops the latter), or state why cut requests are "
+    f"acceptable: the pool's acceptedRisks.activatorRestart, which sets the {ACTIVATOR_RESTART_ACCEPTED_ANNOTATION} "
+    "annotation (on a hand-declared object, set the annotation to the reason).",
+)
