@@ -56,9 +56,9 @@ def _pool(index: int, model: str, node_pool: str) -> dict:
         "nodePool": node_pool,
         "hostname": f"{name}.llm.bench.example.internal",
         "replicas": {"min": 1, "max": 2} if workload_class == "chat" else {"min": 0, "max": 2},
-        # A batch pool at zero holds requests through a cold start past the activator's grace.
+        # A batch pool's requests outlast what Knative's proxies drain when they restart.
         **(
-            {"acceptedRisks": {"activatorRestart": "benchmark pools, never deployed"}}
+            {"acceptedRisks": {"knativeProxyRestart": "benchmark pools, never deployed"}}
             if workload_class == "batch"
             else {}
         ),

@@ -52,9 +52,9 @@ GPU_MODEL_LABEL = "llmserving.io/gpu"
 # `check --from` reports a trust flag added without one.
 TRUSTED_ARGS_ANNOTATION = "llmserving.io/trusted-args"
 # On an InferenceService or Knative Service: why its stack accepted that Knative's activator
-# may cut its requests (`pools[].acceptedRisks.activatorRestart`), so the policy pack finds the
+# may cut its requests (`pools[].acceptedRisks.knativeProxyRestart`), so the policy pack finds the
 # acceptance on the object whose timeout outlives the activator's grace period.
-ACTIVATOR_RESTART_ACCEPTED_ANNOTATION = "llmserving.io/activator-restart-accepted"
+KNATIVE_PROXY_RESTART_ACCEPTED_ANNOTATION = "llmserving.io/knative-proxy-restart-accepted"
 # Type tokens of the components whose registered inputs or outputs the checks and rules read.
 GATEWAY_COMPONENT_TYPE = "llmserving:edge:Gateway"
 PLATFORM_COMPONENT_TYPE = "llmserving:platform:Platform"

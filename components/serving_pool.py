@@ -28,6 +28,14 @@ API_KEY_PATH = f"{API_KEY_DIR}/{API_KEY_FILE}"
 APP_NAME = "vllm"  # app.kubernetes.io/name of every pool's objects and pods
 COMPONENT = "serving-pool"
 PROBE_PERIOD_SECONDS = 10
+# How long vLLM takes to exit once its last request is done (engine and worker teardown),
+# on top of its drain, before the kubelet may kill it.
+VLLM_EXIT_SECONDS = 30
+# A stopping Standard pod keeps serving this long before vLLM gets SIGTERM, while the
+# endpoint controller removes it and the edge proxies stop sending it requests: once
+# draining, vLLM 0.32 answers a new request 500 "cannot schedule new futures after
+# shutdown" (tests/test_serving_drain.py). Knative has its own preStop (queue-proxy's drain).
+ENDPOINT_REMOVAL_SECONDS = 10
 
 _DEPLOYMENT_MODES = {"standard": "Standard", "knative": "Knative"}
 # KEDA divides the query by the replica count (AverageValue), so both are sums.
@@ -127,8 +135,8 @@ def inference_service_annotations(pool: PoolSpec, model: ModelSpec) -> dict[str,
         annotations["serving.kserve.io/autoscalerClass"] = "keda"
     if pool.trusted_args:
         annotations[conventions.TRUSTED_ARGS_ANNOTATION] = ",".join(sorted(a.flag for a in pool.trusted_args))
-    if pool.accepted_risks.activator_restart is not None:
-        annotations[conventions.ACTIVATOR_RESTART_ACCEPTED_ANNOTATION] = pool.accepted_risks.activator_restart
+    if pool.accepted_risks.knative_proxy_restart is not None:
+        annotations[conventions.KNATIVE_PROXY_RESTART_ACCEPTED_ANNOTATION] = pool.accepted_risks.knative_proxy_restart
     return annotations
 
 
@@ -146,7 +154,15 @@ def predictor_spec(args: ServingPoolArgs, serve_args: list[str], labels: dict[st
         # The revision's timeoutSeconds, which also bounds the activator's wait for a cold
         # start. A Standard pool gets none: KServe applies `timeout` only to a route it
         # creates, and it creates none here (disableIngressCreation): our HTTPRoute holds it.
+        # Knative gives the revision's pods that timeout as their grace period and holds
+        # vLLM's SIGTERM until queue-proxy has drained (knative/serving
+        # pkg/reconciler/revision/resources/deploy.go BuildPodSpec, the user container's preStop).
         predictor["timeout"] = pool.request_timeout_seconds
+    else:
+        # Kubernetes' default 30 s would kill a draining vLLM (--shutdown-timeout, the pool's
+        # timeout) long before its requests end; KServe copies the predictor's pod fields
+        # onto the Deployment's pods.
+        predictor["terminationGracePeriodSeconds"] = ENDPOINT_REMOVAL_SECONDS + pool.timeout_seconds + VLLM_EXIT_SECONDS
     volumes = _pod_volumes(args)
     if volumes:
         predictor["volumes"] = [volume for volume, _ in volumes]
@@ -238,6 +254,10 @@ def model_spec(args: ServingPoolArgs, serve_args: list[str]) -> dict[str, Any]:
         "livenessProbe": _health_probe(failure_threshold=6),
         "startupProbe": _health_probe(failure_threshold=math.ceil(pool.startup_timeout_seconds / PROBE_PERIOD_SECONDS)),
     }
+    if pool.mode == "standard":
+        # The kubelet's native sleep (no binary in the image needed); Knative refuses a
+        # user container's lifecycle and runs its own preStop.
+        model["lifecycle"] = {"preStop": {"sleep": {"seconds": ENDPOINT_REMOVAL_SECONDS}}}
     mounts = [mount for _, mount in _pod_volumes(args)]
     if mounts:
         model["volumeMounts"] = mounts

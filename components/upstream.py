@@ -146,6 +146,19 @@ KNATIVE_ALLOW_ZERO_INITIAL_SCALE = "allow-zero-initial-scale"
 # overwrite; the revert is reported in knative/operator#1295), so a patch of the Deployment
 # would be undone. A request an activator pod still holds when that grace ends is cut.
 KNATIVE_ACTIVATOR_TERMINATION_GRACE_SECONDS = 600
+# Kourier's gateway pods, which carry every request to a Knative pool, drain for 15 s when they
+# stop (preStop: drain_listeners?graceful, then sleep DRAIN_TIME_SECONDS "15"; the kubelet's
+# SIGTERM then ends Envoy) within terminationGracePeriodSeconds 30 (knative/operator v1.23
+# cmd/operator/kodata/ingress/1.23/kourier/kourier.yaml, Deployment 3scale-kourier-gateway).
+# The operator's workload overrides could set the env var, but not the grace period that caps it.
+KOURIER_GATEWAY_DRAIN_SECONDS = 15
+KOURIER_GATEWAY_TERMINATION_GRACE_SECONDS = 30
+# The longest a request to a Knative pool survives a restart of the proxies on its path:
+# Kourier's gateway, then (for a revision at zero, or short of burst capacity) the activator.
+KNATIVE_PROXY_DRAIN_SECONDS = min(KOURIER_GATEWAY_DRAIN_SECONDS, KNATIVE_ACTIVATOR_TERMINATION_GRACE_SECONDS)
+# The grace period of a pod that sets none (k8s.io/api core/v1 PodSpec
+# DefaultTerminationGracePeriodSeconds).
+KUBERNETES_DEFAULT_TERMINATION_GRACE_SECONDS = 30
 # Knative's request timeout of a revision when it sets none (config-defaults
 # `revision-timeout-seconds`, knative/serving config/core/configmaps/defaults.yaml).
 KNATIVE_DEFAULT_REVISION_TIMEOUT_SECONDS = 300
@@ -274,6 +287,10 @@ ENVOY_PRIVILEGED_PORT_SHIFT = 10000
 # The proxies' Prometheus stats port (internal/xds/bootstrap bootstrap.go EnvoyStatsPort; the
 # readiness port 19003 is the kubelet's, and Envoy's admin listens on localhost only).
 ENVOY_PROXY_METRICS_PORT = 19001
+
+# Envoy Gateway's proxies drain this long on shutdown unless the EnvoyProxy's
+# `shutdown.drainTimeout` says otherwise (../shared/schemas/crds/gateway.envoyproxy.io_envoyproxies.yaml).
+ENVOY_GATEWAY_DEFAULT_DRAIN_SECONDS = 60
 
 
 def envoy_proxy_labels(gateway: str, namespace: str) -> dict[str, str]:

@@ -72,6 +72,11 @@ DOWNLOAD_DIR = Flag("--download-dir")
 REVISION = Flag("--revision")
 API_KEY = Flag("--api-key")
 CONFIG = Flag("--config")
+# vLLM 0.32's default, 0, aborts every request in flight when the server gets SIGTERM (a
+# rollout, a scale-down, a node drain); above 0 the engine stops taking requests and lets
+# those it runs finish for up to that many seconds (vllm/engine/arg_utils.py --shutdown-timeout;
+# vllm/v1/engine/core.py EngineCore._handle_shutdown: "abort" at 0, else "drain").
+SHUTDOWN_TIMEOUT = Flag("--shutdown-timeout")
 # Boolean flags (argparse's BooleanOptionalAction: `--no-<flag>` turns each off again).
 ENABLE_LOG_REQUESTS = Flag("--enable-log-requests")
 ENABLE_LOG_OUTPUTS = Flag("--enable-log-outputs")
@@ -101,6 +106,7 @@ MANAGED = (
     REVISION,
     API_KEY,
     CONFIG,
+    SHUTDOWN_TIMEOUT,
 )
 # The logging flags the policy keeps off (prompts may hold regulated data).
 REQUEST_LOGGING = (ENABLE_LOG_REQUESTS, ENABLE_LOG_OUTPUTS)
@@ -287,6 +293,8 @@ def serve_args(pool: PoolSpec, model: ModelSpec, api_key_file: str | None = None
     # Merged over the checkpoint's generation_config.json (vLLM's default 'auto'), so the
     # model's recommended sampling stays and only the output limit is ours.
     args += [OVERRIDE_GENERATION_CONFIG.name, json.dumps({"max_new_tokens": pool.default_max_tokens})]
+    # A stopping pod finishes what it serves: no request runs longer than the pool's timeout.
+    args += [SHUTDOWN_TIMEOUT.name, str(pool.timeout_seconds)]
     if api_key_file is not None:
         args += [CONFIG.name, api_key_file]
     return args + list(pool.extra_args)

@@ -25,6 +25,7 @@ POLICIES: list[Rule] = [
     engine.GPU_REQUESTS_EQUAL_LIMITS,
     engine.SHM_FOR_TENSOR_PARALLEL,
     engine.NO_GENERATION_PROBES,
+    engine.VLLM_DRAINS_ON_SHUTDOWN,
     trust.VLLM_API_KEY_REQUIRED,
     trust.TRUST_FLAGS_ACCEPTED,
     data_protection.NO_PLAINTEXT_SECRETS,

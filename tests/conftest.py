@@ -13,7 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS_DIR = REPO_ROOT.parent / "shared" / "schemas"
 SHIPPED_STACKS = ("dev", "prod", "onprem")
 REVISION = "0e9e39f249a16976918f6564b8830bc894c89659"
-ACTIVATOR_RESTART_REASON = "test batch clients resubmit a request cut by an activator restart"
+KNATIVE_PROXY_RESTART_REASON = "test batch clients resubmit a request cut by a Knative proxy restart"
 
 BASE_PLATFORM: dict[str, Any] = {
     "cluster": {"kind": "kubeconfig", "context": "test"},
@@ -34,9 +34,9 @@ BASE_PLATFORM: dict[str, Any] = {
             "model": "llama-8b",
             "nodePool": "gpu-h100",
             "hostname": "batch.example.com",
-            # The class defaults scale from zero through a cold start longer than Knative's
-            # activator can drain (components/spec/rules.py _knative_timeout_problems).
-            "acceptedRisks": {"activatorRestart": ACTIVATOR_RESTART_REASON},
+            # A Knative pool's requests outlast what Knative's proxies drain when they restart
+            # (components/spec/rules.py _knative_timeout_problems).
+            "acceptedRisks": {"knativeProxyRestart": KNATIVE_PROXY_RESTART_REASON},
         },
     ],
 }

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from components.spec import SpecError, load_platform
-from tests.conftest import ACTIVATOR_RESTART_REASON, write_stack_file
+from tests.conftest import KNATIVE_PROXY_RESTART_REASON, write_stack_file
 from tools.__main__ import main
 
 pytestmark = pytest.mark.program
@@ -30,11 +30,11 @@ def one_pool(platform, *, model, instance_type, **pool):
 
 
 def as_class(platform, workload_class):
-    """Make the one pool `workload_class`; a batch pool scales from zero through a cold start
-    longer than Knative's activator can drain, which the stack must accept."""
+    """Make the one pool `workload_class`; a batch pool is a Knative pool whose requests
+    outlast what Knative's proxies drain, which the stack must accept."""
     platform["pools"][0]["class"] = workload_class
     if workload_class == "batch":
-        platform["pools"][0]["acceptedRisks"] = {"activatorRestart": ACTIVATOR_RESTART_REASON}
+        platform["pools"][0]["acceptedRisks"] = {"knativeProxyRestart": KNATIVE_PROXY_RESTART_REASON}
 
 
 def gate_errors(platform) -> list[str]:

@@ -9,8 +9,9 @@ import pytest
 
 from components import upstream
 from components.chart_images import KNATIVE_SERVING_IMAGES
-from components.conventions import ACTIVATOR_RESTART_ACCEPTED_ANNOTATION
+from components.conventions import KNATIVE_PROXY_RESTART_ACCEPTED_ANNOTATION
 from components.images import parse
+from components.vllm_args import SHUTDOWN_TIMEOUT
 from tests.conftest import SHIPPED_STACKS
 from tools import render
 from tools.stackfile import load_stack
@@ -103,9 +104,10 @@ def test_kserve_waits_for_keda_and_a_ready_knative_serving(stack):
     assert serving["inputs"]["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
 
 
-def test_no_knative_pool_holds_a_request_past_the_activators_grace_unless_accepted(stack):
-    """Issue 17 fix 5: the activator keeps its 600 s grace (the operator cannot raise it), so a
-    revision's timeout beyond it is either accepted, with its reason, or not rendered."""
+def test_no_knative_pool_runs_requests_past_its_proxies_drain_unless_accepted(stack):
+    """Issue 17 fix 5: Knative's proxies keep their own grace periods (Kourier's gateway 30 s
+    with a 15 s drain, the activator 600 s; the operator can raise neither), so a revision's
+    timeout beyond them is either accepted, with its reason, or not rendered."""
     spec, rendered = stack
     knative = [
         i
@@ -117,6 +119,38 @@ def test_no_knative_pool_holds_a_request_past_the_activators_grace_unless_accept
         predictor = isvc["spec"]["predictor"]
         # Once a pod serves, requests bypass the activator (upstream.KNATIVE_TARGET_BURST_CAPACITY).
         assert predictor["annotations"][upstream.KNATIVE_TARGET_BURST_CAPACITY] == "0"
-        if predictor["timeout"] > upstream.KNATIVE_ACTIVATOR_TERMINATION_GRACE_SECONDS:
-            reason = isvc["metadata"]["annotations"][ACTIVATOR_RESTART_ACCEPTED_ANNOTATION]
+        if predictor["timeout"] > upstream.KNATIVE_PROXY_DRAIN_SECONDS:
+            reason = isvc["metadata"]["annotations"][KNATIVE_PROXY_RESTART_ACCEPTED_ANNOTATION]
             assert len(reason) >= 10, isvc["metadata"]["name"]
+
+
+def _seconds(duration: str) -> int:
+    assert duration.endswith("s") and duration[:-1].isdigit(), duration
+    return int(duration[:-1])
+
+
+def test_a_stopping_pool_pod_finishes_the_requests_it_serves(stack):
+    """vLLM drains for the pool's timeout on SIGTERM (its default, 0, aborts them), and the
+    pod's grace period outlasts that drain: Knative gives its revision pods the revision's
+    timeout; a Standard pool sets it on the predictor."""
+    _, rendered = stack
+    for isvc in of_kind(rendered, "InferenceService"):
+        predictor = isvc["spec"]["predictor"]
+        args = predictor["model"]["args"]
+        drain = int(args[args.index(SHUTDOWN_TIMEOUT.name) + 1])
+        assert drain > 0
+        if isvc["metadata"]["annotations"][upstream.KSERVE_DEPLOYMENT_MODE] in upstream.KSERVE_KNATIVE_MODES:
+            assert predictor["timeout"] >= drain, isvc["metadata"]["name"]
+        else:
+            assert predictor["terminationGracePeriodSeconds"] >= drain + 10, isvc["metadata"]["name"]
+
+
+def test_a_stopping_edge_proxy_finishes_every_request_a_route_allows(stack):
+    _, rendered = stack
+    (proxy,) = of_kind(rendered, "EnvoyProxy")
+    drain = _seconds(proxy["spec"]["shutdown"]["drainTimeout"])
+    routes = of_kind(rendered, "HTTPRoute")
+    assert routes
+    for route in routes:
+        for rule in route["spec"]["rules"]:
+            assert _seconds(rule["timeouts"]["request"]) <= drain, route["metadata"]["name"]

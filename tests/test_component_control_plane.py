@@ -143,7 +143,6 @@ def test_a_pool_that_may_scale_to_zero_lets_its_revisions_start_at_zero():
     assert autoscaler["allow-zero-initial-scale"] == "true"
     pools = [copy.deepcopy(p) for p in BASE_PLATFORM["pools"]]
     pools[1]["replicas"] = {"min": 1, "max": 2}
-    del pools[1]["acceptedRisks"]  # warm: no cold start held by the activator
     autoscaler = knative_spec(build(plan_of(pools=pools)))["config"]["autoscaler"]
     assert "allow-zero-initial-scale" not in autoscaler
 

@@ -123,7 +123,6 @@ def test_request_timeouts_follow_the_class_and_wait_out_a_cold_start(platform):
 
 def test_a_warm_knative_pool_waits_only_its_own_timeout(platform):
     platform["pools"][1]["replicas"] = {"min": 1, "max": 2}
-    del platform["pools"][1]["acceptedRisks"]
     route = named(objects(platform), "HTTPRoute", "batch")
     assert route["spec"]["rules"][0]["timeouts"]["request"] == "600s"
 

@@ -17,7 +17,7 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from components import versions
-from components.conventions import ACTIVATOR_RESTART_ACCEPTED_ANNOTATION
+from components.conventions import KNATIVE_PROXY_RESTART_ACCEPTED_ANNOTATION
 from policy.pack import POLICIES
 from policy.rule import EnforcementLevel, Rule
 from tests.conftest import REPO_ROOT, SHIPPED_STACKS, write_stack_file
@@ -147,8 +147,8 @@ def _relabel_batch_as_chat(resources, _):
         labels["llmserving.io/class"] = "chat"
 
 
-def _drop_activator_acceptance(resources, _):
-    del _find(resources, ISVC, "batch")["inputs"]["metadata"]["annotations"][ACTIVATOR_RESTART_ACCEPTED_ANNOTATION]
+def _drop_knative_proxy_acceptance(resources, _):
+    del _find(resources, ISVC, "batch")["inputs"]["metadata"]["annotations"][KNATIVE_PROXY_RESTART_ACCEPTED_ANNOTATION]
 
 
 def _reject_capacity(_, outputs):
@@ -273,7 +273,7 @@ ATTACKS = [
     ("another cloud's internal annotation", _gke_internal_lb, [("no-public-model-services", "internet-facing")]),
     ("--revision main beside a commit in a comment", _commented_revision,
      [("pinned-model-revisions", "--revision main")]),
-    ("the batch pool's activator-restart acceptance removed", _drop_activator_acceptance,
+    ("the batch pool's Knative proxy restart acceptance removed", _drop_knative_proxy_acceptance,
      [("knative-timeouts-drainable", "InferenceService llm-serving/batch: its predictor's timeout (1800 s)")]),
     ("a hand-declared Knative Service with a 1200 s timeout", _add(KNATIVE_SERVICE),
      [("knative-timeouts-drainable", "Service llm-serving/long-jobs: its template's timeoutSeconds (1200 s)")]),
@@ -333,7 +333,8 @@ EDITS = {
     # dev counts as production or the advisory rule is made mandatory.
     "model-approved": (lambda r, _: None, {"model-approved": {"productionStacks": ["dev"]}}),
     "model-provenance": (lambda r, _: None, {"model-provenance": "mandatory"}),
-    "knative-timeouts-drainable": (_drop_activator_acceptance, None),
+    "knative-timeouts-drainable": (_drop_knative_proxy_acceptance, None),
+    "vllm-drains-on-shutdown": (lambda r, _: _set_arg(_chat_model(r)["args"], "--shutdown-timeout", "0"), None),
 }
 
 
@@ -494,7 +495,9 @@ def test_pack_serves_every_rule_with_its_level_and_config_schema(running_pack):
 
 
 def test_pack_judges_a_resource_and_a_stack_as_the_engine_sends_them(running_pack):
-    isvc = inference_service(args=["/mnt/models", "--max-model-len", "16384"])
+    isvc = inference_service(
+        args=["/mnt/models", "--max-model-len", "16384", "--shutdown-timeout", "120"], terminationGracePeriodSeconds=160
+    )
     running_pack.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
         "chat-context-cap": analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.MANDATORY,
                                                       properties=_struct({"maxModelLen": 8192})),
@@ -543,7 +546,7 @@ def test_pack_lists_every_rule_of_the_issue_once():
     names = [policy.name for policy in POLICIES]
     assert names == [
         "pinned-image-tags", "pinned-model-revisions", "model-approved", "model-provenance", "context-cap-required",
-        "chat-context-cap", "gpu-requests-equal-limits", "shm-for-tensor-parallel", "no-generation-probes",
+        "chat-context-cap", "gpu-requests-equal-limits", "shm-for-tensor-parallel", "no-generation-probes", "vllm-drains-on-shutdown",
         "vllm-api-key-required", "trust-flags-accepted", "no-plaintext-secrets",
         "no-request-logging", "no-public-model-services", "inference-signal-autoscaling", "pinned-chart-versions",
         "images-from-mirror", "chat-batch-separated", "serving-namespace-default-deny", "routes-authenticated",

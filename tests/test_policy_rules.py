@@ -8,7 +8,7 @@ import copy
 
 import pytest
 
-from components.conventions import ACTIVATOR_RESTART_ACCEPTED_ANNOTATION
+from components.conventions import KNATIVE_PROXY_RESTART_ACCEPTED_ANNOTATION
 from policy.pack import POLICIES
 from tests.policy_cases import (
     COMMIT,
@@ -219,8 +219,8 @@ BATCH = inference_service("batch", "batch", args=["/mnt/models", "--max-model-le
 
 # --- knative-timeouts-drainable -------------------------------------------------------
 
-ACCEPTED = ACTIVATOR_RESTART_ACCEPTED_ANNOTATION
-REASON = "batch callers resubmit a request cut by an activator restart"
+ACCEPTED = KNATIVE_PROXY_RESTART_ACCEPTED_ANNOTATION
+REASON = "batch callers resubmit a request cut by a Knative proxy restart"
 
 
 def _knative(predictor_spec, **components):
@@ -233,6 +233,12 @@ def _knative(predictor_spec, **components):
 
 
 KNATIVE_BATCH = _knative({**predictor(BATCH), "timeout": 1800})
+
+
+def _drain(isvc, seconds, **model_fields):
+    """`isvc` whose vLLM drains for `seconds` (`--shutdown-timeout`) on SIGTERM."""
+    args = [*predictor(isvc)["model"]["args"], "--shutdown-timeout", seconds]
+    return _model(isvc, args=args, **model_fields)
 
 
 def knative_serving(**defaults):
@@ -1327,13 +1333,53 @@ CASES = [
         "runs with maxModelLen 16384 but its capacity figures were computed for 8192",
     ),
     ("capacity-fits", "fits", [CHAT, BATCH], capacity_outputs(chat={}, batch={"maxModelLen": 32768}), None, None),
+    ("vllm-drains-on-shutdown", "no drain", [CHAT], None, None, "vLLM runs with no --shutdown-timeout (0)"),
+    ("vllm-drains-on-shutdown", "drain 0", [_drain(CHAT, "0")], None, None, "vLLM runs with --shutdown-timeout 0"),
+    (
+        "vllm-drains-on-shutdown",
+        "Kubernetes' default grace under the drain",
+        [_drain(CHAT, "120")],
+        None,
+        None,
+        "its pod's terminationGracePeriodSeconds 30 ends vLLM's 120 s drain",
+    ),
+    (
+        "vllm-drains-on-shutdown",
+        "the preStop counts against the grace",
+        [
+            _with(
+                _drain(CHAT, "120", lifecycle={"preStop": {"sleep": {"seconds": 10}}}),
+                terminationGracePeriodSeconds=125,
+            )
+        ],
+        None,
+        None,
+        "after a 10 s preStop",
+    ),
+    (
+        "vllm-drains-on-shutdown",
+        "drain within the grace",
+        [_with(_drain(CHAT, "120"), terminationGracePeriodSeconds=160)],
+        None,
+        None,
+        None,
+    ),
+    ("vllm-drains-on-shutdown", "Knative sets the grace", [_drain(KNATIVE_BATCH, "600")], None, None, None),
+    (
+        "vllm-drains-on-shutdown",
+        "by hand, default grace",
+        [vllm_deployment("--shutdown-timeout=600")],
+        None,
+        None,
+        "terminationGracePeriodSeconds 30 ends vLLM's 600 s drain",
+    ),
     (
         "knative-timeouts-drainable",
         "Knative batch past the grace",
         [KNATIVE_BATCH],
         None,
         None,
-        "InferenceService llm-serving/batch: its predictor's timeout (1800 s) is longer than Knative's activator",
+        "InferenceService llm-serving/batch: its predictor's timeout (1800 s) is longer than Knative's proxies drain",
     ),
     (
         "knative-timeouts-drainable",
@@ -1351,7 +1397,7 @@ CASES = [
         None,
         "(1800 s) is longer",
     ),
-    ("knative-timeouts-drainable", "within the grace", [_with(KNATIVE_BATCH, timeout=600)], None, None, None),
+    ("knative-timeouts-drainable", "within the drain", [_with(KNATIVE_BATCH, timeout=15)], None, None, None),
     (
         "knative-timeouts-drainable",
         "a transformer past the grace",
@@ -1362,7 +1408,14 @@ CASES = [
     ),
     # KServe gives a Standard component's timeout to no Knative revision (no activator in front).
     ("knative-timeouts-drainable", "Standard mode", [_with(BATCH, timeout=1800)], None, None, None),
-    ("knative-timeouts-drainable", "unset: Knative's 300 s default", [_knative(predictor(BATCH))], None, None, None),
+    (
+        "knative-timeouts-drainable",
+        "unset: Knative's 300 s default",
+        [_knative(predictor(BATCH))],
+        None,
+        None,
+        "its predictor's timeout is unset, so Knative's default revision timeout (300 s)",
+    ),
     (
         "knative-timeouts-drainable",
         "unset: the KnativeServing's default",
@@ -1379,7 +1432,7 @@ CASES = [
         None,
         "Service llm-serving/sneaky: its template's timeoutSeconds (1200 s)",
     ),
-    ("knative-timeouts-drainable", "a Knative Service within the grace", [knative_service(300)], None, None, None),
+    ("knative-timeouts-drainable", "a Knative Service within the drain", [knative_service(10)], None, None, None),
     ("model-approved", "no record in production", [_in_prod(CHAT)], None, None, "without license, approval.owner"),
     (
         "model-approved",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components import conventions, versions
+from components.serving_pool import ENDPOINT_REMOVAL_SECONDS, VLLM_EXIT_SECONDS
 from tests.conftest import stack_config
 from tools.mockrun import run_program
 
@@ -73,7 +74,6 @@ def test_a_pool_at_zero_gives_knative_time_for_its_cold_start(platform):
     # A Standard pool has no KServe route, so no `timeout` there: its HTTPRoute holds it.
     assert "timeout" not in isvc(found, "chat")["spec"]["predictor"]
     platform["pools"][1]["replicas"] = {"min": 1, "max": 2}
-    del platform["pools"][1]["acceptedRisks"]
     assert isvc(registered(platform), "batch")["spec"]["predictor"]["timeout"] == 600
 
 
@@ -195,8 +195,22 @@ def test_a_knative_pool_keeps_the_activator_out_of_its_path_once_a_pod_serves(re
     assert "annotations" not in isvc(resources, "chat")["spec"]["predictor"]
 
 
-def test_the_pools_activator_restart_acceptance_is_on_its_inference_service(platform):
+def test_the_pools_knative_proxy_restart_acceptance_is_on_its_inference_service(platform):
     found = registered(platform)
-    reason = platform["pools"][1]["acceptedRisks"]["activatorRestart"]
-    assert isvc(found, "batch")["metadata"]["annotations"][conventions.ACTIVATOR_RESTART_ACCEPTED_ANNOTATION] == reason
-    assert conventions.ACTIVATOR_RESTART_ACCEPTED_ANNOTATION not in isvc(found, "chat")["metadata"]["annotations"]
+    reason = platform["pools"][1]["acceptedRisks"]["knativeProxyRestart"]
+    assert (
+        isvc(found, "batch")["metadata"]["annotations"][conventions.KNATIVE_PROXY_RESTART_ACCEPTED_ANNOTATION] == reason
+    )
+    assert conventions.KNATIVE_PROXY_RESTART_ACCEPTED_ANNOTATION not in isvc(found, "chat")["metadata"]["annotations"]
+
+
+def test_a_standard_pools_pods_outlast_vllms_drain(resources):
+    chat = isvc(resources, "chat")["spec"]["predictor"]
+    args = chat["model"]["args"]
+    drain = int(args[args.index("--shutdown-timeout") + 1])
+    assert drain == 120  # the chat class's timeoutSeconds
+    assert chat["model"]["lifecycle"] == {"preStop": {"sleep": {"seconds": ENDPOINT_REMOVAL_SECONDS}}}
+    assert chat["terminationGracePeriodSeconds"] == ENDPOINT_REMOVAL_SECONDS + drain + VLLM_EXIT_SECONDS
+    # Knative sets a revision's pods' grace period itself (its timeout) and refuses ours.
+    batch = isvc(resources, "batch")["spec"]["predictor"]
+    assert "terminationGracePeriodSeconds" not in batch and "lifecycle" not in batch["model"]

@@ -82,12 +82,12 @@ def test_a_base_rendered_without_the_model_annotations_still_shows_its_revision(
     assert pools["chat"].revision == OLD_REVISION[:12] and pools["chat"].approval == serving_summary.NO_APPROVAL
 
 
-def test_a_longer_hold_under_the_activator_restart_acceptance_is_called_out_with_its_reason(tmp_path):
+def test_a_longer_hold_under_the_knative_proxy_restart_acceptance_is_called_out_with_its_reason(tmp_path):
     results = _results(tmp_path, lambda platform: platform["pools"][1].update(startupTimeoutSeconds=2400))
     summary = serving_summary.section(results / "base" / "prod", results / "head" / "prod")
-    (warning,) = [line for line in summary.splitlines() if "activator" in line]
+    (warning,) = [line for line in summary.splitlines() if "knativeProxyRestart" in line]
     assert warning.startswith(
-        "- `batch`: accepts that a restart of Knative's activator cuts its requests, held up to 3000 s"
+        "- `batch`: accepts that a restart of Knative's proxies cuts its requests, which may take up to 3000 s"
     )
     assert "The document pipeline's job runner retries a batch request cut with a 5xx" in warning
 
@@ -95,4 +95,4 @@ def test_a_longer_hold_under_the_activator_restart_acceptance_is_called_out_with
 def test_an_unchanged_acceptance_is_not_repeated(tmp_path):
     results = _results(tmp_path, _new_revision)
     summary = serving_summary.section(results / "base" / "prod", results / "head" / "prod")
-    assert "activator" not in summary
+    assert "knativeProxyRestart" not in summary

@@ -113,7 +113,6 @@ def test_pool_names_follow_kserve_rules(platform, name):
 
 def test_replicas_min_not_above_max(platform):
     platform["pools"][1]["replicas"] = {"min": 3, "max": 2}
-    del platform["pools"][1]["acceptedRisks"]
     assert "pools[1].replicas.min: 3 is above replicas.max (2)" in only_problem(platform)
 
 
@@ -170,7 +169,7 @@ def test_extra_args_accept_other_flags(platform):
 def test_autoscaling_signal_matches_mode(platform, mode, signal, message):
     platform["pools"][1].update(mode=mode, autoscaling={"signal": signal, "target": 2})
     if mode == "standard":
-        del platform["pools"][1]["acceptedRisks"]  # behind no activator
+        del platform["pools"][1]["acceptedRisks"]  # behind no Knative proxy
     assert message in only_problem(platform)
 
 
@@ -284,53 +283,55 @@ def test_knative_timeout_within_a_stated_maximum(platform):
     assert load_platform(platform, SOURCE).pools[1].timeout_seconds == 900
 
 
-# --- Knative's activator cannot drain a request longer than its grace period -----------
+# --- Knative's proxies drain for less than a long request takes ------------------------
 
 
-def test_a_pool_held_through_a_cold_start_past_the_activators_grace_needs_the_risk_accepted(platform):
+def test_a_knative_pool_whose_requests_outlast_its_proxies_drain_needs_the_risk_accepted(platform):
     del platform["pools"][1]["acceptedRisks"]
     assert only_problem(platform) == (
-        f"{SOURCE}: private-llm-serving:platform.pools[1].timeoutSeconds: the request timeout 1800 (timeoutSeconds "
-        "600 + startupTimeoutSeconds 1200, as the pool scales from zero) is longer than Knative's activator can "
-        "hold a request: its pods keep terminationGracePeriodSeconds 600, which the Knative Operator cannot "
-        "raise, so a request still in an activator when its pod restarts (a Knative upgrade, a node drain) is "
-        "cut. Keep the request timeout at most 600 s, keep the pool warm (replicas.min 1: its request timeout "
-        "is then timeoutSeconds alone), or accept the risk with its reason in acceptedRisks.activatorRestart"
+        f"{SOURCE}: private-llm-serving:platform.pools[1].mode: a Knative pool's requests pass through Knative's "
+        "proxies, which drain for less than its request timeout 1800 (timeoutSeconds 600 + startupTimeoutSeconds "
+        "1200, as the pool scales from zero) when they restart: Kourier's gateway 15 s "
+        "(terminationGracePeriodSeconds 30), the activator 600 s, and the Knative Operator can raise neither, so "
+        "a Knative upgrade, a node drain or Kourier's autoscaler scaling down cuts the requests they carry. Use "
+        "standard mode (its path, the edge proxies and vLLM, drains for the pool's timeout), or accept the risk "
+        "with its reason in acceptedRisks.knativeProxyRestart"
     )
 
 
-def test_a_warm_pool_whose_own_timeout_is_past_the_grace_is_not_told_to_stay_warm(platform):
+def test_a_warm_knative_pool_needs_it_too(platform):
+    """Kourier's gateway carries every request to a Knative pool, at zero or not."""
     del platform["pools"][1]["acceptedRisks"]
-    platform["pools"][1].update(timeoutSeconds=900, replicas={"min": 1, "max": 2})
-    problem = only_problem(platform)
-    assert "pools[1].timeoutSeconds: the request timeout 900 is longer than Knative's activator" in problem
-    assert "keep the pool warm" not in problem
+    platform["pools"][1]["replicas"] = {"min": 1, "max": 2}
+    assert "pools[1].mode: a Knative pool's requests pass through Knative's proxies" in only_problem(platform)
 
 
-def test_a_request_timeout_within_the_grace_needs_no_acceptance(platform):
+def test_a_request_timeout_within_the_drain_needs_no_acceptance(platform):
     del platform["pools"][1]["acceptedRisks"]
-    platform["pools"][1].update(timeoutSeconds=300, startupTimeoutSeconds=300, slo={"e2eP95Seconds": 240})
-    assert load_platform(platform, SOURCE).pools[1].request_timeout_seconds == 600
+    platform["pools"][1].update(
+        timeoutSeconds=15, replicas={"min": 1, "max": 2}, slo={"ttftP95Seconds": 5, "e2eP95Seconds": 10}
+    )
+    assert load_platform(platform, SOURCE).pools[1].request_timeout_seconds == 15
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         (
-            {"replicas": {"min": 1, "max": 2}},
-            "the request timeout (600 s) fits the activator's grace period (600 s), so there is no such risk to accept",
+            {"timeoutSeconds": 15, "replicas": {"min": 1, "max": 2}, "slo": {"ttftP95Seconds": 5, "e2eP95Seconds": 10}},
+            "the request timeout (15 s) fits the Knative proxies' drain (15 s), so there is no such risk to accept",
         ),
         (
             {"mode": "standard", "autoscaling": {"signal": "queue", "target": 8}},
-            "a standard pool has no Knative activator in front of it",
+            "a standard pool has no Knative proxy in front of it",
         ),
     ],
-    ids=["warm", "standard"],
+    ids=["within the drain", "standard"],
 )
 def test_an_acceptance_with_no_risk_behind_it_is_refused(platform, change, message):
     """An acceptance left behind would silently cover a longer timeout nobody reviewed."""
     platform["pools"][1].update(change)
-    assert only_problem(platform).endswith(f"pools[1].acceptedRisks.activatorRestart: {message}; remove it")
+    assert only_problem(platform).endswith(f"pools[1].acceptedRisks.knativeProxyRestart: {message}; remove it")
 
 
 @pytest.mark.parametrize(
@@ -338,7 +339,7 @@ def test_an_acceptance_with_no_risk_behind_it_is_refused(platform, change, messa
     [("ok", "at least 10 characters"), ("fine\u202eenif reviewed", "U+202E"), ("x" * 501, "at most 500 characters")],
 )
 def test_the_acceptance_is_a_readable_reason(platform, reason, message):
-    platform["pools"][1]["acceptedRisks"] = {"activatorRestart": reason}
+    platform["pools"][1]["acceptedRisks"] = {"knativeProxyRestart": reason}
     assert message in only_problem(platform)
 
 

@@ -67,6 +67,11 @@ def test_default_output_limit(platform):
     assert json.loads(flag_value(args, "--override-generation-config")) == {"max_new_tokens": 512}
 
 
+def test_a_stopping_server_drains_for_the_pools_timeout(platform):
+    platform["pools"][0]["timeoutSeconds"] = 90
+    assert flag_value(serve_args(*pool_and_model(platform)), "--shutdown-timeout") == "90"
+
+
 def test_extra_args_appended_verbatim_last(platform):
     platform["pools"][0]["extraArgs"] = ["--enable-prefix-caching", "--max-logprobs=5"]
     args = serve_args(*pool_and_model(platform))

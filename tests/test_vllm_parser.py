@@ -16,7 +16,7 @@ import yaml
 from components import versions
 from components.spec import load_platform
 from components.vllm_args import serve_args
-from tests.conftest import BASE_PLATFORM, REPO_ROOT, SHIPPED_STACKS, write_stack_file
+from tests.conftest import BASE_PLATFORM, KNATIVE_PROXY_RESTART_REASON, REPO_ROOT, SHIPPED_STACKS, write_stack_file
 from tools import vllm_cli, vllm_parser
 from tools.__main__ import main
 from tools.stackfile import load_stack
@@ -46,7 +46,7 @@ def accepted_lists() -> dict[str, list[str]]:
             mode="standard",
             autoscaling={"signal": "kvCache", "target": 0.8},
             replicas={"min": 1, "max": 2},
-            acceptedRisks={},  # warm and behind no activator: nothing to accept
+            acceptedRisks={},  # behind no Knative proxy: nothing to accept
         )
     )
     lists.update(
@@ -55,7 +55,7 @@ def accepted_lists() -> dict[str, list[str]]:
             mode="knative",
             autoscaling={"signal": "concurrency", "target": 16},
             replicas={"min": 1, "max": 2},
-            acceptedRisks={},
+            acceptedRisks={"knativeProxyRestart": KNATIVE_PROXY_RESTART_REASON},
         )
     )
     for size in (2, 4, 8):

@@ -5,7 +5,7 @@ model and its revision before and after, the context cap, the replicas, the capa
 was admitted with (KV-cache tokens, concurrent sequences at the cap, from `capacity.json`)
 and the approval on record (the InferenceService's `llmserving.io/model-*` annotations,
 `components/conventions.py`); below the table, a pool that newly accepts, or accepts anew,
-that Knative's activator may cut its requests (`acceptedRisks.activatorRestart`), with the
+that a restart of Knative's proxies may cut its requests (`acceptedRisks.knativeProxyRestart`), with the
 reason and how long a request may be held. Read from two render outputs (base branch and pull request);
 a base rendered by older code without those annotations still shows its revision, read from
 the model's `storageUri`.
@@ -45,7 +45,7 @@ class PoolServing:
     approval: str = NO_APPROVAL
     # Not columns: read for the warnings below the table.
     request_timeout: str = ""
-    activator_restart_accepted: str = ""
+    knative_proxy_restart_accepted: str = ""
 
 
 COLUMNS = {
@@ -101,7 +101,9 @@ def _pool(isvc: Mapping[str, Any], capacity: Mapping[str, Any]) -> PoolServing:
         seqs_at_cap=_thousands(capacity.get("concurrentSequencesAtCap")),
         approval=_approval(annotations),
         request_timeout=_count(predictor["timeout"]) if "timeout" in predictor else "",
-        activator_restart_accepted=str(annotations.get(conventions.ACTIVATOR_RESTART_ACCEPTED_ANNOTATION) or ""),
+        knative_proxy_restart_accepted=str(
+            annotations.get(conventions.KNATIVE_PROXY_RESTART_ACCEPTED_ANNOTATION) or ""
+        ),
     )
 
 
@@ -185,14 +187,14 @@ def _warnings(name: str, before: PoolServing | None, after: PoolServing | None) 
         warnings.append(f"`{name}`: no approval on record for `{after.model}` (policy rule model-approved)")
     elif before is not None and before.approval == after.approval and _model_changed(before, after):
         warnings.append(f"`{name}`: the model changes but its approval is the previous one's ({after.approval})")
-    accepted = after.activator_restart_accepted
+    accepted = after.knative_proxy_restart_accepted
     if accepted and (
         before is None
-        or (before.activator_restart_accepted, before.request_timeout) != (accepted, after.request_timeout)
+        or (before.knative_proxy_restart_accepted, before.request_timeout) != (accepted, after.request_timeout)
     ):
         warnings.append(
-            f"`{name}`: accepts that a restart of Knative's activator cuts its requests, held up to "
-            f"{after.request_timeout} s (acceptedRisks.activatorRestart, policy rule knative-timeouts-drainable): "
+            f"`{name}`: accepts that a restart of Knative's proxies cuts its requests, which may take up to "
+            f"{after.request_timeout} s (acceptedRisks.knativeProxyRestart, policy rule knative-timeouts-drainable): "
             f"“{accepted}”"
         )
     return warnings

@@ -58,7 +58,7 @@ def plan_gateway(spec: PlatformSpec) -> GatewayPlan:
         pools=spec.pools,
         serving_namespace=spec.namespaces.serving,
         chart_values=values_for(ENVOY_GATEWAY_IMAGES, mirror),
-        proxy=with_envoy_proxy_image(edge_proxy_spec(spec.gateway, spec.on_eks), mirror),
+        proxy=with_envoy_proxy_image(edge_proxy_spec(spec.gateway, spec.on_eks, spec.pools), mirror),
         knative_route_hosts={pool.name: knative_route_host(spec, pool) for pool in spec.knative_pools},
     )
 
@@ -76,7 +76,7 @@ def plan_secrets(spec: PlatformSpec) -> SecretsPlan:
 # --- the edge proxies -----------------------------------------------------------------------
 
 
-def edge_proxy_spec(gateway: GatewaySpec, on_eks: bool) -> dict[str, Any]:
+def edge_proxy_spec(gateway: GatewaySpec, on_eks: bool, pools: tuple[PoolSpec, ...]) -> dict[str, Any]:
     service: dict[str, Any] = {"name": gateway.name, "type": edge_service_type(gateway, on_eks)}
     if service["type"] == "LoadBalancer":
         service["annotations"] = load_balancer_annotations(gateway, on_eks)
@@ -85,7 +85,21 @@ def edge_proxy_spec(gateway: GatewaySpec, on_eks: bool) -> dict[str, Any]:
     elif gateway.service_annotations:
         service["annotations"] = dict(sorted(gateway.service_annotations.items()))
     kubernetes = {"envoyDeployment": {"replicas": gateway.replicas}, "envoyService": service}
-    return {"provider": {"type": "Kubernetes", "kubernetes": kubernetes}}
+    return {
+        "provider": {"type": "Kubernetes", "kubernetes": kubernetes},
+        "shutdown": {"drainTimeout": f"{edge_drain_seconds(pools)}s"},
+    }
+
+
+def edge_drain_seconds(pools: tuple[PoolSpec, ...]) -> int:
+    """How long a stopping edge proxy keeps serving the requests it holds: the longest any
+    route lets a request take. Envoy Gateway's default drain is 60 s, after which a proxy
+    rollout or a node drain would cut every longer request in flight. Its shutdown manager
+    exits as soon as the proxy holds no connection (internal/cmd/envoy/shutdown_manager.go),
+    so a quiet proxy stops at once, and it gives the pod terminationGracePeriodSeconds of
+    the drain plus 300 s (internal/infrastructure/kubernetes/proxy/resource.go
+    expectedTerminationGracePeriodSeconds; Envoy Gateway v1.9.0)."""
+    return max((pool.request_timeout_seconds for pool in pools), default=upstream.ENVOY_GATEWAY_DEFAULT_DRAIN_SECONDS)
 
 
 def edge_service_type(gateway: GatewaySpec, on_eks: bool) -> str:

@@ -26,6 +26,8 @@ from components.spec.base import (
     _Spec,
 )
 from components.upstream import KNATIVE_ACTIVATOR_TERMINATION_GRACE_SECONDS as ACTIVATOR_GRACE
+from components.upstream import KOURIER_GATEWAY_DRAIN_SECONDS as KOURIER_DRAIN
+from components.upstream import KOURIER_GATEWAY_TERMINATION_GRACE_SECONDS as KOURIER_GRACE
 from components.vllm_args import TRUST_FLAG_NAMES, managed_flag_clash, option_word, trust_flags_in
 
 # Upper bounds of what a pool's numbers feed. A request's whole timeout (timeoutSeconds, plus
@@ -104,13 +106,15 @@ class Slo(_Spec):
 class AcceptedRisks(_Spec):
     """Risks a pool runs on purpose, each with the reason its reviewers accepted it."""
 
-    activator_restart: Reason | None = Field(
+    knative_proxy_restart: Reason | None = Field(
         default=None,
-        description="Why this Knative pool may hold requests longer than Knative's activator can drain "
-        f"(its terminationGracePeriodSeconds, {ACTIVATOR_GRACE} s, which the Knative Operator cannot raise): "
-        "such a request is cut when an activator pod restarts (a Knative upgrade, a node drain). Required "
+        description="Why this Knative pool may run requests longer than Knative's proxies drain when they "
+        f"restart: Kourier's gateway, which carries every request to a Knative pool, drains {KOURIER_DRAIN} s "
+        f"(terminationGracePeriodSeconds {KOURIER_GRACE}), the activator, in front of a pool at zero, "
+        f"{ACTIVATOR_GRACE} s, and the Knative Operator can raise neither; a request still running when one "
+        "restarts (a Knative upgrade, a node drain, Kourier's autoscaler scaling down) is cut. Required "
         "when the pool's request timeout (timeoutSeconds, plus startupTimeoutSeconds for a pool that "
-        f"scales from zero) is above {ACTIVATOR_GRACE} s; refused otherwise.",
+        f"scales from zero) is above {KOURIER_DRAIN} s; refused otherwise, and on Standard pools.",
     )
 
 

@@ -173,11 +173,11 @@ def _names(items: tuple[Any, ...]) -> str:
 
 
 def _knative_timeout_problems(spec: PlatformSpec, path: str, pool: PoolSpec) -> Iterator[Problem]:
-    accepted = pool.accepted_risks.activator_restart is not None
-    acceptance = f"{path}.acceptedRisks.activatorRestart"
+    accepted = pool.accepted_risks.knative_proxy_restart is not None
+    acceptance = f"{path}.acceptedRisks.knativeProxyRestart"
     if pool.mode != "knative":
         if accepted:
-            yield acceptance, "a standard pool has no Knative activator in front of it; remove it"
+            yield acceptance, "a standard pool has no Knative proxy in front of it; remove it"
         return
     limit = spec.knative_max_revision_timeout_seconds
     scales_from_zero = pool.request_timeout_seconds != pool.timeout_seconds
@@ -192,24 +192,22 @@ def _knative_timeout_problems(spec: PlatformSpec, path: str, pool: PoolSpec) -> 
             f"{total} is above Knative's max-revision-timeout-seconds on this cluster ({limit}); "
             "raise controlPlane.knative.maxRevisionTimeoutSeconds, or use standard mode",
         )
-    grace = upstream.KNATIVE_ACTIVATOR_TERMINATION_GRACE_SECONDS
-    if pool.request_timeout_seconds > grace and not accepted:
-        warm = (
-            ", keep the pool warm (replicas.min 1: its request timeout is then timeoutSeconds alone)"
-            if scales_from_zero and pool.timeout_seconds <= grace else ""
-        )  # fmt: skip
+    drain = upstream.KNATIVE_PROXY_DRAIN_SECONDS
+    if pool.request_timeout_seconds > drain and not accepted:
         yield (
-            f"{path}.timeoutSeconds",
-            f"the request timeout {total} is longer than Knative's activator can hold a request: its pods "
-            f"keep terminationGracePeriodSeconds {grace}, which the Knative Operator cannot raise, so a "
-            "request still in an activator when its pod restarts (a Knative upgrade, a node drain) is cut. "
-            f"Keep the request timeout at most {grace} s{warm}, or accept the risk with its reason in "
-            "acceptedRisks.activatorRestart",
+            f"{path}.mode",
+            f"a Knative pool's requests pass through Knative's proxies, which drain for less than its request "
+            f"timeout {total} when they restart: Kourier's gateway {upstream.KOURIER_GATEWAY_DRAIN_SECONDS} s "
+            f"(terminationGracePeriodSeconds {upstream.KOURIER_GATEWAY_TERMINATION_GRACE_SECONDS}), the activator "
+            f"{upstream.KNATIVE_ACTIVATOR_TERMINATION_GRACE_SECONDS} s, and the Knative Operator can raise neither, "
+            "so a Knative upgrade, a node drain or Kourier's autoscaler scaling down cuts the requests they carry. "
+            "Use standard mode (its path, the edge proxies and vLLM, drains for the pool's timeout), or accept "
+            "the risk with its reason in acceptedRisks.knativeProxyRestart",
         )
-    elif accepted and pool.request_timeout_seconds <= grace:
+    elif accepted and pool.request_timeout_seconds <= drain:
         yield (
             acceptance,
-            f"the request timeout ({total} s) fits the activator's grace period ({grace} s), so there is no "
+            f"the request timeout ({total} s) fits the Knative proxies' drain ({drain} s), so there is no "
             "such risk to accept; remove it",
         )
 

@@ -1,15 +1,20 @@
-"""Continuity rules: what a restart of the platform's own pods does to the requests they hold."""
+"""Continuity rules: what a restart of the platform's own proxies does to the requests they carry."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
 from components import generated, upstream
-from components.conventions import ACTIVATOR_RESTART_ACCEPTED_ANNOTATION
+from components.conventions import KNATIVE_PROXY_RESTART_ACCEPTED_ANNOTATION
 from policy.kube import INFERENCE_SERVICE, KNATIVE_SERVING, annotations_of, at, kind_of, name_of, namespace_of
 from policy.rule import PolicyResource, StackValidationArgs, stack_rule
 
-_GRACE = upstream.KNATIVE_ACTIVATOR_TERMINATION_GRACE_SECONDS
+_DRAIN = upstream.KNATIVE_PROXY_DRAIN_SECONDS
+_PROXIES = (
+    f"Kourier's gateway drains {upstream.KOURIER_GATEWAY_DRAIN_SECONDS} s (terminationGracePeriodSeconds "
+    f"{upstream.KOURIER_GATEWAY_TERMINATION_GRACE_SECONDS}), the activator "
+    f"{upstream.KNATIVE_ACTIVATOR_TERMINATION_GRACE_SECONDS} s, and the Knative Operator can raise neither"
+)
 
 
 def _seconds(value: object) -> float | None:
@@ -38,7 +43,7 @@ def _default_timeout(args: StackValidationArgs) -> tuple[float, str]:
 
 def _revision_timeouts(resource: PolicyResource) -> Iterator[tuple[str, object]]:
     """(what, timeout as declared, None when unset) of each set of revisions Knative's
-    activator fronts for this object: a Knative-mode InferenceService's components, a Knative
+    proxies front for this object: a Knative-mode InferenceService's components, a Knative
     Service's or Configuration's revision template."""
     kind = kind_of(resource.resource_type)
     props = resource.props
@@ -50,7 +55,7 @@ def _revision_timeouts(resource: PolicyResource) -> Iterator[tuple[str, object]]
 
 
 def _accepted(props: Mapping) -> bool:
-    return bool(str(annotations_of(props).get(ACTIVATOR_RESTART_ACCEPTED_ANNOTATION) or "").strip())
+    return bool(str(annotations_of(props).get(KNATIVE_PROXY_RESTART_ACCEPTED_ANNOTATION) or "").strip())
 
 
 def _knative_timeouts_drainable(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
@@ -64,13 +69,12 @@ def _knative_timeouts_drainable(args: StackValidationArgs) -> Iterator[tuple[str
             source = what
             if seconds is None:
                 seconds, source = default, f"{what} is unset, so {default_source}"
-            if seconds > _GRACE:
+            if seconds > _DRAIN:
                 name = f"{kind[1] if kind else resource.resource_type} {namespace_of(resource.props)}/"
                 yield (
                     f"{name}{name_of(resource.props, resource.name)}: {source} ({seconds:g} s) is longer than "
-                    f"Knative's activator can hold a request: its pods keep terminationGracePeriodSeconds "
-                    f"{_GRACE}, which the Knative Operator cannot raise, so a request still in an activator "
-                    "when its pod restarts (a Knative upgrade, a node drain) is cut",
+                    f"Knative's proxies drain when they restart ({_PROXIES}), so a Knative upgrade, a node drain "
+                    "or Kourier's autoscaler scaling down cuts its requests",
                     resource.urn,
                 )
 
@@ -78,12 +82,12 @@ def _knative_timeouts_drainable(args: StackValidationArgs) -> Iterator[tuple[str
 KNATIVE_TIMEOUTS_DRAINABLE = stack_rule(
     "knative-timeouts-drainable",
     "A Knative revision (a Knative-mode InferenceService's components, a Knative Service or "
-    "Configuration) may take no longer per request than Knative's activator can hold one through "
-    f"its own shutdown ({_GRACE} s, its terminationGracePeriodSeconds, which the Knative Operator "
-    "cannot raise), unless the object records why that risk is accepted.",
+    "Configuration) takes no longer per request than Knative's proxies can carry a request "
+    f"through their own restart ({_DRAIN} s: {_PROXIES}), unless the object records why cut "
+    "requests are acceptable.",
     _knative_timeouts_drainable,
-    f"Keep the request timeout at most {_GRACE} s (a pool's timeoutSeconds, plus startupTimeoutSeconds "
-    "when it scales from zero; replicas.min 1 drops the latter), or state why cut requests are "
-    f"acceptable: the pool's acceptedRisks.activatorRestart, which sets the {ACTIVATOR_RESTART_ACCEPTED_ANNOTATION} "
-    "annotation (on a hand-declared object, set the annotation to the reason).",
+    "Serve long requests from a Standard pool (the edge proxies and vLLM drain for the pool's "
+    f"timeout), or state why cut requests are acceptable: the pool's acceptedRisks.knativeProxyRestart, "
+    f"which sets the {KNATIVE_PROXY_RESTART_ACCEPTED_ANNOTATION} annotation (on a hand-declared object, "
+    "set the annotation to the reason).",
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 
+from components import generated, upstream
 from components.conventions import (
     GPU_RESOURCE,
     KSERVE_DEPLOYMENT_MODE,
@@ -13,7 +14,7 @@ from components.conventions import (
     PREDICTOR_SUFFIX,
 )  # fmt: skip
 from components.pool_defaults import CONTEXT_CAPS
-from components.vllm_args import MAX_MODEL_LEN, MAX_NUM_SEQS, TENSOR_PARALLEL_SIZE
+from components.vllm_args import MAX_MODEL_LEN, MAX_NUM_SEQS, SHUTDOWN_TIMEOUT, TENSOR_PARALLEL_SIZE
 from policy import flags
 from policy.kube import (
     INFERENCE_SERVICE,
@@ -204,6 +205,60 @@ NO_GENERATION_PROBES = resource_rule(
     _no_generation_probes,
     "Probe vLLM's /health (it answers without touching the GPU); a startup probe with a long "
     "failure budget covers model loading.",
+)
+
+
+# --- vllm-drains-on-shutdown ----------------------------------------------------------
+
+
+def _runs_on_knative(resource_type: str, props: Mapping) -> bool:
+    """Knative sets its revision pods' grace period (the revision timeout) and holds the
+    container's SIGTERM until queue-proxy has drained (knative/serving deploy.go)."""
+    kind = kind_of(resource_type)
+    return kind in generated.KNATIVE_REVISION_TEMPLATES or (kind == INFERENCE_SERVICE and generated.is_knative(props))
+
+
+def _drain_problems(container: Container, on_knative: bool) -> Iterator[str]:
+    value = flags.last_value(container.argv, *SHUTDOWN_TIMEOUT.names)
+    drain = int(value) if value is not None and value.isdigit() else None
+    if not drain:
+        shown = f"{SHUTDOWN_TIMEOUT.name} {value}" if value is not None else f"no {SHUTDOWN_TIMEOUT.name} (0)"
+        yield (
+            f"{container.path}: vLLM runs with {shown}, so when its pod stops (a rollout, a scale-down, a node "
+            "drain) it aborts every request it serves"
+        )
+        return
+    if on_knative:
+        return
+    declared = container.pod.spec.get("terminationGracePeriodSeconds")
+    grace = (
+        int(declared) if isinstance(declared, int | float) else upstream.KUBERNETES_DEFAULT_TERMINATION_GRACE_SECONDS
+    )
+    pre_stop = at(container.spec, "lifecycle", "preStop", "sleep", "seconds")
+    waited = int(pre_stop) if isinstance(pre_stop, int | float) else 0
+    if grace < waited + drain:
+        yield (
+            f"{container.path}: its pod's terminationGracePeriodSeconds {grace} ends vLLM's {drain} s drain "
+            f"({SHUTDOWN_TIMEOUT.name}{f', after a {waited} s preStop' if waited else ''}) early: the kubelet "
+            "kills the requests still running"
+        )
+
+
+def _vllm_drains_on_shutdown(args: ResourceValidationArgs) -> Iterator[str]:
+    on_knative = _runs_on_knative(args.resource_type, args.props)
+    for container in vllm_servers(args.resource_type, args.props):
+        yield from _drain_problems(container, on_knative)
+
+
+VLLM_DRAINS_ON_SHUTDOWN = resource_rule(
+    "vllm-drains-on-shutdown",
+    f"Every vLLM server drains when its pod stops: {SHUTDOWN_TIMEOUT.name} above 0 (vLLM 0.32's default, "
+    "0, aborts the requests in flight, and a stream may still end as if complete), and outside Knative "
+    "a pod grace period that outlasts the preStop and the drain.",
+    _vllm_drains_on_shutdown,
+    f"Keep the pool's generated {SHUTDOWN_TIMEOUT.name} (its timeoutSeconds) and grace period; on a vLLM "
+    f"container declared by hand pass {SHUTDOWN_TIMEOUT.name} <longest request seconds> and set the pod's "
+    "terminationGracePeriodSeconds above it.",
 )
 
 
