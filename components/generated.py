@@ -183,6 +183,12 @@ def is_knative(isvc: Mapping[str, Any]) -> bool:
     return mode in upstream.KSERVE_KNATIVE_MODES
 
 
+def runs_on_knative(kind: GroupKind | None, obj: Mapping[str, Any]) -> bool:
+    """Whether the object's pods are Knative revisions: a Knative Service or Configuration, or a
+    Knative-mode InferenceService (KServe makes each component a Knative Service)."""
+    return kind in KNATIVE_REVISION_TEMPLATES or (kind == INFERENCE_SERVICE and is_knative(obj))
+
+
 def _strategic_merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in patch.items():

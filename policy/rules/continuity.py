@@ -47,10 +47,12 @@ def _revision_timeouts(resource: PolicyResource) -> Iterator[tuple[str, object]]
     Service's or Configuration's revision template."""
     kind = kind_of(resource.resource_type)
     props = resource.props
-    if kind == INFERENCE_SERVICE and generated.is_knative(props):
+    if not generated.runs_on_knative(kind, props):
+        return
+    if kind == INFERENCE_SERVICE:
         for component, spec in generated.components_of(props):
             yield f"its {component}'s timeout", generated.component_revision_timeout(spec)
-    elif kind in generated.KNATIVE_REVISION_TEMPLATES:
+    else:
         yield "its template's timeoutSeconds", at(props, "spec", "template", "spec", "timeoutSeconds")
 
 

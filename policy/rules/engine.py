@@ -211,13 +211,6 @@ NO_GENERATION_PROBES = resource_rule(
 # --- vllm-drains-on-shutdown ----------------------------------------------------------
 
 
-def _runs_on_knative(resource_type: str, props: Mapping) -> bool:
-    """Knative sets its revision pods' grace period (the revision timeout) and holds the
-    container's SIGTERM until queue-proxy has drained (knative/serving deploy.go)."""
-    kind = kind_of(resource_type)
-    return kind in generated.KNATIVE_REVISION_TEMPLATES or (kind == INFERENCE_SERVICE and generated.is_knative(props))
-
-
 def _drain_problems(container: Container, on_knative: bool) -> Iterator[str]:
     value = flags.last_value(container.argv, *SHUTDOWN_TIMEOUT.names)
     drain = int(value) if value is not None and value.isdigit() else None
@@ -245,7 +238,9 @@ def _drain_problems(container: Container, on_knative: bool) -> Iterator[str]:
 
 
 def _vllm_drains_on_shutdown(args: ResourceValidationArgs) -> Iterator[str]:
-    on_knative = _runs_on_knative(args.resource_type, args.props)
+    # Knative sets its revision pods' grace period (the revision timeout) and holds the
+    # container's SIGTERM until queue-proxy has drained (knative/serving deploy.go).
+    on_knative = generated.runs_on_knative(kind_of(args.resource_type), args.props)
     for container in vllm_servers(args.resource_type, args.props):
         yield from _drain_problems(container, on_knative)
 
