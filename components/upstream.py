@@ -288,10 +288,6 @@ ENVOY_PRIVILEGED_PORT_SHIFT = 10000
 # readiness port 19003 is the kubelet's, and Envoy's admin listens on localhost only).
 ENVOY_PROXY_METRICS_PORT = 19001
 
-# Envoy Gateway's proxies drain this long on shutdown unless the EnvoyProxy's
-# `shutdown.drainTimeout` says otherwise (../shared/schemas/crds/gateway.envoyproxy.io_envoyproxies.yaml).
-ENVOY_GATEWAY_DEFAULT_DRAIN_SECONDS = 60
-
 
 def envoy_proxy_labels(gateway: str, namespace: str) -> dict[str, str]:
     """The labels Envoy Gateway puts on the proxy pods of one Gateway."""

@@ -93,13 +93,14 @@ def edge_proxy_spec(gateway: GatewaySpec, on_eks: bool, pools: tuple[PoolSpec, .
 
 def edge_drain_seconds(pools: tuple[PoolSpec, ...]) -> int:
     """How long a stopping edge proxy keeps serving the requests it holds: the longest any
-    route lets a request take. Envoy Gateway's default drain is 60 s, after which a proxy
+    route lets a request take (a stack has at least one pool). Envoy Gateway's default drain
+    is 60 s (EnvoyProxy `shutdown.drainTimeout`, ../shared/schemas/crds), after which a proxy
     rollout or a node drain would cut every longer request in flight. Its shutdown manager
     exits as soon as the proxy holds no connection (internal/cmd/envoy/shutdown_manager.go),
     so a quiet proxy stops at once, and it gives the pod terminationGracePeriodSeconds of
     the drain plus 300 s (internal/infrastructure/kubernetes/proxy/resource.go
     expectedTerminationGracePeriodSeconds; Envoy Gateway v1.9.0)."""
-    return max((pool.request_timeout_seconds for pool in pools), default=upstream.ENVOY_GATEWAY_DEFAULT_DRAIN_SECONDS)
+    return max(pool.request_timeout_seconds for pool in pools)
 
 
 def edge_service_type(gateway: GatewaySpec, on_eks: bool) -> str:
