@@ -3,9 +3,12 @@ scale-down, a node drain): the kubelet sends SIGTERM to the container's process,
 
 Run for real on vLLM 0.32 (CPU) with a pool's rendered arguments: with the rendered
 `--shutdown-timeout` the request runs to its end and the server then exits; with vLLM's
-default, 0, the stream stops at once, without a finish_reason or usage (in some runs here
-closed by `data: [DONE]` as a finished one would be, a truncation a client cannot tell from
-a short answer; in others broken off with an error). A new request during
+default, 0, the stream stops at once, short of its max_tokens and never with a finish_reason
+of a finished answer. How it ends varies between runs here: broken off with an error; closed
+by `data: [DONE]` with no finish_reason or usage (a truncation a client cannot tell from a
+short answer); closed with finish_reason `abort` and the partial usage; or left open with no
+further event, the API server waiting for the connection to close while its engine is gone,
+until the client gives up. A new request during
 the drain is refused with a 5xx, which is why Standard pods wait for their endpoint removal
 before vLLM gets SIGTERM (components/serving_pool.py ENDPOINT_REMOVAL_SECONDS).
 """
@@ -32,6 +35,9 @@ pytestmark = pytest.mark.serving
 POOL = "dev/batch"  # long generations (defaultMaxTokens 4096), no key file, one core
 MAX_TOKENS = 4000  # several seconds on the tiny model, so the signal lands mid-generation
 STREAM_TIMEOUT_SECONDS = 300
+# Without a drain the stream can stay open with nothing more to come (module docstring);
+# the tiny model emits several tokens a second, so this long without one means that.
+CUT_STREAM_IDLE_SECONDS = 30
 EXIT_TIMEOUT_SECONDS = 120
 
 
@@ -58,6 +64,7 @@ class Stream:
     done: bool = False
     error: str | None = None
     started: threading.Event = field(default_factory=threading.Event)
+    idle_timeout: float = STREAM_TIMEOUT_SECONDS
 
     def read(self, url: str, model: str) -> None:
         body = {
@@ -68,7 +75,7 @@ class Stream:
             f"{url}/v1/completions", json.dumps(body).encode(), {"Content-Type": "application/json"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=STREAM_TIMEOUT_SECONDS) as reply:
+            with urllib.request.urlopen(request, timeout=self.idle_timeout) as reply:
                 for line in reply:
                     self._event(line.strip())
         except OSError as error:
@@ -99,12 +106,12 @@ class Stopped:
     seconds_to_exit: float
 
 
-def _stop_mid_generation(drain: str | None, label: str) -> Stopped:
+def _stop_mid_generation(drain: str | None, label: str, idle_timeout: float = STREAM_TIMEOUT_SECONDS) -> Stopped:
     pool = _pool()
     port = vllm_server.free_port()
     arguments = vllm_server.loopback_arguments(_with_drain(pool.arguments, drain), tiny_model(), port)
     with vllm_server.serving(arguments, log_name=f"serving-drain-{label}", port=port) as server:
-        stream = Stream()
+        stream = Stream(idle_timeout=idle_timeout)
         reader = threading.Thread(target=stream.read, args=(server.base_url, pool.served_model_name), daemon=True)
         reader.start()
         assert stream.started.wait(STREAM_TIMEOUT_SECONDS), "no token came"
@@ -159,9 +166,12 @@ def test_the_drained_server_exits_cleanly_once_done(drained):
 
 def test_without_a_drain_vllm_cuts_the_stream():
     """vLLM's default (--shutdown-timeout 0): why every pool sets one."""
-    stopped = _stop_mid_generation("0", "none")
+    stopped = _stop_mid_generation("0", "none", idle_timeout=CUT_STREAM_IDLE_SECONDS)
     stream = stopped.stream
     assert 0 < stopped.tokens_at_signal < MAX_TOKENS, "the signal did not land mid-generation"
     assert stream.tokens < MAX_TOKENS, stream
-    assert stream.finish_reasons == [] and stream.usage is None, stream
+    # vLLM ends an aborted stream in one of the ways the module docstring lists; which one
+    # depends on whether the API server sees the engine's abort before its own shutdown.
+    assert set(stream.finish_reasons) <= {"abort"}, stream
+    assert stream.usage is None or stream.usage["completion_tokens"] < MAX_TOKENS, stream
     assert stopped.exit_code == 0
