@@ -81,6 +81,13 @@ HOSTILE_VALUES = [
     ("cluster", {"kind": "hf_QwErTyUiOpAsDfGhJkLzXcVbNm1234"}, "cluster: 'kind' must be one of 'eks', 'kubeconfig'"),
     ("gateway.serviceAnnotations", {"bad key!": "x"}, "gateway.serviceAnnotations.bad key!: String should match"),
     ("namespaces.serving", "a" * 64, "namespaces.serving: String should have at most 63 characters"),
+    # a free-text string counts characters too (its length bound wraps the visible-text check)
+    ("cluster", {"kind": "kubeconfig", "context": ""}, "cluster.context: String should have at least 1 character"),
+    (
+        "cluster",
+        {"kind": "kubeconfig", "context": "c" * 254},
+        "cluster.context: String should have at most 253 characters",
+    ),
     # host paths: normalised and confined
     ("modelCache", {"kind": "local", "size": "100Gi", "localPath": "/mnt/../etc"}, "modelCache.localPath: must be"),
     ("modelCache", {"kind": "local", "size": "100Gi", "localPath": "/var/lib/kubelet/pods"}, "a system directory"),

@@ -67,7 +67,16 @@ def _describe(error: Mapping[str, Any]) -> Problem:
         # pydantic's message quotes the value given; a message never does (it may be a secret).
         context = error.get("ctx") or {}
         message = f"{context.get('discriminator', 'kind')} must be one of {context.get('expected_tags', '')}"
+    elif error["type"] in _LENGTH_BOUNDS and isinstance(error.get("input"), str):
+        # pydantic counts "items" when the length applies to a validated string (Text's
+        # AfterValidator wraps the str schema); worded as its own string_too_long/short.
+        bound, word = _LENGTH_BOUNDS[error["type"]]
+        count = (error.get("ctx") or {}).get(bound)
+        message = f"String should have {word} {count} character{'' if count == 1 else 's'}"
     return _format_path(loc), message
+
+
+_LENGTH_BOUNDS = {"too_short": ("min_length", "at least"), "too_long": ("max_length", "at most")}
 
 
 # pydantic's wording for these names our Python classes; a stack file has mappings and lists.
