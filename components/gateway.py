@@ -51,7 +51,7 @@ from components.upstream import KNATIVE_SERVING_NAMESPACE, KOURIER_INTERNAL_SERV
 
 CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"
 GATEWAY_API = conventions.GATEWAY_API_GROUP
-ENVOY_GATEWAY_API = "gateway.envoyproxy.io"
+ENVOY_GATEWAY_API = upstream.ENVOY_GATEWAY_API_GROUP
 ENVOY_GATEWAY_V1ALPHA1 = f"{ENVOY_GATEWAY_API}/v1alpha1"
 EDGE_LISTENER = "https"
 HTTPS_PORT = conventions.EDGE_HTTPS_PORT

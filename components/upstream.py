@@ -272,6 +272,8 @@ EKS_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "Pr
 
 # --- Gateway API and Envoy Gateway (ENVOY_GATEWAY_VERSION v1.9.0) ---
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+# Envoy Gateway's own API group (EnvoyProxy, SecurityPolicy, BackendTrafficPolicy, ...).
+ENVOY_GATEWAY_API_GROUP = "gateway.envoyproxy.io"
 # The labels Envoy Gateway puts on the proxy pods of one Gateway
 # (internal/gatewayapi/resource OwningGatewayNameLabel, OwningGatewayNamespaceLabel).
 ENVOY_OWNING_GATEWAY_NAME = "gateway.envoyproxy.io/owning-gateway-name"

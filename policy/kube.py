@@ -26,6 +26,13 @@ from components.generated import sequence as sequence
 from policy.commands import runs_vllm
 
 LLM_INFERENCE_SERVICE = (upstream.KSERVE_API_GROUP, "LLMInferenceService")
+GATEWAY = (upstream.GATEWAY_API_GROUP, "Gateway")
+ROUTES = frozenset({(upstream.GATEWAY_API_GROUP, "HTTPRoute"), (upstream.GATEWAY_API_GROUP, "GRPCRoute")})
+# What attaches more listeners to a Gateway (Gateway API ListenerSet, and its experimental name).
+LISTENER_SETS = frozenset(
+    {(upstream.GATEWAY_API_GROUP, "ListenerSet"), ("gateway.networking.x-k8s.io", "XListenerSet")}
+)
+ENVOY_PROXY = (upstream.ENVOY_GATEWAY_API_GROUP, "EnvoyProxy")
 # Its PodSpecs (serving.kserve.io_llminferenceservices.yaml v1alpha2): the decode pods, their
 # multi-node workers, and the same for prefill.
 LLM_POD_SPECS = (

@@ -11,6 +11,7 @@ from components.upstream import EKS_SCHEME_ANNOTATION
 from components.vllm_args import REQUEST_LOGGING
 from policy import flags
 from policy.kube import (
+    ENVOY_PROXY,
     KNATIVE_SERVING,
     Container,
     annotations_of,
@@ -193,7 +194,6 @@ AWS_INTERNAL_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-internal
 _MODEL_POD_LABELS = (POOL_LABEL, CLASS_LABEL, MODEL_LABEL, KSERVE_ISVC_LABEL)
 _EXPOSED_TYPES = ("LoadBalancer", "NodePort")
 _SERVICE = ("", "Service")
-_ENVOY_PROXY = ("gateway.envoyproxy.io", "EnvoyProxy")
 
 
 def _is_private_range(cidr: str) -> bool:
@@ -292,7 +292,7 @@ def _no_public_model_services(args: StackValidationArgs) -> Iterator[tuple[str, 
         kind, props = kind_of(resource.resource_type), resource.props
         if kind == _SERVICE:
             found = _service_problems(props, cloud, allow_public, pods)
-        elif kind == _ENVOY_PROXY:
+        elif kind == ENVOY_PROXY:
             found = _envoy_proxy_problems(props, cloud, allow_public)
         elif kind == KNATIVE_SERVING:
             found = _knative_serving_problems(props)

@@ -15,17 +15,28 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from components.conventions import GATEWAY_API_GROUP, GATEWAY_COMPONENT_TYPE, POOL_LABEL, selects
-from policy.kube import INFERENCE_SERVICE, at, kind_of, labels_of, mapping, name_of, namespace_of, sequence
+from components import upstream
+from components.conventions import GATEWAY_COMPONENT_TYPE, POOL_LABEL, selects
+from policy.kube import (
+    GATEWAY,
+    INFERENCE_SERVICE,
+    LISTENER_SETS,
+    ROUTES,
+    at,
+    kind_of,
+    labels_of,
+    mapping,
+    name_of,
+    namespace_of,
+    sequence,
+)
 from policy.netpol_effect import pinned_namespace
 from policy.rule import PolicyResource, StackValidationArgs, stack_rule
-from policy.rules.stack import LISTENER_SETS, route_targets
+from policy.rules.stack import route_targets
 
-GATEWAY = (GATEWAY_API_GROUP, "Gateway")
-ROUTES = {(GATEWAY_API_GROUP, "HTTPRoute"), (GATEWAY_API_GROUP, "GRPCRoute")}
 _CERTIFICATE = ("cert-manager.io", "Certificate")
 _NAMESPACE = ("", "Namespace")
-_BACKEND_TRAFFIC_POLICY = ("gateway.envoyproxy.io", "BackendTrafficPolicy")
+_BACKEND_TRAFFIC_POLICY = (upstream.ENVOY_GATEWAY_API_GROUP, "BackendTrafficPolicy")
 # Our Gateway component, and what it registers: the pool -> hostname map and its TLS Secret.
 GATEWAY_COMPONENT = GATEWAY_COMPONENT_TYPE
 HOSTNAMES_OUTPUT = "hostnames"

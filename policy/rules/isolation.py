@@ -19,13 +19,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from components import upstream
-from policy.kube import KNATIVE_SERVING, at, kind_of, mapping, name_of, namespace_of, sequence
+from policy.kube import GATEWAY, KNATIVE_SERVING, at, kind_of, mapping, name_of, namespace_of, sequence
 from policy.netpol_effect import Peer, Rule, applying, peer_is, rules
 from policy.rule import StackValidationArgs, stack_rule
 from policy.workloads import ModelPod, model_pods
 
 _NETWORK_POLICY = ("networking.k8s.io", "NetworkPolicy")
-_GATEWAY = (upstream.GATEWAY_API_GROUP, "Gateway")
 _MONITORS = {("monitoring.coreos.com", "PodMonitor"), ("monitoring.coreos.com", "ServiceMonitor")}
 _DNS_PORTS: frozenset[int | str] = frozenset({upstream.CLUSTER_DNS_PORT, "dns", "dns-tcp"})
 _POD_IDENTITY_CIDR, _POD_IDENTITY_PORT = upstream.EKS_POD_IDENTITY_AGENT
@@ -60,7 +59,7 @@ def read_stack(args: StackValidationArgs) -> Stack:
         if kind == _NETWORK_POLICY:
             policies.append(props)
             urns[f"{namespace_of(props)}/{name_of(props, resource.name)}"] = resource.urn
-        elif kind == _GATEWAY:
+        elif kind == GATEWAY:
             name, namespace = name_of(props, resource.name), namespace_of(props)
             where = frozenset({namespace, upstream.ENVOY_GATEWAY_NAMESPACE})
             front = Front(f"proxies of Gateway {namespace}/{name}", where, upstream.envoy_proxy_labels(name, namespace))

@@ -12,7 +12,10 @@ from components.pool_defaults import GPU_MEMORY_UTILIZATION as POOL_GPU_MEMORY_U
 from components.vllm_args import GPU_MEMORY_UTILIZATION, MAX_MODEL_LEN, TENSOR_PARALLEL_SIZE
 from policy import flags
 from policy.kube import (
+    GATEWAY,
     INFERENCE_SERVICE,
+    LISTENER_SETS,
+    ROUTES,
     Container,
     at,
     kind_of,
@@ -39,7 +42,6 @@ from policy.rule import (
 CAPACITY_OUTPUT = "capacity"
 CLUSTER_LOCAL_HOST = re.compile(r"^[a-z0-9-]+\.[a-z0-9-]+(\.svc(\.cluster\.local)?)?$")
 WORKLOAD_CLASSES = ("chat", "batch")
-_ROUTES = {(GATEWAY_API_GROUP, "HTTPRoute"), (GATEWAY_API_GROUP, "GRPCRoute")}
 _NETWORK_POLICY = ("networking.k8s.io", "NetworkPolicy")
 _NAMESPACE = ("", "Namespace")
 
@@ -91,7 +93,7 @@ def _classes_reaching(args: StackValidationArgs) -> dict[tuple[str, str], dict[s
     for isvc in _inference_services(args):
         key = (namespace_of(isvc.props), name_of(isvc.props, isvc.name))
         reaching[key] = {workload_class: "its labels" for workload_class in _classes_of(isvc)}
-    for route in (r for r in args.resources if kind_of(r.resource_type) in _ROUTES):
+    for route in (r for r in args.resources if kind_of(r.resource_type) in ROUTES):
         for workload_class in _classes_of(route):
             for target in route_targets(route):
                 if target in reaching:
@@ -200,7 +202,7 @@ SERVING_NAMESPACE_DEFAULT_DENY = stack_rule(
 
 # --- routes-authenticated -------------------------------------------------------------
 
-AUTHENTICATED_ROUTES_CONFIG = PolicyConfigSchema(
+AUTHENTICATEDROUTES_CONFIG = PolicyConfigSchema(
     properties={
         **string_list_config(
             "unauthenticatedRoutes",
@@ -213,11 +215,7 @@ AUTHENTICATED_ROUTES_CONFIG = PolicyConfigSchema(
         ).properties,
     }
 )
-_SECURITY_POLICY = ("gateway.envoyproxy.io", "SecurityPolicy")
-_GATEWAY = (GATEWAY_API_GROUP, "Gateway")
-# Parents a route can attach to; a ListenerSet inherits from its Gateway only as far as the
-# implementation says, so the rule asks for a policy on the ListenerSet itself.
-LISTENER_SETS = frozenset({(GATEWAY_API_GROUP, "ListenerSet"), ("gateway.networking.x-k8s.io", "XListenerSet")})
+_SECURITY_POLICY = (upstream.ENVOY_GATEWAY_API_GROUP, "SecurityPolicy")
 # How a SecurityPolicy can authenticate the client (Envoy Gateway v1.9).
 AUTHENTICATIONS = ("apiKeyAuth", "basicAuth", "jwt", "oidc", "extAuth")
 Target = tuple[str, str, str, str | None]  # (namespace, kind, name, sectionName)
@@ -275,7 +273,7 @@ def authenticates(spec: Mapping, namespace: str, auth_backends: set[str]) -> boo
 
 def _security_policies(args: StackValidationArgs) -> dict[Target, _Attached]:
     found: dict[Target, list[tuple[str, bool, bool]]] = {}
-    auth_backends = set(setting(args, AUTHENTICATED_ROUTES_CONFIG, "authBackends"))
+    auth_backends = set(setting(args, AUTHENTICATEDROUTES_CONFIG, "authBackends"))
     for resource in args.resources:
         if kind_of(resource.resource_type) != _SECURITY_POLICY:
             continue
@@ -299,7 +297,7 @@ def _listeners(args: StackValidationArgs) -> dict[tuple[str, str], list[Mapping]
             mapping(item) for item in sequence(at(r.props, "spec", "listeners"))
         ]
         for r in args.resources
-        if kind_of(r.resource_type) == _GATEWAY
+        if kind_of(r.resource_type) == GATEWAY
     }
 
 
@@ -344,7 +342,9 @@ def _route_problems(
     own = attached.get((namespace, kind, name, None))
     for parent in map(mapping, sequence(at(route.props, "spec", "parentRefs"))):
         parent_kind = (str(parent.get("group") or GATEWAY_API_GROUP), str(parent.get("kind") or "Gateway"))
-        if parent_kind != _GATEWAY and parent_kind not in LISTENER_SETS:
+        # A ListenerSet inherits from its Gateway only as far as the implementation says, so
+        # the rule asks for a policy on the ListenerSet itself.
+        if parent_kind != GATEWAY and parent_kind not in LISTENER_SETS:
             continue
         for where, inherited in _inherited(attached, listeners, namespace, parent):
             if own is not None and not own.merges:
@@ -361,12 +361,12 @@ def _route_problems(
 
 
 def _routes_authenticated(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
-    exempt = set(setting(args, AUTHENTICATED_ROUTES_CONFIG, "unauthenticatedRoutes"))
+    exempt = set(setting(args, AUTHENTICATEDROUTES_CONFIG, "unauthenticatedRoutes"))
     attached, listeners = _security_policies(args), _listeners(args)
     section_policies = _section_policies(attached)
     for route in args.resources:
         namespace, name = namespace_of(route.props), name_of(route.props, route.name)
-        if kind_of(route.resource_type) not in _ROUTES or f"{namespace}/{name}" in exempt:
+        if kind_of(route.resource_type) not in ROUTES or f"{namespace}/{name}" in exempt:
             continue
         rules = section_policies.get((namespace, route.resource_type.rpartition(":")[2], name), [])
         for problem in dict.fromkeys(_route_problems(attached, rules, listeners, route)):
@@ -383,7 +383,7 @@ ROUTES_AUTHENTICATED = stack_rule(
     "Target the Gateway with a SecurityPolicy that authenticates (the Gateway component's "
     "api-key-auth does); give route-level SecurityPolicies `mergeType: StrategicMerge` so they add "
     "to it; exempt a route on purpose with this rule's `unauthenticatedRoutes`.",
-    config=AUTHENTICATED_ROUTES_CONFIG,
+    config=AUTHENTICATEDROUTES_CONFIG,
 )
 
 

@@ -13,6 +13,7 @@ from components.vllm_args import MODEL, REVISION
 from policy import flags
 from policy.commands import HUB_DOWNLOAD, hub_downloads
 from policy.kube import (
+    ENVOY_PROXY,
     INFERENCE_SERVICE,
     KNATIVE_SERVING,
     LLM_INFERENCE_SERVICE,
@@ -210,7 +211,6 @@ MIRROR_CONFIG = string_list_config(
     "Registry prefixes images may also come from, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/team/; "
     f"added to the stack's own mirror (its {MIRROR_PREFIXES_OUTPUT} output). With neither, the rule passes.",
 )
-_ENVOY_PROXY = ("gateway.envoyproxy.io", "EnvoyProxy")
 _ENVOY_CONTAINER = ("spec", "provider", "kubernetes", "envoyDeployment", "container")
 
 
@@ -269,7 +269,7 @@ def pulled_images(resource: TypedProps) -> Iterator[tuple[str, str]]:
         yield from _chart_sources(props)
     elif kind == KNATIVE_SERVING:
         yield from _knative_sources(props)
-    elif kind == _ENVOY_PROXY:
+    elif kind == ENVOY_PROXY:
         yield from _envoy_proxy_sources(props)
 
 
