@@ -51,9 +51,10 @@ GPU_MODEL_LABEL = "llmserving.io/gpu"
 # comma-separated, so a render carries the opt-in beside the arguments it covers and
 # `check --from` reports a trust flag added without one.
 TRUSTED_ARGS_ANNOTATION = "llmserving.io/trusted-args"
-# On an InferenceService or Knative Service: why its stack accepted that Knative's activator
-# may cut its requests (`pools[].acceptedRisks.knativeProxyRestart`), so the policy pack finds the
-# acceptance on the object whose timeout outlives the activator's grace period.
+# On an InferenceService or Knative Service: why its stack accepted that a restart of Knative's
+# proxies (Kourier's gateway, the activator) may cut its requests
+# (`pools[].acceptedRisks.knativeProxyRestart`), so the policy pack finds the acceptance on the
+# object whose timeout outlives those proxies' drain (policy/rules/continuity.py).
 KNATIVE_PROXY_RESTART_ACCEPTED_ANNOTATION = "llmserving.io/knative-proxy-restart-accepted"
 # Type tokens of the components whose registered inputs or outputs the checks and rules read.
 GATEWAY_COMPONENT_TYPE = "llmserving:edge:Gateway"

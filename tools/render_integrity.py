@@ -85,11 +85,9 @@ def _consistency(rendered: Rendered) -> list[str]:
     return found
 
 
-# What the Gateway component registers and the edge rules believe (policy/rules/edge.py):
-# which pool owns which hostname, and the certificate the edge serves.
-
-
 def _gateway_outputs(rendered: Rendered, plan: GatewayPlan) -> list[str]:
+    """What the Gateway component registers and the edge rules believe (policy/rules/edge.py),
+    against the plan: which pool owns which hostname, and the certificate the edge serves."""
     expected = {HOSTNAMES_OUTPUT: plan.hostnames, TLS_SECRET_OUTPUT: plan.tls_secret}
     found = []
     for resource in rendered.resources:
